@@ -1,0 +1,214 @@
+"""Keras layers of Dink-Net: the cluster head, discrimination logits, corruptors."""
+from __future__ import annotations
+
+from typing import Any, Optional, Union
+
+import numpy as np
+import tensorflow as tf
+import tensorflow_gnn as tfgnn
+from tensorflow_gnn.models import contrastive_losses
+
+from tensorflow_gnn_dink import losses
+
+_PACKAGE = "tensorflow_gnn_dink"
+
+
+@tf.keras.utils.register_keras_serializable(package=_PACKAGE)
+class DinkClusterHead(tf.keras.layers.Layer):
+  """Learnable cluster centres with Dink-Net's dilation and shrink losses.
+
+  The layer holds one weight, `cluster_centers`, of shape
+  `(n_clusters, n_features)` (Xavier-uniform unless another initializer is
+  given). For embeddings `z` of shape `(B, n_features)`:
+
+    * `call(z)` returns `(dilation_loss, shrink_loss)`, two scalars, where
+      `dilation = -1/(K(K-1)) sum_{i!=j} |C_i - C_j|^2` and
+      `shrink = 1/(B K) sum_i sum_j |Z_i - C_j|^2`;
+    * `cluster(z)` (alias `predict`) returns the nearest centre of each row,
+      `cluster(z, soft=True)` a `(B, K)` row-stochastic matrix
+      `softmax(-|Z_i - C_j|)`.
+
+  Nothing here produces NaN, gradients included, even where an embedding
+  coincides with a centre.
+  """
+
+  def __init__(self,
+               n_clusters: int,
+               n_features: int,
+               *,
+               cluster_centers_initializer: Any = "glorot_uniform",
+               **kwargs):
+    """Initializes the head.
+
+    Args:
+      n_clusters: The number of clusters K, at least 2.
+      n_features: The embedding dimension the head accepts.
+      cluster_centers_initializer: A Keras initializer (or its name) for the
+        centres; `reset_cluster_centers()` re-draws from it.
+      **kwargs: Passed to `tf.keras.layers.Layer`.
+
+    Raises:
+      ValueError: if `n_clusters < 2` or `n_features < 1`.
+    """
+    super().__init__(**kwargs)
+    if int(n_clusters) != n_clusters or n_clusters < 2:
+      raise ValueError(
+          f"DinkClusterHead needs n_clusters >= 2 (got {n_clusters!r}): the "
+          "dilation loss is a mean over pairs of distinct centres.")
+    if int(n_features) != n_features or n_features < 1:
+      raise ValueError(
+          f"DinkClusterHead needs n_features >= 1 (got {n_features!r}).")
+    self.n_clusters = int(n_clusters)
+    self.n_features = int(n_features)
+    self.cluster_centers_initializer = tf.keras.initializers.get(
+        cluster_centers_initializer)
+
+  def build(self, input_shape: Optional[tf.TensorShape] = None) -> None:
+    if input_shape is not None:
+      self._check_features(tf.TensorShape(input_shape))
+    self.cluster_centers = self.add_weight(
+        name="cluster_centers",
+        shape=(self.n_clusters, self.n_features),
+        initializer=self.cluster_centers_initializer,
+        trainable=True)
+    super().build(input_shape)
+
+  def _check_features(self, shape: tf.TensorShape) -> None:
+    if shape.rank is not None and shape.rank != 2:
+      raise ValueError(
+          f"{self.name} expects embeddings of shape (batch, {self.n_features}),"
+          f" got shape {shape}.")
+    if shape.rank == 2 and shape[-1] is not None and (
+        shape[-1] != self.n_features):
+      raise ValueError(
+          f"{self.name} was built for n_features={self.n_features} but got "
+          f"embeddings with {shape[-1]} features (shape {shape}). Pass "
+          f"n_features={shape[-1]} or fix the encoder's output size.")
+
+  def _centers(self, z: tf.Tensor) -> tf.Tensor:
+    if not self.built:
+      self.build(z.shape)
+    self._check_features(z.shape)
+    return tf.cast(self.cluster_centers, z.dtype)
+
+  def call(self,
+           z: tf.Tensor,
+           sample_weight: Optional[tf.Tensor] = None
+           ) -> tuple[tf.Tensor, tf.Tensor]:
+    """Returns `(dilation_loss, shrink_loss)` for embeddings `z`.
+
+    Args:
+      z: `(B, n_features)` embeddings.
+      sample_weight: Optional `(B,)` row weights (e.g. a padding mask): the
+        shrink loss becomes their weighted mean; 0-weight rows do not count.
+    """
+    centers = self._centers(z)
+    return (losses.dilation_loss(centers),
+            losses.shrink_loss(z, centers, sample_weight))
+
+  def cluster(self, z: tf.Tensor, soft: bool = False) -> tf.Tensor:
+    """Assigns embeddings to clusters.
+
+    Args:
+      z: `(B, n_features)` embeddings.
+      soft: If False, return `(B,)` int64 nearest-centre indices; if True,
+        a `(B, K)` row-stochastic matrix, softmax of negative distances.
+    """
+    centers = self._centers(z)
+    if soft:
+      return losses.soft_assignments(z, centers)
+    return losses.hard_assignments(z, centers)
+
+  predict = cluster
+
+  def reset_cluster_centers(
+      self,
+      cluster_centers: Optional[Union[np.ndarray, tf.Tensor]] = None) -> None:
+    """Sets the centres to `cluster_centers`, or re-draws them if None.
+
+    Args:
+      cluster_centers: Optional `(n_clusters, n_features)` array of finite
+        values (e.g. from k-means on the embeddings).
+
+    Raises:
+      ValueError: on a wrong shape or non-finite values.
+    """
+    if not self.built:
+      self.build(None)
+    if cluster_centers is None:
+      value = self.cluster_centers_initializer(
+          shape=(self.n_clusters, self.n_features),
+          dtype=self.cluster_centers.dtype)
+    else:
+      value = np.asarray(cluster_centers)
+      expected = (self.n_clusters, self.n_features)
+      if value.shape != expected:
+        raise ValueError(
+            f"cluster_centers must have shape {expected} (n_clusters, "
+            f"n_features), got {value.shape}.")
+      if not np.all(np.isfinite(value)):
+        raise ValueError("cluster_centers contains NaN or inf values.")
+    self.cluster_centers.assign(tf.cast(value, self.cluster_centers.dtype))
+
+  def get_config(self) -> dict[str, Any]:
+    return dict(
+        n_clusters=self.n_clusters,
+        n_features=self.n_features,
+        cluster_centers_initializer=tf.keras.initializers.serialize(
+            self.cluster_centers_initializer),
+        **super().get_config())
+
+
+@tf.keras.utils.register_keras_serializable(package=_PACKAGE)
+class DinkDiscriminationLogits(tf.keras.layers.Layer):
+  """Node-level discrimination logits of Dink-Net (and GGD).
+
+  Each representation is projected by one linear layer and summed to a single
+  score: `logit_i = sum_d (W h_i + b)_d`. Input is the stack
+  `[batch, 2, dim]` of clean and corrupted representations; output is
+  `[batch, 2]`: (clean logit, corrupted logit).
+  """
+
+  def build(self, input_shape: tf.TensorShape) -> None:
+    units = tf.TensorShape(input_shape)[-1]
+    if units is None:
+      raise ValueError(f"Expected a defined inner dimension, got {input_shape}")
+    self._projection = tf.keras.layers.Dense(units, name="projection")
+    super().build(input_shape)
+
+  def call(self, inputs: tf.Tensor) -> tf.Tensor:
+    return tf.reduce_sum(self._projection(inputs), axis=-1)
+
+
+def _drop_feature_columns(tensor: tfgnn.Field,
+                          rate: float,
+                          *,
+                          seed: Optional[int] = None) -> tfgnn.Field:
+  """Zeroes a random `rate` fraction of the feature columns (same for all rows)."""
+  if not 0.0 <= rate <= 1.0:
+    raise ValueError(f"Feature-column drop rate must be in [0, 1], got {rate}.")
+  if (rate == 0.0 or not tfgnn.is_dense_tensor(tensor)
+      or not tensor.dtype.is_floating or tensor.shape.rank != 2):
+    return tensor
+  keep = tf.random.uniform(tf.shape(tensor)[-1:], seed=seed) >= rate
+  return tensor * tf.cast(keep, tensor.dtype)
+
+
+class DropFeatureColumns(contrastive_losses.Corruptor):
+  """Corrupts by zeroing a random subset of feature columns (Dink-Net's view).
+
+  The same columns are dropped for every row of a feature, as in the official
+  Dink-Net `aug_feature_dropout`; unlike `tf.nn.dropout` nothing is rescaled.
+  Only dense float features of rank 2 are touched. TPU-safe (no shuffles).
+  """
+
+  def __init__(self, *args, rate: float = 0.2, seed: Optional[int] = None,
+               **kwargs):
+    def fn(tensor, value):
+      return _drop_feature_columns(tensor, value, seed=seed)
+    super().__init__(*args, corruption_fn=fn, default=rate, **kwargs)
+
+
+# TF-GNN's own row shuffle (the DGI negative view), re-exported under the name
+# used in this package's docs.
+ShuffleFeaturesGlobally = contrastive_losses.ShuffleFeaturesGlobally

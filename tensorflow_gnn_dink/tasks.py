@@ -1,0 +1,414 @@
+"""Runner tasks of Dink-Net: contrastive pretraining and cluster fine-tuning.
+
+Both are `tensorflow_gnn.runner.Task`s composed from the layers, losses and
+metrics of this package, so that
+
+    runner.run(task={"dgi": DeepGraphInfomaxTask("paper", ...),
+                     "dink": DinkClusteringTask("paper", n_clusters=7, ...)},
+               ...)
+
+trains the encoder and the cluster centres together under any
+`tf.distribute` strategy. Loss weights live inside each task's losses, because
+`runner.run(loss_weights=...)` mis-assigns weights for tasks with nested
+outputs.
+
+Examples (rows of the Keras batch) are chosen by `readout`:
+  * `"first_node"` (TF-GNN's convention): one example per graph component,
+    its first node of `node_set_name` -- the root of a sampled subgraph.
+  * `"all_nodes"`: every node of `node_set_name` is an example -- full-graph
+    training, where the whole graph is one component.
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any, Optional
+
+import numpy as np
+import tensorflow as tf
+import tensorflow_gnn as tfgnn
+from tensorflow_gnn import runner
+from tensorflow_gnn.models import contrastive_losses
+
+from tensorflow_gnn_dink import layers
+from tensorflow_gnn_dink import losses
+from tensorflow_gnn_dink import metrics
+
+GraphTensor = tfgnn.GraphTensor
+READOUTS = ("first_node", "all_nodes")
+
+
+def _unique_name(base: str) -> str:
+  """Returns `base`, then `base_1`, `base_2`, ... (like Keras layer names)."""
+  uid = tf.keras.backend.get_uid(f"tensorflow_gnn_dink/{base}")
+  return base if uid == 1 else f"{base}_{uid - 1}"
+
+
+def _make_readout(node_set_name: str, feature_name: str, readout: str,
+                  name: str) -> tf.keras.layers.Layer:
+  if readout == "first_node":
+    return tfgnn.keras.layers.ReadoutFirstNode(
+        node_set_name=node_set_name, feature_name=feature_name, name=name)
+  if readout == "all_nodes":
+    return tfgnn.keras.layers.Readout(
+        node_set_name=node_set_name, feature_name=feature_name, name=name)
+  raise ValueError(f"readout must be one of {READOUTS}, got {readout!r}.")
+
+
+def _num_examples(graph: GraphTensor, node_set_name: str,
+                  readout: str) -> tf.Tensor:
+  """The number of Keras rows that `readout` makes of `graph`."""
+  if node_set_name not in graph.node_sets:
+    raise ValueError(
+        f"Node set {node_set_name!r} not in the graph; it has node sets "
+        f"{sorted(graph.node_sets)}. Pass one of them as node_set_name.")
+  if readout == "first_node":
+    return graph.num_components
+  return graph.node_sets[node_set_name].total_size
+
+
+def _pseudo_labels(num_examples: tf.Tensor, row: Sequence[int]) -> tf.Tensor:
+  return tf.tile(tf.constant([list(row)], tf.int32), (num_examples, 1))
+
+
+def _empty_labels(num_examples: tf.Tensor) -> tf.Tensor:
+  return tf.zeros((num_examples, 0), dtype=tf.int32)
+
+
+class _ZeroLoss(tf.keras.losses.Loss):
+  """A loss of 0 for outputs that are reported but not trained on."""
+
+  def call(self, y_true: tf.Tensor, y_pred: tf.Tensor) -> tf.Tensor:
+    return tf.zeros(tf.shape(y_pred)[:1], dtype=tf.keras.backend.floatx())
+
+
+class _ScaledBinaryCrossentropy(tf.keras.losses.Loss):
+  """`weight * BCE-with-logits`, averaged over the last axis, per example."""
+
+  def __init__(self, weight: float, **kwargs):
+    super().__init__(**kwargs)
+    self._weight = float(weight)
+
+  def call(self, y_true: tf.Tensor, y_pred: tf.Tensor) -> tf.Tensor:
+    return self._weight * tf.keras.losses.binary_crossentropy(
+        tf.cast(y_true, y_pred.dtype), y_pred, from_logits=True)
+
+
+class _DinkLoss(tf.keras.losses.Loss):
+  """Per example: `w_shrink * shrink_i + w_dilation * dilation`.
+
+  Its Keras mean over the batch (with the runner's padding mask as
+  `sample_weight`) is the weighted sum of Dink-Net's shrink and dilation losses.
+  """
+
+  def __init__(self, head: layers.DinkClusterHead, dilation_loss_weight: float,
+               shrink_loss_weight: float, **kwargs):
+    super().__init__(**kwargs)
+    self._head = head
+    self._dilation_loss_weight = float(dilation_loss_weight)
+    self._shrink_loss_weight = float(shrink_loss_weight)
+
+  def call(self, y_true: tf.Tensor, y_pred: tf.Tensor) -> tf.Tensor:
+    del y_true  # Unsupervised.
+    centers = tf.cast(self._head.cluster_centers, y_pred.dtype)
+    shrink = losses.shrink_loss_per_example(y_pred, centers)
+    dilation = losses.dilation_loss(centers)
+    return (self._shrink_loss_weight * shrink +
+            self._dilation_loss_weight * dilation)
+
+
+class _Outputs(tf.keras.layers.Layer):
+  """Applies `fn` to the input and returns a dict of outputs (a Keras node).
+
+  `fn` may use the layers in `sublayers`; they are tracked by this layer, so
+  their weights are trained and checkpointed with the model.
+  """
+
+  def __init__(self, fn, sublayers: Sequence[tf.keras.layers.Layer], **kwargs):
+    super().__init__(**kwargs)
+    self._fn = fn
+    self._sublayers = list(sublayers)
+
+  def call(self, inputs):
+    return self._fn(inputs)
+
+
+def _named(outputs: Mapping[str, tf.Tensor], prefix: str) -> dict[str, Any]:
+  """Names each output's final layer `{prefix}_{key}` (Keras output names)."""
+  return {k: tf.keras.layers.Layer(name=f"{prefix}_{k}")(v)
+          for k, v in outputs.items()}
+
+
+class DeepGraphInfomaxTask(contrastive_losses.ContrastiveLossTask):
+  """Deep Graph Infomax, drop-in for TF-GNN's, plus Dink-Net's discrimination.
+
+  `preprocess` returns `(clean, corrupted)` graphs and pseudo-labels;
+  `predict` returns a mapping with
+
+    * `"predictions"`: `[batch, 2]` bilinear DGI logits of the clean and the
+      corrupted representation against the mean clean summary (TF-GNN's DGI;
+      labels `(0, 1)`);
+    * `"representations"`: `[batch, 2, dim]` clean and corrupted
+      representations (TF-GNN's DGI; no loss);
+    * `"discrimination_logits"`: `[batch, 2]` Dink-Net/GGD node logits, the
+      sum of the linearly projected representation (labels `(1, 0)`).
+
+  The two logit outputs carry binary cross-entropy losses weighted by
+  `dgi_loss_weight` and `discrimination_loss_weight`. All layer names carry the
+  task's `name`, so several such tasks can share a model.
+  """
+
+  def __init__(self,
+               node_set_name: str,
+               *,
+               feature_name: str = tfgnn.HIDDEN_STATE,
+               representations_layer_name: Optional[str] = None,
+               corruptor: Optional[contrastive_losses.Corruptor] = None,
+               projector_units: Optional[Sequence[int]] = None,
+               seed: Optional[int] = None,
+               readout: str = "first_node",
+               dgi_loss_weight: float = 1.0,
+               discrimination_loss_weight: float = 1.0,
+               name: Optional[str] = None):
+    """Initializes the task.
+
+    Args:
+      node_set_name: The node set whose nodes are the examples.
+      feature_name: The feature of the GNN's output to read out.
+      representations_layer_name: Name of the layer emitting the clean
+        representations; default `"{name}_clean_representations"`.
+      corruptor: A `contrastive_losses.Corruptor` making the negative view;
+        default TF-GNN's `ShuffleFeaturesGlobally(seed=seed)` (row shuffle).
+      projector_units: Optional sizes of a ReLU MLP applied to both views
+        before the contrastive layers (as in TF-GNN).
+      seed: Seed of the default corruptor.
+      readout: `"first_node"` (one example per component: the root node) or
+        `"all_nodes"` (every node of `node_set_name` is an example).
+      dgi_loss_weight: Weight of the bilinear DGI loss.
+      discrimination_loss_weight: Weight of Dink-Net's node-level
+        discrimination loss.
+      name: Prefix of this task's layer names; default `"dgi"` (made unique).
+    """
+    self._name = _unique_name(name or "dgi")
+    super().__init__(
+        node_set_name,
+        feature_name=feature_name,
+        representations_layer_name=(representations_layer_name or
+                                    f"{self._name}_clean_representations"),
+        corruptor=corruptor,
+        projector_units=projector_units,
+        seed=seed)
+    self._node_set_name = node_set_name
+    self._readout_mode = readout
+    self._readout = _make_readout(node_set_name, feature_name, readout,
+                                  name=f"{self._name}_readout")
+    self._dgi_loss_weight = dgi_loss_weight
+    self._discrimination_loss_weight = discrimination_loss_weight
+    self._logits_layer = contrastive_losses.DeepGraphInfomaxLogits(
+        name=f"{self._name}_bilinear_logits")
+    self._discrimination_layer = layers.DinkDiscriminationLogits(
+        name=f"{self._name}_discrimination")
+
+  @property
+  def name(self) -> str:
+    return self._name
+
+  def preprocess(
+      self, inputs: GraphTensor
+  ) -> tuple[Sequence[GraphTensor], Mapping[str, tfgnn.Field]]:
+    """Returns `(clean, corrupted)` graphs and the pseudo-labels per output."""
+    n = _num_examples(inputs, self._node_set_name, self._readout_mode)
+    x = (inputs, self._corruptor(inputs))
+    y = {
+        "predictions": _pseudo_labels(n, (0, 1)),
+        "representations": _empty_labels(n),
+        "discrimination_logits": _pseudo_labels(n, (1, 0)),
+    }
+    return x, y
+
+  def make_contrastive_layer(self) -> tf.keras.layers.Layer:
+    def fn(stacked):
+      return {
+          "predictions": self._logits_layer(stacked),
+          "representations": stacked,
+          "discrimination_logits": self._discrimination_layer(stacked),
+      }
+    return _Outputs(
+        fn, [self._logits_layer, self._discrimination_layer],
+        name=f"{self._name}_contrastive")
+
+  def predict(self, *args: GraphTensor) -> runner.Predictions:
+    return _named(super().predict(*args), self._name)
+
+  def losses(self) -> runner.Losses:
+    return {
+        "predictions": _ScaledBinaryCrossentropy(
+            self._dgi_loss_weight, name=f"{self._name}_dgi_loss"),
+        "representations": _ZeroLoss(),
+        "discrimination_logits": _ScaledBinaryCrossentropy(
+            self._discrimination_loss_weight,
+            name=f"{self._name}_discrimination_loss"),
+    }
+
+  def metrics(self) -> runner.Metrics:
+    return {
+        "predictions": (
+            tf.keras.metrics.BinaryCrossentropy(from_logits=True),
+            tf.keras.metrics.BinaryAccuracy(threshold=0.0),
+        ),
+        "representations": (contrastive_losses.AllSvdMetrics(
+            y_pred_transform_fn=lambda y: tf.unstack(y, axis=1)[0]),),
+        "discrimination_logits": (
+            tf.keras.metrics.BinaryAccuracy(threshold=0.0),),
+    }
+
+
+class DinkClusteringTask(runner.Task):
+  """Dink-Net's cluster fine-tuning as a `runner.Task`.
+
+  Wraps a `DinkClusterHead` (created on the first `predict`, sized to the
+  encoder output, available as `cluster_head`). `preprocess` passes the graph
+  through unchanged, so the runner shares the GNN pass with another task's
+  clean view. `predict` returns a mapping with
+
+    * `"cluster_id"`: `[batch]` int64 nearest-centre index;
+    * `"cluster_probabilities"`: `[batch, n_clusters]` soft assignments;
+    * `"embedding"`: `[batch, dim]` embeddings (L2-normalised by default),
+
+  and the loss of `"embedding"` is
+  `shrink_loss_weight * shrink + dilation_loss_weight * dilation`.
+  Metrics (label-free) on `"cluster_probabilities"`: the number of non-empty
+  clusters and the normalised cluster-size entropy.
+  """
+
+  def __init__(self,
+               node_set_name: str,
+               *,
+               n_clusters: int,
+               feature_name: str = tfgnn.HIDDEN_STATE,
+               readout: str = "first_node",
+               normalize_embeddings: bool = True,
+               dilation_loss_weight: float = 1.0,
+               shrink_loss_weight: float = 1.0,
+               cluster_centers: Optional[np.ndarray] = None,
+               cluster_centers_initializer: Any = "glorot_uniform",
+               name: Optional[str] = None):
+    """Initializes the task.
+
+    Args:
+      node_set_name: The node set whose nodes are clustered.
+      n_clusters: The number of clusters K (at least 2).
+      feature_name: The feature of the GNN's output to read out.
+      readout: `"first_node"` or `"all_nodes"` (see the module docstring).
+      normalize_embeddings: Whether to L2-normalise embeddings before
+        clustering (Dink-Net does).
+      dilation_loss_weight: Weight of the dilation loss.
+      shrink_loss_weight: Weight of the shrink loss.
+      cluster_centers: Optional `[n_clusters, dim]` initial centres (e.g. from
+        k-means); overrides `cluster_centers_initializer`.
+      cluster_centers_initializer: Keras initializer of the centres.
+      name: Prefix of this task's layer names; default `"dink"` (made unique).
+
+    Raises:
+      ValueError: for `n_clusters < 2` or an unknown `readout`.
+    """
+    if int(n_clusters) != n_clusters or n_clusters < 2:
+      raise ValueError(f"n_clusters must be an integer >= 2, got {n_clusters}.")
+    if readout not in READOUTS:
+      raise ValueError(f"readout must be one of {READOUTS}, got {readout!r}.")
+    self._name = _unique_name(name or "dink")
+    self._node_set_name = node_set_name
+    self._readout_mode = readout
+    self._readout = _make_readout(node_set_name, feature_name, readout,
+                                  name=f"{self._name}_readout")
+    self._n_clusters = int(n_clusters)
+    self._normalize = normalize_embeddings
+    self._dilation_loss_weight = dilation_loss_weight
+    self._shrink_loss_weight = shrink_loss_weight
+    self._initial_centers = (None if cluster_centers is None
+                             else np.asarray(cluster_centers))
+    self._initializer = cluster_centers_initializer
+    self._head: Optional[layers.DinkClusterHead] = None
+
+  @property
+  def name(self) -> str:
+    return self._name
+
+  @property
+  def n_clusters(self) -> int:
+    return self._n_clusters
+
+  @property
+  def cluster_head(self) -> Optional[layers.DinkClusterHead]:
+    """The head made by the first `predict` (None before)."""
+    return self._head
+
+  def _get_head(self, n_features: int) -> layers.DinkClusterHead:
+    if self._head is not None:
+      if self._head.n_features != n_features:
+        raise ValueError(
+            f"Task {self._name!r} holds centres for {self._head.n_features} "
+            f"features but the encoder now outputs {n_features}.")
+      return self._head
+    initializer = self._initializer
+    if self._initial_centers is not None:
+      expected = (self._n_clusters, n_features)
+      if self._initial_centers.shape != expected:
+        raise ValueError(
+            f"cluster_centers must have shape {expected} (n_clusters, encoder "
+            f"output size), got {self._initial_centers.shape}.")
+      initializer = tf.keras.initializers.Constant(self._initial_centers)
+    self._head = layers.DinkClusterHead(
+        self._n_clusters, n_features, cluster_centers_initializer=initializer,
+        name=f"{self._name}_cluster_head")
+    self._head.build(tf.TensorShape((None, n_features)))
+    return self._head
+
+  def preprocess(
+      self, inputs: GraphTensor
+  ) -> tuple[GraphTensor, Mapping[str, tfgnn.Field]]:
+    """Returns `inputs` unchanged and empty labels for every output."""
+    n = _num_examples(inputs, self._node_set_name, self._readout_mode)
+    empty = _empty_labels(n)
+    return inputs, {"cluster_id": empty, "cluster_probabilities": empty,
+                    "embedding": empty}
+
+  def predict(self, *args: GraphTensor) -> runner.Predictions:
+    """Returns cluster id, soft assignment and embedding per example."""
+    if len(args) != 1 or not tfgnn.is_graph_tensor(args[0]):
+      raise ValueError(f"Expected one GraphTensor, got {args}.")
+    z = self._readout(args[0])
+    if self._normalize:
+      z = tf.keras.layers.UnitNormalization(
+          axis=-1, name=f"{self._name}_normalize")(z)
+    n_features = z.shape[-1]
+    if n_features is None:
+      raise ValueError(f"The embedding size must be static, got {z.shape}.")
+    head = self._get_head(int(n_features))
+
+    def assign(embedding):
+      return {"cluster_id": head.cluster(embedding),
+              "cluster_probabilities": head.cluster(embedding, soft=True),
+              "embedding": embedding}
+    return _named(_Outputs(assign, [head], name=f"{self._name}_assign")(z), self._name)
+
+  def losses(self) -> runner.Losses:
+    if self._head is None:
+      raise ValueError("Call predict() before losses(): the loss needs the "
+                       "cluster head, which predict() creates.")
+    return {
+        "cluster_id": _ZeroLoss(),
+        "cluster_probabilities": _ZeroLoss(),
+        "embedding": _DinkLoss(self._head, self._dilation_loss_weight,
+                               self._shrink_loss_weight,
+                               name=f"{self._name}_cluster_loss"),
+    }
+
+  def metrics(self) -> runner.Metrics:
+    return {
+        "cluster_id": (),
+        "cluster_probabilities": (
+            metrics.NonEmptyClusters(self._n_clusters),
+            metrics.ClusterSizeEntropy(self._n_clusters),
+        ),
+        "embedding": (),
+    }
