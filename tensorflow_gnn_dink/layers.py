@@ -85,11 +85,14 @@ class DinkClusterHead(tf.keras.layers.Layer):
           f"embeddings with {shape[-1]} features (shape {shape}). Pass "
           f"n_features={shape[-1]} or fix the encoder's output size.")
 
-  def _centers(self, z: tf.Tensor) -> tf.Tensor:
+  def _inputs_and_centers(self, z) -> tuple[tf.Tensor, tf.Tensor]:
+    z = tf.convert_to_tensor(z)
+    if not z.dtype.is_floating:
+      z = tf.cast(z, self.compute_dtype)
     if not self.built:
       self.build(z.shape)
     self._check_features(z.shape)
-    return tf.cast(self.cluster_centers, z.dtype)
+    return z, tf.cast(self.cluster_centers, z.dtype)
 
   def call(self,
            z: tf.Tensor,
@@ -102,7 +105,7 @@ class DinkClusterHead(tf.keras.layers.Layer):
       sample_weight: Optional `(B,)` row weights (e.g. a padding mask): the
         shrink loss becomes their weighted mean; 0-weight rows do not count.
     """
-    centers = self._centers(z)
+    z, centers = self._inputs_and_centers(z)
     return (losses.dilation_loss(centers),
             losses.shrink_loss(z, centers, sample_weight))
 
@@ -114,7 +117,7 @@ class DinkClusterHead(tf.keras.layers.Layer):
       soft: If False, return `(B,)` int64 nearest-centre indices; if True,
         a `(B, K)` row-stochastic matrix, softmax of negative distances.
     """
-    centers = self._centers(z)
+    z, centers = self._inputs_and_centers(z)
     if soft:
       return losses.soft_assignments(z, centers)
     return losses.hard_assignments(z, centers)
@@ -126,6 +129,9 @@ class DinkClusterHead(tf.keras.layers.Layer):
       cluster_centers: Optional[Union[np.ndarray, tf.Tensor]] = None) -> None:
     """Sets the centres to `cluster_centers`, or re-draws them if None.
 
+    Re-drawing uses the layer's initializer: a seeded initializer gives its
+    initial centres again, an unseeded one a new random draw.
+
     Args:
       cluster_centers: Optional `(n_clusters, n_features)` array of finite
         values (e.g. from k-means on the embeddings).
@@ -136,7 +142,10 @@ class DinkClusterHead(tf.keras.layers.Layer):
     if not self.built:
       self.build(None)
     if cluster_centers is None:
-      value = self.cluster_centers_initializer(
+      # A fresh copy: an unseeded Keras initializer repeats its first draw.
+      initializer = tf.keras.initializers.deserialize(
+          tf.keras.initializers.serialize(self.cluster_centers_initializer))
+      value = initializer(
           shape=(self.n_clusters, self.n_features),
           dtype=self.cluster_centers.dtype)
     else:
