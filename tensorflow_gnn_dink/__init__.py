@@ -19,6 +19,7 @@ __version__ = "0.1.0"
 
 DinkClusterHead = layers.DinkClusterHead
 DinkDiscriminationLogits = layers.DinkDiscriminationLogits
+ChainCorruptors = layers.ChainCorruptors
 DropFeatureColumns = layers.DropFeatureColumns
 ShuffleFeaturesGlobally = layers.ShuffleFeaturesGlobally
 

@@ -218,6 +218,23 @@ class DropFeatureColumns(contrastive_losses.Corruptor):
     super().__init__(*args, corruption_fn=fn, default=rate, **kwargs)
 
 
+class ChainCorruptors(tf.keras.layers.Layer):
+  """Applies several corruptors in order, e.g. Dink-Net's negative view.
+
+  `ChainCorruptors([DropFeatureColumns(rate=0.2), ShuffleFeaturesGlobally()])`
+  drops feature columns, then shuffles the rows of the result.
+  """
+
+  def __init__(self, corruptors, **kwargs):
+    super().__init__(**kwargs)
+    self._corruptors = list(corruptors)
+
+  def call(self, graph: tfgnn.GraphTensor) -> tfgnn.GraphTensor:
+    for corruptor in self._corruptors:
+      graph = corruptor(graph)
+    return graph
+
+
 # TF-GNN's own row shuffle (the DGI negative view), re-exported under the name
 # used in this package's docs.
 ShuffleFeaturesGlobally = contrastive_losses.ShuffleFeaturesGlobally

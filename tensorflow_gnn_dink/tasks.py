@@ -201,8 +201,9 @@ class DeepGraphInfomaxTask(contrastive_losses.ContrastiveLossTask):
     self._readout_mode = readout
     self._readout = _make_readout(node_set_name, feature_name, readout,
                                   name=f"{self._name}_readout")
-    self._dgi_loss_weight = dgi_loss_weight
-    self._discrimination_loss_weight = discrimination_loss_weight
+    # Public: a pipeline may re-weight the same task between stages.
+    self.dgi_loss_weight = dgi_loss_weight
+    self.discrimination_loss_weight = discrimination_loss_weight
     self._logits_layer = contrastive_losses.DeepGraphInfomaxLogits(
         name=f"{self._name}_bilinear_logits")
     self._discrimination_layer = layers.DinkDiscriminationLogits(
@@ -242,10 +243,10 @@ class DeepGraphInfomaxTask(contrastive_losses.ContrastiveLossTask):
   def losses(self) -> runner.Losses:
     return {
         "predictions": _ScaledBinaryCrossentropy(
-            self._dgi_loss_weight, name=f"{self._name}_dgi_loss"),
+            self.dgi_loss_weight, name=f"{self._name}_dgi_loss"),
         "representations": _ZeroLoss(),
         "discrimination_logits": _ScaledBinaryCrossentropy(
-            self._discrimination_loss_weight,
+            self.discrimination_loss_weight,
             name=f"{self._name}_discrimination_loss"),
     }
 

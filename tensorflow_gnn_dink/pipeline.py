@@ -1,0 +1,178 @@
+"""The Dink-Net recipe end to end, on one in-memory graph.
+
+pretrain (DGI-style discrimination) -> embed -> k-means centres -> fine-tune
+(discrimination + dilation + shrink) -> assign -> evaluate -> write results
+-> export a SavedModel. Training runs through `tensorflow_gnn.runner.run`
+under the given `tf.distribute` strategy; labels are used only to evaluate.
+
+Files written to `model_dir` (each atomically):
+  * `results.json`: `metrics` (ACC/NMI/ARI/F1 as fractions when labels are
+    known, `non_empty_clusters`), `n_clusters`, `timings_s`, the config;
+  * `cluster_ids.csv`: `node_id,cluster_id` for every node;
+  * `export/`: the serving SavedModel (see `export.py`);
+  * `pretrain/`, `finetune/`: the runner's checkpoints and summaries.
+"""
+from __future__ import annotations
+
+import math
+import os
+import time
+from typing import Callable, Optional
+
+import ml_collections
+import numpy as np
+from sklearn import cluster as sk_cluster
+import tensorflow as tf
+import tensorflow_gnn as tfgnn
+from tensorflow_gnn import runner
+
+from tensorflow_gnn_dink import data
+from tensorflow_gnn_dink import evaluation
+from tensorflow_gnn_dink import export
+from tensorflow_gnn_dink import inputs
+from tensorflow_gnn_dink import io_utils
+from tensorflow_gnn_dink import layers
+from tensorflow_gnn_dink import models
+from tensorflow_gnn_dink import tasks
+
+NODE_SET = "nodes"
+
+
+def resolve_n_clusters(config: ml_collections.ConfigDict,
+                       graph: data.Graph) -> int:
+  """K from the config, else the number of label classes; checked."""
+  n_clusters = config.get("n_clusters")
+  if n_clusters is None:
+    n_clusters = graph.num_classes
+    if n_clusters is None:
+      raise ValueError(
+          "The graph has no labels, so the number of clusters is unknown: "
+          "pass --config.n_clusters=K.")
+  if n_clusters < 2:
+    raise ValueError(f"n_clusters must be at least 2, got {n_clusters}.")
+  if n_clusters > graph.num_nodes:
+    raise ValueError(f"n_clusters={n_clusters} exceeds the number of nodes "
+                     f"({graph.num_nodes}): pass a smaller n_clusters.")
+  return int(n_clusters)
+
+
+def embed(encoder: tf.keras.Model, graph: tfgnn.GraphTensor) -> np.ndarray:
+  """L2-normalised encoder states of all nodes, `[num_nodes, dim]`."""
+  states = encoder(graph).node_sets[NODE_SET][tfgnn.HIDDEN_STATE]
+  return tf.math.l2_normalize(states, axis=-1).numpy()
+
+
+def kmeans_centers(z: np.ndarray, n_clusters: int, *, seed: int,
+                   n_init: int = 10, max_iter: int = 300) -> np.ndarray:
+  """k-means (k-means++ seeding, `n_init` restarts) centres, `[K, dim]`."""
+  km = sk_cluster.KMeans(n_clusters=n_clusters, n_init=n_init,
+                         max_iter=max_iter, random_state=seed)
+  return km.fit(z).cluster_centers_.astype(np.float32)
+
+
+def run(config: ml_collections.ConfigDict,
+        graph: data.Graph,
+        model_dir: str,
+        *,
+        strategy: Optional[tf.distribute.Strategy] = None,
+        log: Callable[[str], None] = print) -> dict:
+  """Runs the whole recipe; returns the content of `results.json`."""
+  timings = {}
+  start = time.perf_counter()
+  tf.keras.utils.set_random_seed(config.seed)
+  n_clusters = resolve_n_clusters(config, graph)
+  graph_tensor = data.to_graph_tensor(graph, node_set_name=NODE_SET)
+  strategy = strategy or tf.distribute.get_strategy()
+  log(f"[dink] graph {graph.name}: {graph.num_nodes} nodes, "
+      f"{graph.edges.shape[1]} directed edges, {graph.features.shape[1]} "
+      f"features; K={n_clusters}; {strategy.num_replicas_in_sync} replica(s)")
+
+  build_encoder = models.make_gcn_model_fn(
+      node_set_name=NODE_SET, hidden_units=config.model.hidden_units,
+      num_layers=config.model.num_layers, seed=config.seed)
+  encoders = []
+
+  def model_fn(spec):  # One encoder, shared by both stages.
+    if not encoders:
+      encoders.append(build_encoder(spec))
+    return encoders[0]
+
+  def train(stage, stage_tasks, stage_config, exporters=()):
+    steps_per_epoch = min(config.steps_per_epoch, stage_config.steps)
+    trainer = runner.KerasTrainer(
+        strategy, model_dir=os.path.join(model_dir, stage),
+        steps_per_epoch=steps_per_epoch, verbose=2,
+        summarize_every_n_steps="never")
+    log(f"[dink] {stage}: {stage_config.steps} full-graph steps, "
+        f"lr {stage_config.learning_rate}")
+    t = time.perf_counter()
+    runner.run(
+        train_ds_provider=inputs.FullGraphDatasetProvider(graph_tensor),
+        model_fn=model_fn,
+        optimizer_fn=lambda: tf.keras.optimizers.Adam(
+            stage_config.learning_rate),
+        trainer=trainer, task=stage_tasks, gtspec=graph_tensor.spec,
+        global_batch_size=strategy.num_replicas_in_sync,
+        epochs=math.ceil(stage_config.steps / steps_per_epoch),
+        export_dirs=[os.path.join(model_dir, "export")],
+        model_exporters=list(exporters))
+    timings[stage] = time.perf_counter() - t
+
+  corruptor = layers.ChainCorruptors([
+      layers.DropFeatureColumns(rate=config.pretrain.feature_drop_rate,
+                                seed=config.seed),
+      layers.ShuffleFeaturesGlobally(seed=config.seed)])
+  dgi = tasks.DeepGraphInfomaxTask(
+      NODE_SET, readout="all_nodes", corruptor=corruptor,
+      dgi_loss_weight=config.pretrain.dgi_loss_weight,
+      discrimination_loss_weight=config.pretrain.discrimination_loss_weight)
+  train("pretrain", {"dgi": dgi}, config.pretrain)
+
+  t = time.perf_counter()
+  z = embed(encoders[0], graph_tensor)
+  centers = kmeans_centers(z, n_clusters, seed=config.seed,
+                           n_init=config.kmeans.n_init,
+                           max_iter=config.kmeans.max_iter)
+  timings["kmeans"] = time.perf_counter() - t
+  kmeans_ids = np.argmin(
+      ((z[:, None, :] - centers[None]) ** 2).sum(-1), axis=1)
+  log(f"[dink] k-means on pretrained embeddings: "
+      f"{_format(evaluation.evaluate(kmeans_ids, graph.labels))}")
+
+  dink = tasks.DinkClusteringTask(
+      NODE_SET, n_clusters=n_clusters, readout="all_nodes",
+      cluster_centers=centers,
+      dilation_loss_weight=config.finetune.dilation_loss_weight,
+      shrink_loss_weight=config.finetune.shrink_loss_weight)
+  dgi.dgi_loss_weight *= config.finetune.discrimination_loss_weight
+  dgi.discrimination_loss_weight *= config.finetune.discrimination_loss_weight
+  train("finetune", {"dgi": dgi, "dink": dink}, config.finetune,
+        exporters=[export.DinkModelExporter(dink, graph_tensor.spec)])
+
+  t = time.perf_counter()
+  z = embed(encoders[0], graph_tensor)
+  cluster_ids = dink.cluster_head.cluster(z).numpy()
+  metrics = evaluation.evaluate(cluster_ids, graph.labels)
+  timings["assign_and_evaluate"] = time.perf_counter() - t
+  if metrics["non_empty_clusters"] < n_clusters / 2:
+    log(f"[dink] WARNING: collapse: only {metrics['non_empty_clusters']} of "
+        f"{n_clusters} clusters are non-empty.")
+  timings["total"] = time.perf_counter() - start
+  results = {"dataset": graph.name, "num_nodes": graph.num_nodes,
+             "n_clusters": n_clusters, "metrics": metrics,
+             "timings_s": timings, "config": config.to_dict()}
+  io_utils.write_text_atomically(
+      os.path.join(model_dir, "cluster_ids.csv"),
+      "node_id,cluster_id\n" + "".join(
+          f"{i},{c}\n" for i, c in enumerate(cluster_ids)))
+  io_utils.write_json_atomically(os.path.join(model_dir, "results.json"),
+                                 results)
+  log(f"[dink] final clustering: {_format(metrics)}")
+  log(f"[dink] wrote {model_dir}/results.json, cluster_ids.csv, export/ "
+      f"({timings['total']:.1f}s)")
+  return results
+
+
+def _format(metrics: dict) -> str:
+  return ", ".join(f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}"
+                   for k, v in sorted(metrics.items()))

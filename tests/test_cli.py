@@ -1,0 +1,54 @@
+"""The command line runs the whole recipe and writes its results."""
+import csv
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import tensorflow as tf
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def test_train_on_synthetic_graph_writes_results_and_export(tmp_path):
+  model_dir = tmp_path / "run"
+  proc = subprocess.run(
+      [sys.executable, "-m", "tensorflow_gnn_dink", "train",
+       "--config=configs/synthetic.py", f"--model_dir={model_dir}",
+       "--seed=1", "--config.synthetic.num_nodes=300",
+       "--config.synthetic.n_clusters=3", "--config.synthetic.feature_noise=1.0",
+       "--config.model.hidden_units=32", "--config.pretrain.steps=40",
+       "--config.finetune.steps=10", "--config.steps_per_epoch=10"],
+      cwd=ROOT, capture_output=True, text=True, timeout=600)
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  assert "[dink] final clustering: ACC" in proc.stdout
+  results = json.loads((model_dir / "results.json").read_text())
+  metrics = results["metrics"]
+  for key in ("ACC", "NMI", "ARI", "F1"):
+    assert 0.0 <= metrics[key] <= 1.0
+  assert results["n_clusters"] == 3 and results["config"]["seed"] == 1
+  assert metrics["non_empty_clusters"] >= 2
+  assert metrics["NMI"] > 0.5, metrics  # An easy graph: clustering works.
+  assert set(results["timings_s"]) >= {"pretrain", "kmeans", "finetune",
+                                       "total"}
+  with open(model_dir / "cluster_ids.csv") as f:
+    rows = list(csv.DictReader(f))
+  assert [int(r["node_id"]) for r in rows] == list(range(300))
+  serve = tf.saved_model.load(str(model_dir / "export"))
+  assert set(serve.signatures["serving_default"].structured_outputs) == {
+      "cluster_id", "cluster_probabilities", "embedding"}
+
+
+def test_unknown_command_and_bad_k_are_clear_errors(tmp_path):
+  proc = subprocess.run(
+      [sys.executable, "-m", "tensorflow_gnn_dink", "fly"], cwd=ROOT,
+      capture_output=True, text=True, timeout=300)
+  assert proc.returncode != 0 and "Unknown command 'fly'" in proc.stderr
+  proc = subprocess.run(
+      [sys.executable, "-m", "tensorflow_gnn_dink", "train",
+       f"--model_dir={tmp_path}", "--config.synthetic.num_nodes=20",
+       "--config.synthetic.n_clusters=2", "--config.n_clusters=50"],
+      cwd=ROOT, capture_output=True, text=True, timeout=300)
+  assert proc.returncode != 0
+  assert "n_clusters=50 exceeds the number of nodes (20)" in proc.stderr
