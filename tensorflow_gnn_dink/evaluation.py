@@ -54,11 +54,58 @@ def macro_f1(labels: np.ndarray, clusters: np.ndarray) -> float:
                                    labels=np.unique(known), average="macro"))
 
 
+def _cluster_edge_counts(edges: np.ndarray, clusters: np.ndarray):
+  """Per cluster: directed edges inside, and volume (sum of degrees)."""
+  src, dst = np.asarray(edges)
+  num_clusters = int(clusters.max()) + 1 if clusters.size else 0
+  inside = np.bincount(clusters[src][clusters[src] == clusters[dst]],
+                       minlength=num_clusters)
+  volume = np.bincount(clusters[src], minlength=num_clusters)
+  return inside.astype(np.float64), volume.astype(np.float64)
+
+
+def modularity(edges: np.ndarray, clusters: np.ndarray) -> float:
+  """Newman's modularity `sum_c [L_c / m - (vol_c / 2m)^2]` (label-free).
+
+  Args:
+    edges: `[2, E]` directed edges holding both directions of each of the
+      `m = E / 2` undirected edges.
+    clusters: `[num_nodes]` cluster ids.
+  """
+  clusters = np.asarray(clusters)
+  if edges.shape[1] == 0:
+    return 0.0
+  inside, volume = _cluster_edge_counts(edges, clusters)
+  two_m = float(edges.shape[1])
+  return float(np.sum(inside / two_m - (volume / two_m) ** 2))
+
+
+def conductance(edges: np.ndarray, clusters: np.ndarray) -> float:
+  """Mean over non-empty clusters of `cut_c / min(vol_c, 2m - vol_c)`.
+
+  Lower is better (fewer edges leave a cluster); label-free. Clusters with
+  zero volume count as 0; a single cluster holding every edge counts as 0.
+  """
+  clusters = np.asarray(clusters)
+  inside, volume = _cluster_edge_counts(edges, clusters)
+  two_m = float(edges.shape[1])
+  present = np.unique(clusters)
+  cut = volume[present] - inside[present]
+  denominator = np.minimum(volume[present], two_m - volume[present])
+  return float(np.mean(np.where(denominator > 0, cut / np.maximum(
+      denominator, 1.0), 0.0)))
+
+
 def evaluate(clusters: np.ndarray,
-             labels: Optional[np.ndarray] = None) -> dict[str, float]:
-  """Returns the cluster statistics and, if `labels`, ACC, NMI, ARI and F1."""
+             labels: Optional[np.ndarray] = None,
+             edges: Optional[np.ndarray] = None) -> dict[str, float]:
+  """Returns cluster statistics; ACC, NMI, ARI, F1 if `labels`; modularity
+  and conductance if `edges` (`[2, E]`, both directions)."""
   clusters = np.asarray(clusters)
   result = {"non_empty_clusters": int(len(np.unique(clusters)))}
+  if edges is not None:
+    result.update(modularity=modularity(edges, clusters),
+                  conductance=conductance(edges, clusters))
   if labels is not None:
     known, predicted = _known(labels, clusters)
     result.update(

@@ -137,7 +137,7 @@ def run(config: ml_collections.ConfigDict,
   kmeans_ids = np.argmin(
       ((z[:, None, :] - centers[None]) ** 2).sum(-1), axis=1)
   log(f"[dink] k-means on pretrained embeddings: "
-      f"{_format(evaluation.evaluate(kmeans_ids, graph.labels))}")
+      f"{_format(evaluation.evaluate(kmeans_ids, graph.labels, graph.edges))}")
 
   dink = tasks.DinkClusteringTask(
       NODE_SET, n_clusters=n_clusters, readout="all_nodes",
@@ -152,7 +152,7 @@ def run(config: ml_collections.ConfigDict,
   t = time.perf_counter()
   z = embed(encoders[0], graph_tensor)
   cluster_ids = dink.cluster_head.cluster(z).numpy()
-  metrics = evaluation.evaluate(cluster_ids, graph.labels)
+  metrics = evaluation.evaluate(cluster_ids, graph.labels, graph.edges)
   timings["assign_and_evaluate"] = time.perf_counter() - t
   if metrics["non_empty_clusters"] < n_clusters / 2:
     log(f"[dink] WARNING: collapse: only {metrics['non_empty_clusters']} of "

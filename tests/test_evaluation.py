@@ -37,3 +37,33 @@ def test_f1_nmi_ari_hand_computed():
   assert result["ARI"] == pytest.approx((1 - 1) / (2.5 - 1))
   assert result["non_empty_clusters"] == 2
   assert set(evaluation.evaluate(clusters)) == {"non_empty_clusters"}
+
+
+def test_modularity_and_conductance_hand_computed():
+  # Two triangles joined by one edge (2-3); clusters = the triangles.
+  undirected = [(0, 1), (1, 2), (0, 2), (3, 4), (4, 5), (3, 5), (2, 3)]
+  edges = np.array(undirected + [(b, a) for a, b in undirected]).T
+  clusters = np.array([0, 0, 0, 1, 1, 1])
+  # m = 7; each cluster: L_c = 3, vol_c = 7. Q = 2 * (3/7 - (7/14)^2).
+  assert evaluation.modularity(edges, clusters) == pytest.approx(
+      2 * (3 / 7 - 0.25))
+  # cut = 1 edge, vol = 7 each: conductance 1/7.
+  assert evaluation.conductance(edges, clusters) == pytest.approx(1 / 7)
+  # All in one cluster: Q = 1 - 1 = 0, conductance 0.
+  one = np.zeros(6, np.int64)
+  assert evaluation.modularity(edges, one) == pytest.approx(0.0)
+  assert evaluation.conductance(edges, one) == 0.0
+  result = evaluation.evaluate(clusters, edges=edges)
+  assert result["modularity"] == pytest.approx(2 * (3 / 7 - 0.25))
+  # Compare with networkx-free brute force on a random graph.
+  rng = np.random.default_rng(0)
+  pairs = {tuple(sorted(p)) for p in rng.integers(0, 30, (80, 2)) if p[0] != p[1]}
+  edges = np.array(list(pairs) + [(b, a) for a, b in pairs]).T
+  clusters = rng.integers(0, 4, 30)
+  adjacency = np.zeros((30, 30))
+  adjacency[edges[0], edges[1]] = 1
+  degree = adjacency.sum(1)
+  two_m = adjacency.sum()
+  same = clusters[:, None] == clusters[None, :]
+  expected = ((adjacency - np.outer(degree, degree) / two_m) * same).sum() / two_m
+  assert evaluation.modularity(edges, clusters) == pytest.approx(expected)
