@@ -28,6 +28,7 @@ import tensorflow as tf
 
 from tensorflow_gnn_dink import config as config_lib
 from tensorflow_gnn_dink import data
+from tensorflow_gnn_dink import loaders
 from tensorflow_gnn_dink import pipeline
 
 _COMMANDS = ("train",)
@@ -40,6 +41,11 @@ _MODEL_DIR = flags.DEFINE_string(
     "model_dir", None,
     "Where results, checkpoints and the export go (default: a new temporary "
     "directory).")
+_DATA = flags.DEFINE_string(
+    "data", None,
+    "A graph to cluster (overrides config.data.path): a gnn-benchmark .npz, "
+    "a Planetoid directory, an OGB dataset directory or a TF-GNN schema "
+    ".pbtxt. Default: the built-in synthetic graph.")
 _SEED = flags.DEFINE_integer("seed", None, "Overrides config.seed.")
 
 
@@ -55,8 +61,16 @@ def main(argv: list[str]) -> None:
     config.seed = _SEED.value
   model_dir = _MODEL_DIR.value or tempfile.mkdtemp(prefix="dink-")
   os.makedirs(model_dir, exist_ok=True)
-  graph = data.make_csbm(seed=config.seed, **config.synthetic)
-  pipeline.run(config, graph, model_dir)
+  if _DATA.value is not None:
+    config.data.path = _DATA.value
+  try:
+    if config.data.path:
+      graph = loaders.load(config.data.path)
+    else:
+      graph = data.make_csbm(seed=config.seed, **config.synthetic)
+    pipeline.run(config, graph, model_dir)
+  except ValueError as e:  # Bad input: say what and how to fix, no traceback.
+    raise app.UsageError(str(e)) from e
 
 
 def run_main() -> None:

@@ -1,39 +1,61 @@
 """The Dink-Net recipe's configuration, as an `ml_collections.ConfigDict`.
 
 `configs/*.py` files start from `default_config()` and change only what a
-dataset needs (sizes, epochs, learning rates). Every field can be overridden
-on the command line, e.g. `--config.finetune.learning_rate=1e-3`.
+dataset needs (sizes, epochs, learning rates), as the Dink-Net paper does.
+Every field can be overridden on the command line, e.g.
+`--config.finetune.learning_rate=1e-3`.
 """
 from __future__ import annotations
 
 import ml_collections
+from ml_collections import config_dict
 
 
 def default_config() -> ml_collections.ConfigDict:
-  """The default recipe: a synthetic CSBM graph, full-graph training."""
+  """The default recipe: full-graph training; a synthetic graph if no data."""
   config = ml_collections.ConfigDict()
   config.seed = 0
-  # n_clusters: None = the number of label classes (the benchmark convention).
-  config.n_clusters = ml_collections.config_dict.placeholder(int)
+  # None: the number of label classes (the benchmark convention; the only use
+  # of labels before evaluation). Required for unlabelled graphs.
+  config.n_clusters = config_dict.placeholder(int)
 
+  # The graph: a file/directory for `loaders.load`, else the synthetic CSBM.
+  config.data = ml_collections.ConfigDict(dict(
+      path=config_dict.placeholder(str),
+      normalize_features="row",  # "row" (Dink-Net: rows sum to 1) or "none".
+  ))
   config.synthetic = ml_collections.ConfigDict(dict(
       num_nodes=1000, n_clusters=5, num_features=64, avg_degree=10.0,
       homophily=0.8, feature_noise=2.0))
 
+  # Encoder: GCN + PReLU, as Dink-Net.
   config.model = ml_collections.ConfigDict(dict(
-      hidden_units=256, num_layers=1))
+      hidden_units=512, num_layers=1))
 
+  # Embedding for clustering: L2-normalised h + A_hat^steps h.
+  config.embedding = ml_collections.ConfigDict(dict(propagation_steps=5))
+
+  # Stage 1: discrimination (clean vs. feature-dropped + row-shuffled graph).
   config.pretrain = ml_collections.ConfigDict(dict(
-      steps=100, learning_rate=1e-3, feature_drop_rate=0.2,
+      steps=200, learning_rate=1e-3, feature_drop_rate=0.2,
       dgi_loss_weight=0.0, discrimination_loss_weight=1.0))
 
+  # Stage 2: k-means++ initialisation of the centres.
   config.kmeans = ml_collections.ConfigDict(dict(n_init=10, max_iter=300))
 
+  # Stage 3: fine-tune the centres with dilation + shrink, as Dink-Net's
+  # official code does (embeddings detached; its discrimination weight 1e-10
+  # is 0 here, so the encoder is frozen). The loss is unbounded below in the
+  # centres: they drift outwards at most learning_rate per coordinate and
+  # step, while the assignments settle; max_center_norm bounds them instead
+  # (measured to cost accuracy on Cora, see README).
   config.finetune = ml_collections.ConfigDict(dict(
-      steps=50, learning_rate=1e-3, dilation_loss_weight=0.2,
-      shrink_loss_weight=1.0, discrimination_loss_weight=1.0))
+      steps=200, learning_rate=1e-2, dilation_loss_weight=1.0,
+      shrink_loss_weight=1.0, shrink="all", temperature=0.1,
+      stop_gradient=True, max_center_norm=config_dict.placeholder(float),
+      discrimination_loss_weight=0.0))
 
-  config.steps_per_epoch = 25
+  config.steps_per_epoch = 50
   return config
 
 

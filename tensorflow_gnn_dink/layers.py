@@ -37,6 +37,7 @@ class DinkClusterHead(tf.keras.layers.Layer):
                n_features: int,
                *,
                cluster_centers_initializer: Any = "glorot_uniform",
+               max_center_norm: Optional[float] = None,
                **kwargs):
     """Initializes the head.
 
@@ -45,6 +46,10 @@ class DinkClusterHead(tf.keras.layers.Layer):
       n_features: The embedding dimension the head accepts.
       cluster_centers_initializer: A Keras initializer (or its name) for the
         centres; `reset_cluster_centers()` re-draws from it.
+      max_center_norm: If set, every optimizer step projects each centre back
+        into the ball of this radius. Dink-Net's loss is unbounded below in
+        the centres (dilation grows without limit); on this compact set it is
+        bounded, so training cannot diverge.
       **kwargs: Passed to `tf.keras.layers.Layer`.
 
     Raises:
@@ -62,6 +67,9 @@ class DinkClusterHead(tf.keras.layers.Layer):
     self.n_features = int(n_features)
     self.cluster_centers_initializer = tf.keras.initializers.get(
         cluster_centers_initializer)
+    if max_center_norm is not None and max_center_norm <= 0:
+      raise ValueError(f"max_center_norm must be > 0, got {max_center_norm}.")
+    self.max_center_norm = max_center_norm
 
   def build(self, input_shape: Optional[tf.TensorShape] = None) -> None:
     if input_shape is not None:
@@ -70,6 +78,9 @@ class DinkClusterHead(tf.keras.layers.Layer):
         name="cluster_centers",
         shape=(self.n_clusters, self.n_features),
         initializer=self.cluster_centers_initializer,
+        constraint=(None if self.max_center_norm is None else
+                    tf.keras.constraints.MaxNorm(self.max_center_norm,
+                                                 axis=1)),
         trainable=True)
     super().build(input_shape)
 
@@ -165,6 +176,7 @@ class DinkClusterHead(tf.keras.layers.Layer):
         n_features=self.n_features,
         cluster_centers_initializer=tf.keras.initializers.serialize(
             self.cluster_centers_initializer),
+        max_center_norm=self.max_center_norm,
         **super().get_config())
 
 
@@ -216,6 +228,52 @@ class DropFeatureColumns(contrastive_losses.Corruptor):
     def fn(tensor, value):
       return _drop_feature_columns(tensor, value, seed=seed)
     super().__init__(*args, corruption_fn=fn, default=rate, **kwargs)
+
+
+@tf.keras.utils.register_keras_serializable(package=_PACKAGE)
+class MultiHopSmoothing(tf.keras.layers.Layer):
+  """Adds a parameter-free multi-hop smoothed copy to a node set's states.
+
+  `h + (D^-1/2 (A + I) D^-1/2)^steps h`, the "local + global" embedding of
+  Dink-Net/GGD, computed by message passing over `edge_set_name` (which must
+  hold both directions of each undirected edge) inside the GraphTensor, so a
+  SavedModel computes it too. Returns the new `[num_nodes, dim]` states.
+  """
+
+  def __init__(self, steps: int, *, node_set_name: str, edge_set_name: str,
+               feature_name: str = tfgnn.HIDDEN_STATE, **kwargs):
+    super().__init__(**kwargs)
+    if steps < 0:
+      raise ValueError(f"steps must be >= 0, got {steps}.")
+    self.steps = int(steps)
+    self.node_set_name = node_set_name
+    self.edge_set_name = edge_set_name
+    self.feature_name = feature_name
+
+  def call(self, graph: tfgnn.GraphTensor) -> tf.Tensor:
+    local = graph.node_sets[self.node_set_name][self.feature_name]
+    if self.steps == 0:
+      return local
+    edges = graph.edge_sets[self.edge_set_name]
+    ones = tf.ones_like(edges.adjacency.source, dtype=local.dtype)
+    degree = 1.0 + tfgnn.pool_edges_to_node(
+        graph, self.edge_set_name, tfgnn.TARGET, "sum", feature_value=ones)
+    norm = tf.math.rsqrt(degree)[:, None]
+    smooth = local
+    for _ in range(self.steps):
+      scaled = smooth * norm
+      messages = tfgnn.broadcast_node_to_edges(
+          graph, self.edge_set_name, tfgnn.SOURCE, feature_value=scaled)
+      pooled = tfgnn.pool_edges_to_node(
+          graph, self.edge_set_name, tfgnn.TARGET, "sum",
+          feature_value=messages)
+      smooth = norm * (pooled + scaled)
+    return local + smooth
+
+  def get_config(self):
+    return dict(steps=self.steps, node_set_name=self.node_set_name,
+                edge_set_name=self.edge_set_name,
+                feature_name=self.feature_name, **super().get_config())
 
 
 class ChainCorruptors(tf.keras.layers.Layer):

@@ -57,6 +57,21 @@ def shrink_loss_per_example(z: tf.Tensor,
   return tf.reduce_mean(squared_distances(z, cluster_centers), axis=-1)
 
 
+def assigned_shrink_loss_per_example(z: tf.Tensor,
+                                     cluster_centers: tf.Tensor,
+                                     temperature: float = 0.1) -> tf.Tensor:
+  """Returns `[B]`: `sum_j p_ij |Z_i - C_j|^2`, a soft k-means shrink.
+
+  `p_i = softmax(-|Z_i - C_j|^2 / temperature)` is held fixed (no gradient),
+  so each embedding is pulled to its own cluster's centre and each centre to
+  its own members -- unlike `shrink_loss`, which pulls every embedding to the
+  mean of all centres.
+  """
+  distances = squared_distances(z, cluster_centers)
+  weights = tf.stop_gradient(tf.nn.softmax(-distances / temperature, axis=-1))
+  return tf.reduce_sum(weights * distances, axis=-1)
+
+
 def shrink_loss(z: tf.Tensor,
                 cluster_centers: tf.Tensor,
                 sample_weight: Optional[tf.Tensor] = None) -> tf.Tensor:

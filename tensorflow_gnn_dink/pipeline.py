@@ -7,13 +7,16 @@ under the given `tf.distribute` strategy; labels are used only to evaluate.
 
 Files written to `model_dir` (each atomically):
   * `results.json`: `metrics` (ACC/NMI/ARI/F1 as fractions when labels are
-    known, `non_empty_clusters`), `n_clusters`, `timings_s`, the config;
+    known; label-free `modularity`, `conductance`, `non_empty_clusters`),
+    the same for k-means before fine-tuning (`kmeans_metrics`), `collapsed`,
+    `n_clusters`, `timings_s` per stage, the config;
   * `cluster_ids.csv`: `node_id,cluster_id` for every node;
   * `export/`: the serving SavedModel (see `export.py`);
   * `pretrain/`, `finetune/`: the runner's checkpoints and summaries.
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 import time
@@ -36,6 +39,7 @@ from tensorflow_gnn_dink import models
 from tensorflow_gnn_dink import tasks
 
 NODE_SET = "nodes"
+EDGE_SET = "edges"
 
 
 def resolve_n_clusters(config: ml_collections.ConfigDict,
@@ -56,10 +60,19 @@ def resolve_n_clusters(config: ml_collections.ConfigDict,
   return int(n_clusters)
 
 
-def embed(encoder: tf.keras.Model, graph: tfgnn.GraphTensor) -> np.ndarray:
-  """L2-normalised encoder states of all nodes, `[num_nodes, dim]`."""
-  states = encoder(graph).node_sets[NODE_SET][tfgnn.HIDDEN_STATE]
-  return tf.math.l2_normalize(states, axis=-1).numpy()
+def prepare_graph(graph: data.Graph,
+                  config: ml_collections.ConfigDict) -> data.Graph:
+  """Validates the graph and normalises its features as the config says."""
+  data.validate(graph)
+  mode = config.data.normalize_features
+  if mode == "none":
+    return graph
+  if mode != "row":
+    raise ValueError(f"config.data.normalize_features must be 'row' or "
+                     f"'none', got {mode!r}.")
+  row_sums = np.abs(graph.features).sum(axis=1, keepdims=True)
+  features = graph.features / np.where(row_sums > 0, row_sums, 1.0)
+  return dataclasses.replace(graph, features=features.astype(np.float32))
 
 
 def kmeans_centers(z: np.ndarray, n_clusters: int, *, seed: int,
@@ -81,14 +94,17 @@ def run(config: ml_collections.ConfigDict,
   start = time.perf_counter()
   tf.keras.utils.set_random_seed(config.seed)
   n_clusters = resolve_n_clusters(config, graph)
-  graph_tensor = data.to_graph_tensor(graph, node_set_name=NODE_SET)
+  graph = prepare_graph(graph, config)
+  graph_tensor = data.to_graph_tensor(graph, node_set_name=NODE_SET,
+                                      edge_set_name=EDGE_SET)
   strategy = strategy or tf.distribute.get_strategy()
   log(f"[dink] graph {graph.name}: {graph.num_nodes} nodes, "
-      f"{graph.edges.shape[1]} directed edges, {graph.features.shape[1]} "
+      f"{graph.edges.shape[1] // 2} edges, {graph.features.shape[1]} "
       f"features; K={n_clusters}; {strategy.num_replicas_in_sync} replica(s)")
 
   build_encoder = models.make_gcn_model_fn(
-      node_set_name=NODE_SET, hidden_units=config.model.hidden_units,
+      node_set_name=NODE_SET, edge_set_name=EDGE_SET,
+      hidden_units=config.model.hidden_units,
       num_layers=config.model.num_layers, seed=config.seed)
   encoders = []
 
@@ -104,7 +120,7 @@ def run(config: ml_collections.ConfigDict,
         steps_per_epoch=steps_per_epoch, verbose=2,
         summarize_every_n_steps="never")
     log(f"[dink] {stage}: {stage_config.steps} full-graph steps, "
-        f"lr {stage_config.learning_rate}")
+        f"lr {stage_config.learning_rate}, tasks {sorted(stage_tasks)}")
     t = time.perf_counter()
     runner.run(
         train_ds_provider=inputs.FullGraphDatasetProvider(graph_tensor),
@@ -118,6 +134,14 @@ def run(config: ml_collections.ConfigDict,
         model_exporters=list(exporters))
     timings[stage] = time.perf_counter() - t
 
+  smoothing = layers.MultiHopSmoothing(
+      config.embedding.propagation_steps, node_set_name=NODE_SET,
+      edge_set_name=EDGE_SET)
+
+  def embed() -> np.ndarray:
+    z = smoothing(encoders[0](graph_tensor))
+    return tf.math.l2_normalize(z, axis=-1).numpy()
+
   corruptor = layers.ChainCorruptors([
       layers.DropFeatureColumns(rate=config.pretrain.feature_drop_rate,
                                 seed=config.seed),
@@ -129,37 +153,53 @@ def run(config: ml_collections.ConfigDict,
   train("pretrain", {"dgi": dgi}, config.pretrain)
 
   t = time.perf_counter()
-  z = embed(encoders[0], graph_tensor)
+  z = embed()
   centers = kmeans_centers(z, n_clusters, seed=config.seed,
                            n_init=config.kmeans.n_init,
                            max_iter=config.kmeans.max_iter)
   timings["kmeans"] = time.perf_counter() - t
   kmeans_ids = np.argmin(
       ((z[:, None, :] - centers[None]) ** 2).sum(-1), axis=1)
-  log(f"[dink] k-means on pretrained embeddings: "
-      f"{_format(evaluation.evaluate(kmeans_ids, graph.labels, graph.edges))}")
+  kmeans_metrics = evaluation.evaluate(kmeans_ids, graph.labels, graph.edges)
+  log(f"[dink] k-means on pretrained embeddings: {_format(kmeans_metrics)}")
 
+  ft = config.finetune
   dink = tasks.DinkClusteringTask(
       NODE_SET, n_clusters=n_clusters, readout="all_nodes",
       cluster_centers=centers,
-      dilation_loss_weight=config.finetune.dilation_loss_weight,
-      shrink_loss_weight=config.finetune.shrink_loss_weight)
-  dgi.dgi_loss_weight *= config.finetune.discrimination_loss_weight
-  dgi.discrimination_loss_weight *= config.finetune.discrimination_loss_weight
-  train("finetune", {"dgi": dgi, "dink": dink}, config.finetune,
+      dilation_loss_weight=ft.dilation_loss_weight,
+      shrink_loss_weight=ft.shrink_loss_weight, shrink=ft.shrink,
+      temperature=ft.temperature,
+      propagation_steps=config.embedding.propagation_steps,
+      edge_set_name=EDGE_SET, stop_gradient=ft.stop_gradient,
+      max_center_norm=ft.max_center_norm)
+  finetune_tasks = {"dink": dink}
+  if ft.discrimination_loss_weight > 0:
+    dgi.dgi_loss_weight *= ft.discrimination_loss_weight
+    dgi.discrimination_loss_weight *= ft.discrimination_loss_weight
+    finetune_tasks["dgi"] = dgi
+  elif ft.stop_gradient:
+    encoders[0].trainable = False  # Nothing would train it: skip its grads.
+  train("finetune", finetune_tasks, ft,
         exporters=[export.DinkModelExporter(dink, graph_tensor.spec)])
+  encoders[0].trainable = True
 
   t = time.perf_counter()
-  z = embed(encoders[0], graph_tensor)
+  z = embed()
   cluster_ids = dink.cluster_head.cluster(z).numpy()
   metrics = evaluation.evaluate(cluster_ids, graph.labels, graph.edges)
   timings["assign_and_evaluate"] = time.perf_counter() - t
-  if metrics["non_empty_clusters"] < n_clusters / 2:
-    log(f"[dink] WARNING: collapse: only {metrics['non_empty_clusters']} of "
-        f"{n_clusters} clusters are non-empty.")
+  collapsed = metrics["non_empty_clusters"] < n_clusters / 2
+  if collapsed:
+    log(f"[dink] ERROR: collapse: only {metrics['non_empty_clusters']} of "
+        f"{n_clusters} clusters are non-empty. Lower finetune.learning_rate "
+        "or finetune.steps, or keep finetune.stop_gradient=True.")
+  if not np.all(np.isfinite(z)):
+    raise FloatingPointError("Embeddings contain NaN/inf after training.")
   timings["total"] = time.perf_counter() - start
   results = {"dataset": graph.name, "num_nodes": graph.num_nodes,
              "n_clusters": n_clusters, "metrics": metrics,
+             "kmeans_metrics": kmeans_metrics, "collapsed": bool(collapsed),
              "timings_s": timings, "config": config.to_dict()}
   io_utils.write_text_atomically(
       os.path.join(model_dir, "cluster_ids.csv"),

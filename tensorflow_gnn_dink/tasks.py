@@ -93,6 +93,9 @@ class _ScaledBinaryCrossentropy(tf.keras.losses.Loss):
         tf.cast(y_true, y_pred.dtype), y_pred, from_logits=True)
 
 
+SHRINKS = ("all", "assigned")
+
+
 class _DinkLoss(tf.keras.losses.Loss):
   """Per example: `w_shrink * shrink_i + w_dilation * dilation`.
 
@@ -101,16 +104,23 @@ class _DinkLoss(tf.keras.losses.Loss):
   """
 
   def __init__(self, head: layers.DinkClusterHead, dilation_loss_weight: float,
-               shrink_loss_weight: float, **kwargs):
+               shrink_loss_weight: float, shrink: str, temperature: float,
+               **kwargs):
     super().__init__(**kwargs)
     self._head = head
     self._dilation_loss_weight = float(dilation_loss_weight)
     self._shrink_loss_weight = float(shrink_loss_weight)
+    self._shrink = shrink
+    self._temperature = float(temperature)
 
   def call(self, y_true: tf.Tensor, y_pred: tf.Tensor) -> tf.Tensor:
     del y_true  # Unsupervised.
     centers = tf.cast(self._head.cluster_centers, y_pred.dtype)
-    shrink = losses.shrink_loss_per_example(y_pred, centers)
+    if self._shrink == "all":
+      shrink = losses.shrink_loss_per_example(y_pred, centers)
+    else:
+      shrink = losses.assigned_shrink_loss_per_example(
+          y_pred, centers, self._temperature)
     dilation = losses.dilation_loss(centers)
     return (self._shrink_loss_weight * shrink +
             self._dilation_loss_weight * dilation)
@@ -130,6 +140,12 @@ class _Outputs(tf.keras.layers.Layer):
 
   def call(self, inputs):
     return self._fn(inputs)
+
+
+class _StopGradient(tf.keras.layers.Layer):
+
+  def call(self, inputs: tf.Tensor) -> tf.Tensor:
+    return tf.stop_gradient(inputs)
 
 
 def _named(outputs: Mapping[str, tf.Tensor], prefix: str) -> dict[str, Any]:
@@ -276,7 +292,14 @@ class DinkClusteringTask(runner.Task):
     * `"embedding"`: `[batch, dim]` embeddings (L2-normalised by default),
 
   and the loss of `"embedding"` is
-  `shrink_loss_weight * shrink + dilation_loss_weight * dilation`.
+  `shrink_loss_weight * shrink + dilation_loss_weight * dilation`, where
+  `shrink="all"` is Dink-Net's shrink (every embedding to every centre) and
+  `shrink="assigned"` pulls each embedding to its own soft-assigned centres.
+
+  With `propagation_steps > 0` the embedding is Dink-Net's "local + global"
+  `h + A_hat^steps h` (see `layers.MultiHopSmoothing`); with
+  `stop_gradient=True` the clustering losses train only the centres, as in
+  the official Dink-Net code.
   Metrics (label-free) on `"cluster_probabilities"`: the number of non-empty
   clusters and the normalised cluster-size entropy.
   """
@@ -292,6 +315,12 @@ class DinkClusteringTask(runner.Task):
                shrink_loss_weight: float = 1.0,
                cluster_centers: Optional[np.ndarray] = None,
                cluster_centers_initializer: Any = "glorot_uniform",
+               shrink: str = "all",
+               temperature: float = 0.1,
+               propagation_steps: int = 0,
+               edge_set_name: Optional[str] = None,
+               stop_gradient: bool = False,
+               max_center_norm: Optional[float] = None,
                name: Optional[str] = None):
     """Initializes the task.
 
@@ -307,17 +336,44 @@ class DinkClusteringTask(runner.Task):
       cluster_centers: Optional `[n_clusters, dim]` initial centres (e.g. from
         k-means); overrides `cluster_centers_initializer`.
       cluster_centers_initializer: Keras initializer of the centres.
+      shrink: `"all"` (the paper's) or `"assigned"` (soft k-means).
+      temperature: Softmax temperature of `shrink="assigned"`, in squared
+        distance units.
+      propagation_steps: Hops of the parameter-free smoothing added to the
+        encoder states before readout (0: none).
+      edge_set_name: The edge set to smooth over (needed if
+        `propagation_steps > 0`).
+      stop_gradient: Whether the clustering losses leave the encoder alone.
+      max_center_norm: Optional radius bounding each centre (see
+        `DinkClusterHead`).
       name: Prefix of this task's layer names; default `"dink"` (made unique).
 
     Raises:
-      ValueError: for `n_clusters < 2` or an unknown `readout`.
+      ValueError: for `n_clusters < 2`, an unknown `readout` or `shrink`, or
+        `propagation_steps > 0` without `edge_set_name`.
     """
     if int(n_clusters) != n_clusters or n_clusters < 2:
       raise ValueError(f"n_clusters must be an integer >= 2, got {n_clusters}.")
     if readout not in READOUTS:
       raise ValueError(f"readout must be one of {READOUTS}, got {readout!r}.")
+    if shrink not in SHRINKS:
+      raise ValueError(f"shrink must be one of {SHRINKS}, got {shrink!r}.")
+    if propagation_steps and not edge_set_name:
+      raise ValueError("propagation_steps > 0 needs the edge_set_name to "
+                       "propagate over.")
     self._name = _unique_name(name or "dink")
     self._node_set_name = node_set_name
+    self._feature_name = feature_name
+    self._shrink = shrink
+    self._temperature = temperature
+    self._stop_gradient = stop_gradient
+    self._max_center_norm = max_center_norm
+    self._smoothing = None
+    if propagation_steps:
+      self._smoothing = layers.MultiHopSmoothing(
+          propagation_steps, node_set_name=node_set_name,
+          edge_set_name=edge_set_name, feature_name=feature_name,
+          name=f"{self._name}_smoothing")
     self._readout_mode = readout
     self._readout = _make_readout(node_set_name, feature_name, readout,
                                   name=f"{self._name}_readout")
@@ -360,6 +416,7 @@ class DinkClusteringTask(runner.Task):
       initializer = tf.keras.initializers.Constant(self._initial_centers)
     self._head = layers.DinkClusterHead(
         self._n_clusters, n_features, cluster_centers_initializer=initializer,
+        max_center_norm=self._max_center_norm,
         name=f"{self._name}_cluster_head")
     self._head.build(tf.TensorShape((None, n_features)))
     return self._head
@@ -377,7 +434,13 @@ class DinkClusteringTask(runner.Task):
     """Returns cluster id, soft assignment and embedding per example."""
     if len(args) != 1 or not tfgnn.is_graph_tensor(args[0]):
       raise ValueError(f"Expected one GraphTensor, got {args}.")
-    z = self._readout(args[0])
+    graph = args[0]
+    if self._smoothing is not None:
+      graph = graph.replace_features(node_sets={self._node_set_name: {
+          self._feature_name: self._smoothing(graph)}})
+    z = self._readout(graph)
+    if self._stop_gradient:
+      z = _StopGradient(name=f"{self._name}_stop_gradient")(z)
     if self._normalize:
       z = tf.keras.layers.UnitNormalization(
           axis=-1, name=f"{self._name}_normalize")(z)
@@ -400,7 +463,8 @@ class DinkClusteringTask(runner.Task):
         "cluster_id": _ZeroLoss(),
         "cluster_probabilities": _ZeroLoss(),
         "embedding": _DinkLoss(self._head, self._dilation_loss_weight,
-                               self._shrink_loss_weight,
+                               self._shrink_loss_weight, self._shrink,
+                               self._temperature,
                                name=f"{self._name}_cluster_loss"),
     }
 
