@@ -52,3 +52,45 @@ def test_unknown_command_and_bad_k_are_clear_errors(tmp_path):
       cwd=ROOT, capture_output=True, text=True, timeout=300)
   assert proc.returncode != 0
   assert "n_clusters=50 exceeds the number of nodes (20)" in proc.stderr
+
+
+def _write_npz(path, graph, with_labels=True):
+  import scipy.sparse as sp  # pylint: disable=g-import-not-at-top
+  n = graph.num_nodes
+  adj = sp.csr_matrix((np.ones(graph.edges.shape[1], np.float32),
+                       tuple(graph.edges)), shape=(n, n))
+  attr = sp.csr_matrix(graph.features)
+  parts = dict(adj_data=adj.data, adj_indices=adj.indices,
+               adj_indptr=adj.indptr, adj_shape=np.array(adj.shape),
+               attr_data=attr.data, attr_indices=attr.indices,
+               attr_indptr=attr.indptr, attr_shape=np.array(attr.shape))
+  if with_labels:
+    parts["labels"] = graph.labels
+  np.savez(path, **parts)
+
+
+def test_train_with_data_file_and_unlabelled_graph(tmp_path):
+  from tensorflow_gnn_dink import data  # pylint: disable=g-import-not-at-top
+  graph = data.make_csbm(num_nodes=200, n_clusters=3, num_features=16,
+                         feature_noise=0.5, seed=4)
+  graph = data.Graph(features=np.abs(graph.features), edges=graph.edges,
+                     labels=graph.labels)
+  _write_npz(tmp_path / "toy.npz", graph)
+  _write_npz(tmp_path / "unlabelled.npz", graph, with_labels=False)
+  common = ["--config.model.hidden_units=16", "--config.pretrain.steps=20",
+            "--config.finetune.steps=5", "--config.steps_per_epoch=10"]
+  proc = subprocess.run(
+      [sys.executable, "-m", "tensorflow_gnn_dink", "train",
+       f"--data={tmp_path / 'toy.npz'}", f"--model_dir={tmp_path / 'run'}",
+       *common], cwd=ROOT, capture_output=True, text=True, timeout=600)
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  results = json.loads((tmp_path / "run" / "results.json").read_text())
+  assert results["n_clusters"] == 3 and results["dataset"] == "toy"
+  assert {"modularity", "conductance"} <= set(results["metrics"])
+  proc = subprocess.run(
+      [sys.executable, "-m", "tensorflow_gnn_dink", "train",
+       f"--data={tmp_path / 'unlabelled.npz'}",
+       f"--model_dir={tmp_path / 'run2'}", *common],
+      cwd=ROOT, capture_output=True, text=True, timeout=600)
+  assert proc.returncode != 0
+  assert "pass --config.n_clusters=K" in proc.stderr
