@@ -75,6 +75,21 @@ def save_model_atomically(model: tf.keras.Model, export_dir: str,
     shutil.rmtree(staging, ignore_errors=True)
 
 
+def save_serving_model(
+    base_model: tf.keras.Model,
+    task: tasks_lib.DinkClusteringTask,
+    graph_spec: tfgnn.GraphTensorSpec,
+    export_dir: str,
+    *,
+    feature_processors: Sequence[runner.GraphTensorProcessorFn] = (),
+) -> None:
+  """Builds the serving model (see `make_serving_model`) and saves it."""
+  model = make_serving_model(base_model, task, graph_spec,
+                             feature_processors=feature_processors)
+  save_model_atomically(model, export_dir,
+                        output_names={k: k for k in OUTPUT_NAMES})
+
+
 class DinkModelExporter(runner.ModelExporter):
   """A `runner.ModelExporter` writing the clustering serving model.
 
@@ -101,10 +116,7 @@ class DinkModelExporter(runner.ModelExporter):
     self._subdirectory = subdirectory
 
   def save(self, run_result: runner.RunResult, export_dir: str) -> None:
-    model = make_serving_model(run_result.base_model, self._task,
-                               self._graph_spec,
-                               feature_processors=self._feature_processors)
     if self._subdirectory:
       export_dir = os.path.join(export_dir, self._subdirectory)
-    save_model_atomically(model, export_dir,
-                          output_names={k: k for k in OUTPUT_NAMES})
+    save_serving_model(run_result.base_model, self._task, self._graph_spec,
+                       export_dir, feature_processors=self._feature_processors)

@@ -113,7 +113,8 @@ def run(config: ml_collections.ConfigDict,
       encoders.append(build_encoder(spec))
     return encoders[0]
 
-  def train(stage, stage_tasks, stage_config, exporters=()):
+  def train(stage, stage_tasks, stage_config, graph_in=graph_tensor,
+            stage_model_fn=model_fn):
     steps_per_epoch = min(config.steps_per_epoch, stage_config.steps)
     trainer = runner.KerasTrainer(
         strategy, model_dir=os.path.join(model_dir, stage),
@@ -123,15 +124,14 @@ def run(config: ml_collections.ConfigDict,
         f"lr {stage_config.learning_rate}, tasks {sorted(stage_tasks)}")
     t = time.perf_counter()
     runner.run(
-        train_ds_provider=inputs.FullGraphDatasetProvider(graph_tensor),
-        model_fn=model_fn,
+        train_ds_provider=inputs.FullGraphDatasetProvider(graph_in),
+        model_fn=stage_model_fn,
         optimizer_fn=lambda: tf.keras.optimizers.Adam(
             stage_config.learning_rate),
-        trainer=trainer, task=stage_tasks, gtspec=graph_tensor.spec,
+        trainer=trainer, task=stage_tasks, gtspec=graph_in.spec,
         global_batch_size=strategy.num_replicas_in_sync,
         epochs=math.ceil(stage_config.steps / steps_per_epoch),
-        export_dirs=[os.path.join(model_dir, "export")],
-        model_exporters=list(exporters))
+        model_exporters=[])
     timings[stage] = time.perf_counter() - t
 
   smoothing = layers.MultiHopSmoothing(
@@ -173,16 +173,20 @@ def run(config: ml_collections.ConfigDict,
       propagation_steps=config.embedding.propagation_steps,
       edge_set_name=EDGE_SET, stop_gradient=ft.stop_gradient,
       max_center_norm=ft.max_center_norm)
-  finetune_tasks = {"dink": dink}
-  if ft.discrimination_loss_weight > 0:
+  if ft.stop_gradient and ft.discrimination_loss_weight <= 0:
+    # Nothing trains the encoder in this stage: encode the graph once and
+    # fine-tune the centres on its states, with an identity base model.
+    states = encoders[0](graph_tensor).node_sets[NODE_SET][tfgnn.HIDDEN_STATE]
+    encoded = graph_tensor.replace_features(
+        node_sets={NODE_SET: {tfgnn.HIDDEN_STATE: states}})
+    train("finetune", {"dink": dink}, ft, graph_in=encoded,
+          stage_model_fn=_identity_model)
+  else:
     dgi.dgi_loss_weight *= ft.discrimination_loss_weight
     dgi.discrimination_loss_weight *= ft.discrimination_loss_weight
-    finetune_tasks["dgi"] = dgi
-  elif ft.stop_gradient:
-    encoders[0].trainable = False  # Nothing would train it: skip its grads.
-  train("finetune", finetune_tasks, ft,
-        exporters=[export.DinkModelExporter(dink, graph_tensor.spec)])
-  encoders[0].trainable = True
+    train("finetune", {"dgi": dgi, "dink": dink}, ft)
+  export.save_serving_model(encoders[0], dink, graph_tensor.spec,
+                            os.path.join(model_dir, "export"))
 
   t = time.perf_counter()
   z = embed()
@@ -211,6 +215,11 @@ def run(config: ml_collections.ConfigDict,
   log(f"[dink] wrote {model_dir}/results.json, cluster_ids.csv, export/ "
       f"({timings['total']:.1f}s)")
   return results
+
+
+def _identity_model(spec: tfgnn.GraphTensorSpec) -> tf.keras.Model:
+  inputs = tf.keras.Input(type_spec=spec)
+  return tf.keras.Model(inputs, tfgnn.keras.layers.MapFeatures()(inputs))
 
 
 def _format(metrics: dict) -> str:
