@@ -75,12 +75,16 @@ def prepare_graph(graph: data.Graph,
   return dataclasses.replace(graph, features=features.astype(np.float32))
 
 
-def kmeans_centers(z: np.ndarray, n_clusters: int, *, seed: int,
-                   n_init: int = 10, max_iter: int = 300) -> np.ndarray:
-  """k-means (k-means++ seeding, `n_init` restarts) centres, `[K, dim]`."""
+def kmeans(z: np.ndarray, n_clusters: int, *, seed: int, n_init: int = 10,
+           max_iter: int = 300) -> tuple[np.ndarray, np.ndarray]:
+  """k-means++ with `n_init` restarts, the best by inertia (label-free).
+
+  Returns:
+    The `[K, dim]` float32 centres and the `[num_nodes]` cluster ids.
+  """
   km = sk_cluster.KMeans(n_clusters=n_clusters, n_init=n_init,
-                         max_iter=max_iter, random_state=seed)
-  return km.fit(z).cluster_centers_.astype(np.float32)
+                         max_iter=max_iter, random_state=seed).fit(z)
+  return km.cluster_centers_.astype(np.float32), km.labels_
 
 
 def run(config: ml_collections.ConfigDict,
@@ -154,12 +158,10 @@ def run(config: ml_collections.ConfigDict,
 
   t = time.perf_counter()
   z = embed()
-  centers = kmeans_centers(z, n_clusters, seed=config.seed,
-                           n_init=config.kmeans.n_init,
-                           max_iter=config.kmeans.max_iter)
+  centers, kmeans_ids = kmeans(z, n_clusters, seed=config.seed,
+                               n_init=config.kmeans.n_init,
+                               max_iter=config.kmeans.max_iter)
   timings["kmeans"] = time.perf_counter() - t
-  kmeans_ids = np.argmin(
-      ((z[:, None, :] - centers[None]) ** 2).sum(-1), axis=1)
   kmeans_metrics = evaluation.evaluate(kmeans_ids, graph.labels, graph.edges)
   log(f"[dink] k-means on pretrained embeddings: {_format(kmeans_metrics)}")
 
@@ -185,8 +187,10 @@ def run(config: ml_collections.ConfigDict,
     dgi.dgi_loss_weight *= ft.discrimination_loss_weight
     dgi.discrimination_loss_weight *= ft.discrimination_loss_weight
     train("finetune", {"dgi": dgi, "dink": dink}, ft)
+  t = time.perf_counter()
   export.save_serving_model(encoders[0], dink, graph_tensor.spec,
                             os.path.join(model_dir, "export"))
+  timings["export"] = time.perf_counter() - t
 
   t = time.perf_counter()
   z = embed()

@@ -4,9 +4,11 @@ import os
 import numpy as np
 import pytest
 import tensorflow as tf
+import tensorflow_gnn as tfgnn
 from tensorflow_gnn import runner
 
 import tensorflow_gnn_dink as dink
+from tensorflow_gnn_dink import data
 from tensorflow_gnn_dink import inputs
 from tensorflow_gnn_dink import keras_model
 from tensorflow_gnn_dink import models
@@ -74,3 +76,43 @@ def test_keras_fit_trains_both_tasks():
   assert keys and falls(h[keys[0]]), h
   keys = [k for k in h if k.endswith("embedding_loss")]
   assert keys and falls(h[keys[0]]), h
+
+
+def test_runner_on_sampled_rooted_subgraphs(tmp_path):
+  """Batches of serialized rooted subgraphs; one example per root node."""
+  rng = np.random.default_rng(0)
+  graph, _ = small_graph(num_nodes=150)
+  adjacency = [[] for _ in range(graph.num_nodes)]
+  for s, t in graph.edges.T:
+    adjacency[s].append(t)
+  serialized = []
+  for root in range(graph.num_nodes):  # Root first, then sampled neighbours.
+    neighbours = rng.permutation(adjacency[root])[:4]
+    nodes = np.concatenate([[root], neighbours]).astype(np.int64)
+    local = np.arange(1, len(nodes))
+    sub = data.Graph(features=graph.features[nodes],
+                     edges=data.symmetrize_edges(
+                         np.stack([np.zeros_like(local), local]), len(nodes)))
+    serialized.append(tfgnn.write_example(
+        data.to_graph_tensor(sub)).SerializeToString())
+  spec = data.to_graph_tensor(graph).spec.relax(num_components=True,
+                                                num_nodes=True, num_edges=True)
+  ds = tf.data.Dataset.from_tensor_slices(serialized).repeat()
+  tasks = {"dgi": dink.DeepGraphInfomaxTask("nodes", seed=1),
+           "dink": dink.DinkClusteringTask("nodes", n_clusters=3,
+                                           dilation_loss_weight=0.1)}
+  history = tf.keras.callbacks.History()
+  trainer = runner.KerasTrainer(
+      tf.distribute.get_strategy(), model_dir=str(tmp_path),
+      steps_per_epoch=10, verbose=0, summarize_every_n_steps="never",
+      callbacks=[history])
+  runner.run(
+      train_ds_provider=runner.PassthruDatasetProvider(
+          tf.data.Dataset.from_tensors(ds)),
+      model_fn=models.make_gcn_model_fn(hidden_units=16, seed=0),
+      optimizer_fn=lambda: tf.keras.optimizers.Adam(1e-2),
+      trainer=trainer, task=tasks, gtspec=spec, global_batch_size=16,
+      epochs=3, model_exporters=[])
+  h = history.history
+  assert falls(h["dgi_discrimination_logits_loss"]), h
+  assert falls(h["dink_embedding_loss"]), h
