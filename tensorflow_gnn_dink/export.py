@@ -38,13 +38,14 @@ def make_serving_model(
 
   Args:
     base_model: The trained base GNN (`RunResult.base_model`).
-    task: The `DinkClusteringTask` it was trained with (holds the centres).
+    task: The `DinkClusteringTask` it was trained with (holds the centres),
+      or one made with the trained `cluster_centers=`.
     graph_spec: The spec of one (unbatched) input GraphTensor.
     feature_processors: The `feature_processors` given to `runner.run`.
   """
-  if task.cluster_head is None:
-    raise ValueError("The DinkClusteringTask has no trained cluster head: "
-                     "train it (runner.run or predict) before exporting.")
+  if task.cluster_head is None and task.initial_cluster_centers is None:
+    raise ValueError("The DinkClusteringTask has no cluster centres: train "
+                     "it (runner.run) or give it cluster_centers= first.")
   examples = tf.keras.Input(shape=(), dtype=tf.string, name="examples")
   graph = tfgnn.keras.layers.ParseExample(graph_spec)(examples)
   graph = graph.merge_batch_to_components()

@@ -118,12 +118,12 @@ def run(config: ml_collections.ConfigDict,
     return encoders[0]
 
   def train(stage, stage_tasks, stage_config, graph_in=graph_tensor,
-            stage_model_fn=model_fn):
+            stage_model_fn=model_fn, callbacks=()):
     steps_per_epoch = min(config.steps_per_epoch, stage_config.steps)
     trainer = runner.KerasTrainer(
         strategy, model_dir=os.path.join(model_dir, stage),
         steps_per_epoch=steps_per_epoch, verbose=2,
-        summarize_every_n_steps="never")
+        summarize_every_n_steps="never", callbacks=list(callbacks))
     log(f"[dink] {stage}: {stage_config.steps} full-graph steps, "
         f"lr {stage_config.learning_rate}, tasks {sorted(stage_tasks)}")
     t = time.perf_counter()
@@ -166,35 +166,49 @@ def run(config: ml_collections.ConfigDict,
   log(f"[dink] k-means on pretrained embeddings: {_format(kmeans_metrics)}")
 
   ft = config.finetune
-  dink = tasks.DinkClusteringTask(
-      NODE_SET, n_clusters=n_clusters, readout="all_nodes",
-      cluster_centers=centers,
+  task_kwargs = dict(
+      n_clusters=n_clusters, readout="all_nodes",
       dilation_loss_weight=ft.dilation_loss_weight,
       shrink_loss_weight=ft.shrink_loss_weight, shrink=ft.shrink,
-      temperature=ft.temperature,
-      propagation_steps=config.embedding.propagation_steps,
-      edge_set_name=EDGE_SET, stop_gradient=ft.stop_gradient,
+      temperature=ft.temperature, stop_gradient=ft.stop_gradient,
       max_center_norm=ft.max_center_norm)
-  if ft.stop_gradient and ft.discrimination_loss_weight <= 0:
-    # Nothing trains the encoder in this stage: encode the graph once and
-    # fine-tune the centres on its states, with an identity base model.
-    states = encoders[0](graph_tensor).node_sets[NODE_SET][tfgnn.HIDDEN_STATE]
+  smoothing_kwargs = dict(propagation_steps=config.embedding.propagation_steps,
+                          edge_set_name=EDGE_SET)
+  frozen = ft.stop_gradient and ft.discrimination_loss_weight <= 0
+  if frozen:
+    # Nothing trains the encoder in this stage, so its smoothed, normalised
+    # embedding is computed once and the centres are fine-tuned on it.
+    dink = tasks.DinkClusteringTask(NODE_SET, cluster_centers=centers,
+                                    **task_kwargs)
     encoded = graph_tensor.replace_features(
-        node_sets={NODE_SET: {tfgnn.HIDDEN_STATE: states}})
+        node_sets={NODE_SET: {tfgnn.HIDDEN_STATE: tf.constant(z)}})
+    selector = _SelectByModularity(dink, lambda: z, graph.edges, centers)
     train("finetune", {"dink": dink}, ft, graph_in=encoded,
-          stage_model_fn=_identity_model)
+          stage_model_fn=_identity_model, callbacks=[selector])
   else:
+    dink = tasks.DinkClusteringTask(NODE_SET, cluster_centers=centers,
+                                    **task_kwargs, **smoothing_kwargs)
     dgi.dgi_loss_weight *= ft.discrimination_loss_weight
     dgi.discrimination_loss_weight *= ft.discrimination_loss_weight
-    train("finetune", {"dgi": dgi, "dink": dink}, ft)
+    selector = _SelectByModularity(dink, embed, graph.edges, centers,
+                                   encoder=encoders[0])
+    train("finetune", {"dgi": dgi, "dink": dink}, ft, callbacks=[selector])
+  selector.restore()
+  log(f"[dink] fine-tune: kept step {selector.best_step} of "
+      f"{selector.steps_seen} (highest modularity "
+      f"{selector.best_modularity:.4f}; label-free)")
+
   t = time.perf_counter()
-  export.save_serving_model(encoders[0], dink, graph_tensor.spec,
+  serving_task = tasks.DinkClusteringTask(
+      NODE_SET, cluster_centers=selector.best_centers, **task_kwargs,
+      **smoothing_kwargs)
+  export.save_serving_model(encoders[0], serving_task, graph_tensor.spec,
                             os.path.join(model_dir, "export"))
   timings["export"] = time.perf_counter() - t
 
   t = time.perf_counter()
   z = embed()
-  cluster_ids = dink.cluster_head.cluster(z).numpy()
+  cluster_ids = _assign(z, selector.best_centers)
   metrics = evaluation.evaluate(cluster_ids, graph.labels, graph.edges)
   timings["assign_and_evaluate"] = time.perf_counter() - t
   collapsed = metrics["non_empty_clusters"] < n_clusters / 2
@@ -208,6 +222,8 @@ def run(config: ml_collections.ConfigDict,
   results = {"dataset": graph.name, "num_nodes": graph.num_nodes,
              "n_clusters": n_clusters, "metrics": metrics,
              "kmeans_metrics": kmeans_metrics, "collapsed": bool(collapsed),
+             "finetune_selected_step": selector.best_step,
+             "finetune_modularity": selector.history,
              "timings_s": timings, "config": config.to_dict()}
   io_utils.write_text_atomically(
       os.path.join(model_dir, "cluster_ids.csv"),
@@ -219,6 +235,48 @@ def run(config: ml_collections.ConfigDict,
   log(f"[dink] wrote {model_dir}/results.json, cluster_ids.csv, export/ "
       f"({timings['total']:.1f}s)")
   return results
+
+
+def _assign(z: np.ndarray, centers: np.ndarray) -> np.ndarray:
+  """Nearest centre of each row (squared Euclidean), `[num_nodes]`."""
+  return np.argmin((centers ** 2).sum(1)[None, :] - 2.0 * z @ centers.T,
+                   axis=1)
+
+
+class _SelectByModularity(tf.keras.callbacks.Callback):
+  """Label-free checkpoint choice: the centres whose assignment has the
+  highest graph modularity, among the initial (k-means) ones and those after
+  each fine-tuning epoch. With `encoder`, its weights are kept alongside."""
+
+  def __init__(self, task, embed_fn, edges, initial_centers, encoder=None):
+    super().__init__()
+    self._task = task
+    self._embed_fn = embed_fn
+    self._edges = edges
+    self._encoder = encoder
+    self.steps_seen = 0
+    self.history = []
+    self.best_modularity = -np.inf
+    self._consider(initial_centers)
+
+  def _consider(self, centers):
+    ids = _assign(self._embed_fn(), centers)
+    q = evaluation.modularity(self._edges, ids)
+    self.history.append([self.steps_seen, q])
+    if q > self.best_modularity:
+      self.best_modularity, self.best_step = q, self.steps_seen
+      self.best_centers = np.array(centers)
+      if self._encoder is not None:
+        self._best_weights = self._encoder.get_weights()
+
+  def on_epoch_end(self, epoch, logs=None):
+    self.steps_seen = (epoch + 1) * self.params["steps"]
+    self._consider(self._task.cluster_head.cluster_centers.numpy())
+
+  def restore(self):
+    """Puts the chosen encoder weights back (centres: `best_centers`)."""
+    if self._encoder is not None:
+      self._encoder.set_weights(self._best_weights)
 
 
 def _identity_model(spec: tfgnn.GraphTensorSpec) -> tf.keras.Model:

@@ -395,6 +395,11 @@ class DinkClusteringTask(runner.Task):
     return self._n_clusters
 
   @property
+  def initial_cluster_centers(self) -> Optional[np.ndarray]:
+    """The `cluster_centers` given to the constructor, if any."""
+    return self._initial_centers
+
+  @property
   def cluster_head(self) -> Optional[layers.DinkClusterHead]:
     """The head made by the first `predict` (None before)."""
     return self._head

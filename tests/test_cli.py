@@ -38,6 +38,21 @@ def test_train_on_synthetic_graph_writes_results_and_export(tmp_path):
   serve = tf.saved_model.load(str(model_dir / "export"))
   assert set(serve.signatures["serving_default"].structured_outputs) == {
       "cluster_id", "cluster_probabilities", "embedding"}
+  # The export reproduces the run's assignment from the (prepared) graph.
+  from tensorflow_gnn_dink import config as config_lib, data, pipeline  # pylint: disable=g-import-not-at-top,g-multiple-import
+  import tensorflow_gnn as tfgnn  # pylint: disable=g-import-not-at-top
+  config = config_lib.default_config()
+  graph = data.make_csbm(seed=1, **{**config.synthetic.to_dict(),
+                                    "num_nodes": 300, "n_clusters": 3,
+                                    "feature_noise": 1.0})
+  graph = pipeline.prepare_graph(graph, config)
+  example = tfgnn.write_example(data.to_graph_tensor(graph))
+  out = serve.signatures["serving_default"](
+      examples=tf.constant([example.SerializeToString()]))
+  np.testing.assert_array_equal(out["cluster_id"].numpy(),
+                                [int(r["cluster_id"]) for r in rows])
+  assert "fine-tune: kept step" in proc.stdout
+  assert results["finetune_modularity"][0][0] == 0
 
 
 def test_unknown_command_and_bad_k_are_clear_errors(tmp_path):
