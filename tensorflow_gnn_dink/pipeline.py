@@ -1,15 +1,20 @@
 """The Dink-Net recipe end to end, on one in-memory graph.
 
-pretrain (DGI-style discrimination) -> embed -> k-means centres -> fine-tune
-(discrimination + dilation + shrink) -> assign -> evaluate -> write results
--> export a SavedModel. Training runs through `tensorflow_gnn.runner.run`
-under the given `tf.distribute` strategy; labels are used only to evaluate.
+pretrain (Dink-Net discrimination) -> embed (h + A_hat^p h, normalised) ->
+k-means centres -> fine-tune the centres (dilation + shrink; with
+`finetune.stop_gradient=False` or a discrimination weight, the encoder too)
+-> keep the fine-tune epoch whose assignment has the highest modularity ->
+assign -> evaluate -> write results -> export a SavedModel. Training runs
+through `tensorflow_gnn.runner.run` under the given `tf.distribute` strategy;
+labels are used only to count classes (K) and to evaluate.
 
 Files written to `model_dir` (each atomically):
   * `results.json`: `metrics` (ACC/NMI/ARI/F1 as fractions when labels are
     known; label-free `modularity`, `conductance`, `non_empty_clusters`),
     the same for k-means before fine-tuning (`kmeans_metrics`), `collapsed`,
-    `n_clusters`, `timings_s` per stage, the config;
+    the chosen fine-tune step and the modularity per epoch
+    (`finetune_selected_step`, `finetune_modularity`), `n_clusters`,
+    `timings_s` per stage, the config;
   * `cluster_ids.csv`: `node_id,cluster_id` for every node;
   * `export/`: the serving SavedModel (see `export.py`);
   * `pretrain/`, `finetune/`: the runner's checkpoints and summaries.
