@@ -20,16 +20,15 @@ def ensure_legacy_keras() -> None:
   """Makes `tf.keras` resolve to Keras 2, or explains why it cannot.
 
   Raises:
-    ImportError: if TensorFlow was already imported with Keras 3 as `tf.keras`,
-      or if the tf-keras package is missing.
+    ImportError: if TensorFlow was already imported with Keras 3 as
+      `tf.keras`.
   """
   if "tensorflow" not in sys.modules:
     os.environ["TF_USE_LEGACY_KERAS"] = "1"
     return
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
-  version = getattr(tf.keras, "__version__", None) or getattr(
-      getattr(tf.keras, "version", None), "__call__", lambda: "")()
-  if str(version).startswith("3"):
+  keras_module = tf.keras.__name__  # "tf_keras..." when Keras 2 is in use.
+  if not keras_module.startswith("tf_keras"):
     raise ImportError(
         "tensorflow_gnn_dink needs Keras 2 (tf-keras) but TensorFlow was "
-        f"already imported with Keras {version} as tf.keras. " + _FIX)
+        f"already imported with tf.keras = {keras_module} (Keras 3). " + _FIX)

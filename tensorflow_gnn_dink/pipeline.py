@@ -40,6 +40,7 @@ from tensorflow_gnn_dink import export
 from tensorflow_gnn_dink import inputs
 from tensorflow_gnn_dink import io_utils
 from tensorflow_gnn_dink import layers
+from tensorflow_gnn_dink import losses
 from tensorflow_gnn_dink import models
 from tensorflow_gnn_dink import tasks
 
@@ -212,7 +213,8 @@ def run(config: ml_collections.ConfigDict,
   timings["export"] = time.perf_counter() - t
 
   t = time.perf_counter()
-  z = embed()
+  if not frozen:  # Otherwise the encoder, and so `z`, did not change.
+    z = embed()
   cluster_ids = _assign(z, selector.best_centers)
   metrics = evaluation.evaluate(cluster_ids, graph.labels, graph.edges)
   timings["assign_and_evaluate"] = time.perf_counter() - t
@@ -244,8 +246,7 @@ def run(config: ml_collections.ConfigDict,
 
 def _assign(z: np.ndarray, centers: np.ndarray) -> np.ndarray:
   """Nearest centre of each row (squared Euclidean), `[num_nodes]`."""
-  return np.argmin((centers ** 2).sum(1)[None, :] - 2.0 * z @ centers.T,
-                   axis=1)
+  return losses.hard_assignments(z, centers).numpy()
 
 
 class _SelectByModularity(tf.keras.callbacks.Callback):
