@@ -55,6 +55,11 @@ def default_config() -> ml_collections.ConfigDict:
       stop_gradient=True, max_center_norm=config_dict.placeholder(float),
       discrimination_loss_weight=0.0))
 
+  # Label-free model selection: "modularity" picks the k-means restart, the
+  # pretraining epoch and the fine-tuning epoch whose partition has the
+  # highest graph modularity; "last" keeps the last steps (and k-means'
+  # lowest inertia). Candidates come every `steps_per_epoch` steps.
+  config.selection = "modularity"
   config.steps_per_epoch = 50
   return config
 

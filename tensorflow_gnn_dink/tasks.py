@@ -157,7 +157,10 @@ def _named(outputs: Mapping[str, tf.Tensor], prefix: str) -> dict[str, Any]:
 class DeepGraphInfomaxTask(contrastive_losses.ContrastiveLossTask):
   """Deep Graph Infomax, drop-in for TF-GNN's, plus Dink-Net's discrimination.
 
-  `preprocess` returns `(clean, corrupted)` graphs and pseudo-labels;
+  `preprocess` returns `(clean, corrupted)` graphs and pseudo-labels; with an
+  `augmentor`, the "clean" view is the augmented graph and the corrupted view
+  is made from it, so both views see the same augmentation (Dink-Net drops
+  the same feature columns in both, then shuffles rows for the negative);
   `predict` returns a mapping with
 
     * `"predictions"`: `[batch, 2]` bilinear DGI logits of the clean and the
@@ -181,6 +184,7 @@ class DeepGraphInfomaxTask(contrastive_losses.ContrastiveLossTask):
                corruptor: Optional[contrastive_losses.Corruptor] = None,
                projector_units: Optional[Sequence[int]] = None,
                seed: Optional[int] = None,
+               augmentor: Optional[contrastive_losses.Corruptor] = None,
                readout: str = "first_node",
                dgi_loss_weight: float = 1.0,
                discrimination_loss_weight: float = 1.0,
@@ -197,6 +201,9 @@ class DeepGraphInfomaxTask(contrastive_losses.ContrastiveLossTask):
       projector_units: Optional sizes of a ReLU MLP applied to both views
         before the contrastive layers (as in TF-GNN).
       seed: Seed of the default corruptor.
+      augmentor: Optional `Corruptor` applied before `corruptor`, to both
+        views (e.g. `layers.DropFeatureColumns`, as Dink-Net). Without it the
+        positive view is the input graph itself (TF-GNN's DGI).
       readout: `"first_node"` (one example per component: the root node) or
         `"all_nodes"` (every node of `node_set_name` is an example).
       dgi_loss_weight: Weight of the bilinear DGI loss.
@@ -214,6 +221,7 @@ class DeepGraphInfomaxTask(contrastive_losses.ContrastiveLossTask):
         projector_units=projector_units,
         seed=seed)
     self._node_set_name = node_set_name
+    self._augmentor = augmentor
     self._readout_mode = readout
     self._readout = _make_readout(node_set_name, feature_name, readout,
                                   name=f"{self._name}_readout")
@@ -234,7 +242,8 @@ class DeepGraphInfomaxTask(contrastive_losses.ContrastiveLossTask):
   ) -> tuple[Sequence[GraphTensor], Mapping[str, tfgnn.Field]]:
     """Returns `(clean, corrupted)` graphs and the pseudo-labels per output."""
     n = _num_examples(inputs, self._node_set_name, self._readout_mode)
-    x = (inputs, self._corruptor(inputs))
+    clean = inputs if self._augmentor is None else self._augmentor(inputs)
+    x = (clean, self._corruptor(clean))
     y = {
         "predictions": _pseudo_labels(n, (0, 1)),
         "representations": _empty_labels(n),

@@ -84,6 +84,52 @@ def test_k_from_labels_or_config_and_clear_errors():
     pipeline.resolve_n_clusters(config, graph)
 
 
+def test_kmeans_keeps_the_restart_with_the_highest_modularity():
+  graph = data.make_csbm(num_nodes=300, n_clusters=4, num_features=8,
+                         feature_noise=3.0, seed=2)
+  z = graph.features
+  _, ids = pipeline.kmeans(z, 4, seed=7, n_init=6, edges=graph.edges)
+  restarts = [KMeans(4, n_init=1, random_state=7 + i).fit(z).labels_
+              for i in range(6)]
+  q = [evaluation.modularity(graph.edges, r) for r in restarts]
+  assert evaluation.modularity(graph.edges, ids) == pytest.approx(max(q))
+  # Without edges: scikit-learn's lowest inertia.
+  _, by_inertia = pipeline.kmeans(z, 4, seed=7, n_init=6)
+  expected = KMeans(4, n_init=6, random_state=7).fit(z).labels_
+  np.testing.assert_array_equal(by_inertia, expected)
+
+
+@pytest.mark.parametrize("selection", ["modularity", "last"])
+def test_selection_rules_are_label_free_and_recorded(tmp_path, selection):
+  graph = data.make_csbm(num_nodes=200, n_clusters=3, num_features=16,
+                         seed=3)
+  config = config_lib.default_config()
+  config.selection = selection
+  config.model.hidden_units = 16
+  config.pretrain.steps = 30
+  config.finetune.steps = 20
+  config.steps_per_epoch = 10
+  results = pipeline.run(config, graph, str(tmp_path), log=lambda _: None)
+  assert results["selection"] == selection
+  pretrain = np.array(results["pretrain_modularity"])
+  finetune = np.array(results["finetune_modularity"])
+  if selection == "modularity":  # Every epoch is a candidate.
+    np.testing.assert_array_equal(pretrain[:, 0], [10, 20, 30])
+    np.testing.assert_array_equal(finetune[:, 0], [0, 10, 20])
+    best = pretrain[np.argmax(pretrain[:, 1])]
+    assert results["pretrain_selected_step"] == best[0]
+    assert results["kmeans_metrics"]["modularity"] == pytest.approx(best[1])
+    assert results["metrics"]["modularity"] == pytest.approx(
+        finetune[:, 1].max())
+  else:  # The last steps.
+    assert results["pretrain_selected_step"] == 30
+    assert results["finetune_selected_step"] == 20
+    assert results["metrics"]["modularity"] == pytest.approx(finetune[-1, 1])
+  config.selection = "labels"
+  with pytest.raises(ValueError, match="config.selection must be one of"):
+    pipeline.run(config, graph, str(tmp_path / "bad"), log=lambda _: None)
+
+
 def test_short_cora_run_beats_kmeans_on_raw_features(tmp_path):
   graph = loaders.load(str(SHARED_DATA / "cora" / "cora.npz"))
   config = config_lib.default_config()

@@ -155,3 +155,25 @@ def test_clustering_task_errors():
                                  cluster_centers=np.zeros((2, 5)))
   with pytest.raises(ValueError, match=r"shape \(2, 12\)"):
     task.predict(identity_gnn(graph.spec)(graph))
+
+
+def test_dgi_augmentor_applies_the_same_columns_to_both_views():
+  graph = rooted_batch(num_graphs=30)
+  task = dink.DeepGraphInfomaxTask(
+      "nodes", augmentor=dink.DropFeatureColumns(rate=0.5, seed=3),
+      corruptor=dink.ShuffleFeaturesGlobally(seed=2))
+  (clean, corrupted), _ = task.preprocess(graph)
+  before = graph.node_sets["nodes"]["feat"].numpy()
+  clean = clean.node_sets["nodes"]["feat"].numpy()
+  corrupted = corrupted.node_sets["nodes"]["feat"].numpy()
+  dropped = np.all(clean == 0, axis=0)
+  assert 0 < dropped.sum() < before.shape[1]
+  np.testing.assert_array_equal(clean[:, ~dropped], before[:, ~dropped])
+  # The negative view shuffles the rows of the augmented positive view.
+  assert np.all(corrupted[:, dropped] == 0)
+  np.testing.assert_array_equal(np.sort(corrupted, axis=0),
+                                np.sort(clean, axis=0))
+  assert not np.array_equal(corrupted, clean)
+  # Without an augmentor the positive view is the input (TF-GNN's DGI).
+  (plain, _), _ = dink.DeepGraphInfomaxTask("nodes").preprocess(graph)
+  np.testing.assert_array_equal(plain.node_sets["nodes"]["feat"], before)
