@@ -22,6 +22,7 @@ DinkDiscriminationLogits = layers.DinkDiscriminationLogits
 ChainCorruptors = layers.ChainCorruptors
 DropFeatureColumns = layers.DropFeatureColumns
 ShuffleFeaturesGlobally = layers.ShuffleFeaturesGlobally
+ReplaceFeature = layers.ReplaceFeature
 
 DeepGraphInfomaxTask = tasks.DeepGraphInfomaxTask
 DinkClusteringTask = tasks.DinkClusteringTask

@@ -61,6 +61,11 @@ def default_config() -> ml_collections.ConfigDict:
   # lowest inertia). Candidates come every `steps_per_epoch` steps.
   config.selection = "modularity"
   config.steps_per_epoch = 50
+  # None: full-graph training (every step sees the whole graph). An integer:
+  # pretraining on batches of that many node rows per replica, on A_hat X
+  # computed once (exact for the one-layer GCN; see `propagation`), for
+  # graphs too large for full-graph steps.
+  config.batch_size = config_dict.placeholder(int)
   return config
 
 

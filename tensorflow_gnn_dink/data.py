@@ -130,14 +130,17 @@ def make_csbm(*,
   rng = np.random.default_rng(seed)
   labels = rng.integers(0, n_clusters, size=num_nodes)
   labels[:n_clusters] = np.arange(n_clusters)  # Every community non-empty.
-  members = [np.flatnonzero(labels == k) for k in range(n_clusters)]
+  by_cluster = np.argsort(labels, kind="stable")  # Members, cluster by cluster.
+  counts = np.bincount(labels, minlength=n_clusters)
+  starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
   num_edges = int(num_nodes * avg_degree / 2)
   src = rng.integers(0, num_nodes, size=num_edges)
   same = rng.random(num_edges) < homophily
   other = (labels[src] + rng.integers(1, n_clusters, size=num_edges)) % (
       n_clusters)
   dst_cluster = np.where(same, labels[src], other)
-  dst = np.array([rng.choice(members[k]) for k in dst_cluster], np.int64)
+  offsets = (rng.random(num_edges) * counts[dst_cluster]).astype(np.int64)
+  dst = by_cluster[starts[dst_cluster] + offsets]  # Uniform in the cluster.
   means = rng.normal(size=(n_clusters, num_features))
   means *= 2.0 / np.linalg.norm(means, axis=1, keepdims=True)
   features = means[labels] + feature_noise * rng.normal(

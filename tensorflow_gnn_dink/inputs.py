@@ -1,6 +1,10 @@
 """`runner.DatasetProvider`s for graphs held in memory."""
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Optional
+
+import numpy as np
 import tensorflow as tf
 import tensorflow_gnn as tfgnn
 from tensorflow_gnn import runner
@@ -22,3 +26,51 @@ class FullGraphDatasetProvider(runner.DatasetProvider):
   def get_dataset(self, context: tf.distribute.InputContext) -> tf.data.Dataset:
     del context  # Every replica trains on the whole graph.
     return tf.data.Dataset.from_tensors(self._graph).repeat()
+
+
+class NodeRowsDatasetProvider(runner.DatasetProvider):
+  """Provides shuffled batches of node rows, each batch a GraphTensor.
+
+  Every element is a scalar GraphTensor with one component: `batch_size`
+  nodes of `node_set_name` carrying the given features, and no edges (for
+  features that already hold the graph, e.g. `propagation.gcn_input_rows`).
+  Batches have a fixed size (the remainder of each pass is dropped), as TPUs
+  need; each replica reads its own shard of the rows. The row order is
+  reshuffled every pass, inside tf.data.
+  """
+
+  def __init__(self, features: Mapping[str, np.ndarray], batch_size: int, *,
+               node_set_name: str = "nodes", seed: Optional[int] = None):
+    sizes = {name: len(value) for name, value in features.items()}
+    num_rows = min(sizes.values(), default=0)
+    if not sizes or len(set(sizes.values())) != 1:
+      raise ValueError(f"Expected features with one common number of rows, "
+                       f"got {sizes}.")
+    if not 0 < batch_size <= num_rows:
+      raise ValueError(f"batch_size must be in [1, {num_rows}] (the number "
+                       f"of nodes), got {batch_size}.")
+    self._features = dict(features)
+    self._batch_size = int(batch_size)
+    self._node_set_name = node_set_name
+    self._seed = seed
+
+  def to_graph(self, rows: Mapping[str, tf.Tensor]) -> tfgnn.GraphTensor:
+    """A batch of rows as a GraphTensor (one component, no edges)."""
+    size = tf.shape(next(iter(rows.values())), out_type=tf.int64)[:1]
+    return tfgnn.GraphTensor.from_pieces(node_sets={
+        self._node_set_name: tfgnn.NodeSet.from_fields(
+            sizes=size, features=dict(rows))})
+
+  def get_dataset(self, context: tf.distribute.InputContext) -> tf.data.Dataset:
+    # Shuffles row ids, not rows: the features are held once, in memory.
+    tensors = {name: tf.convert_to_tensor(value)
+               for name, value in self._features.items()}
+    num_rows = len(next(iter(self._features.values())))
+    ds = tf.data.Dataset.range(num_rows)
+    ds = ds.shard(context.num_input_pipelines, context.input_pipeline_id)
+    ds = ds.shuffle(num_rows, seed=self._seed,
+                    reshuffle_each_iteration=True).repeat()
+    ds = ds.batch(self._batch_size, drop_remainder=True)
+    return ds.map(lambda ids: self.to_graph(
+        {name: tf.gather(t, ids) for name, t in tensors.items()})).prefetch(
+            tf.data.AUTOTUNE)

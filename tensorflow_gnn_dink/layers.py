@@ -230,6 +230,32 @@ class DropFeatureColumns(contrastive_losses.Corruptor):
     super().__init__(*args, corruption_fn=fn, default=rate, **kwargs)
 
 
+class ReplaceFeature(tf.keras.layers.Layer):
+  """A corruptor that swaps in a precomputed negative view of a feature.
+
+  Returns the graph with node feature `target` of `node_set_name` replaced by
+  feature `source` (e.g. `A_hat (P X)` rows from
+  `propagation.gcn_input_rows`, the one-layer GCN's input under Dink-Net's
+  row shuffle). Use as `DeepGraphInfomaxTask(corruptor=...)`. TPU-safe.
+  """
+
+  def __init__(self, *, node_set_name: str, source: str,
+               target: str = "feat", **kwargs):
+    super().__init__(**kwargs)
+    self._node_set_name = node_set_name
+    self._source = source
+    self._target = target
+
+  def call(self, graph: tfgnn.GraphTensor) -> tfgnn.GraphTensor:
+    features = graph.node_sets[self._node_set_name].features
+    if self._source not in features:
+      raise ValueError(
+          f"Node set {self._node_set_name!r} has no feature {self._source!r} "
+          f"to use as the negative view; it has {sorted(features)}.")
+    return graph.replace_features(node_sets={self._node_set_name: {
+        **features, self._target: features[self._source]}})
+
+
 @tf.keras.utils.register_keras_serializable(package=_PACKAGE)
 class MultiHopSmoothing(tf.keras.layers.Layer):
   """Adds a parameter-free multi-hop smoothed copy to a node set's states.

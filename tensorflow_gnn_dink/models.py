@@ -38,15 +38,7 @@ def make_gcn_model_fn(
   """
 
   def model_fn(graph_spec: tfgnn.GraphTensorSpec) -> tf.keras.Model:
-    if node_set_name not in graph_spec.node_sets_spec:
-      raise ValueError(
-          f"Node set {node_set_name!r} not in the graph; it has "
-          f"{sorted(graph_spec.node_sets_spec)}.")
-    features = graph_spec.node_sets_spec[node_set_name].features_spec
-    if feature_name not in features:
-      raise ValueError(
-          f"Node feature {feature_name!r} not in node set {node_set_name!r}; "
-          f"it has {sorted(features)}. Pass feature_name=... .")
+    _check_feature(graph_spec, node_set_name, feature_name)
     if edge_set_name not in graph_spec.edge_sets_spec:
       raise ValueError(
           f"Edge set {edge_set_name!r} not in the graph; it has "
@@ -75,6 +67,58 @@ def make_gcn_model_fn(
     return tf.keras.Model(inputs, graph)
 
   return model_fn
+
+
+def make_gcn_rows_model_fn(
+    *,
+    node_set_name: str = "nodes",
+    feature_name: str = "feat",
+    hidden_units: int = 512,
+    seed: int | None = None,
+) -> Callable[[tfgnn.GraphTensorSpec], tf.keras.Model]:
+  """Returns a `model_fn` for a one-layer GCN trained on `A_hat X` rows.
+
+  The model is `PReLU(Dense(x))` per node, for node features `feature_name`
+  that already hold `A_hat X` (see `propagation.gcn_input_rows`): the same
+  function, with the same weights in the same order (kernel, bias, PReLU
+  slopes), as one layer of `make_gcn_model_fn` on the graph itself, so
+  `gcn_model.set_weights(rows_model.get_weights())` carries a model trained
+  on rows over to the graph (and to serving). Edges, if any, are ignored.
+  """
+
+  def model_fn(graph_spec: tfgnn.GraphTensorSpec) -> tf.keras.Model:
+    _check_feature(graph_spec, node_set_name, feature_name)
+    inputs = tf.keras.Input(type_spec=graph_spec)
+    dense = tf.keras.layers.Dense(
+        hidden_units, kernel_initializer=tf.keras.initializers.GlorotUniform(
+            seed=seed), name="gcn_0_dense")
+    prelu = tf.keras.layers.PReLU(
+        alpha_initializer=tf.keras.initializers.Constant(0.25),
+        name="prelu_0")
+    graph = tfgnn.keras.layers.MapFeatures(
+        node_sets_fn=lambda node_set, node_set_name: {
+            tfgnn.HIDDEN_STATE: dense(tf.cast(node_set[feature_name],
+                                              tf.float32))},
+        name="initial_states")(inputs)
+    graph = tfgnn.keras.layers.MapFeatures(
+        node_sets_fn=_activate(node_set_name, prelu),
+        name="activation_0")(graph)
+    return tf.keras.Model(inputs, graph)
+
+  return model_fn
+
+
+def _check_feature(graph_spec: tfgnn.GraphTensorSpec, node_set_name: str,
+                   feature_name: str) -> None:
+  if node_set_name not in graph_spec.node_sets_spec:
+    raise ValueError(
+        f"Node set {node_set_name!r} not in the graph; it has "
+        f"{sorted(graph_spec.node_sets_spec)}.")
+  features = graph_spec.node_sets_spec[node_set_name].features_spec
+  if feature_name not in features:
+    raise ValueError(
+        f"Node feature {feature_name!r} not in node set {node_set_name!r}; "
+        f"it has {sorted(features)}. Pass feature_name=... .")
 
 
 def _activate(target: str, activation: tf.keras.layers.Layer):

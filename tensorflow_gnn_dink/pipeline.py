@@ -48,6 +48,7 @@ from tensorflow_gnn_dink import io_utils
 from tensorflow_gnn_dink import layers
 from tensorflow_gnn_dink import losses
 from tensorflow_gnn_dink import models
+from tensorflow_gnn_dink import propagation
 from tensorflow_gnn_dink import tasks
 
 NODE_SET = "nodes"
@@ -135,10 +136,32 @@ def run(config: ml_collections.ConfigDict,
       f"{graph.edges.shape[1] // 2} edges, {graph.features.shape[1]} "
       f"features; K={n_clusters}; {strategy.num_replicas_in_sync} replica(s)")
 
-  build_encoder = models.make_gcn_model_fn(
+  by_modularity = _check_selection(config)
+  ft = config.finetune
+  frozen = ft.stop_gradient and ft.discrimination_loss_weight <= 0
+  build_gcn = models.make_gcn_model_fn(
       node_set_name=NODE_SET, edge_set_name=EDGE_SET,
       hidden_units=config.model.hidden_units,
       num_layers=config.model.num_layers, seed=config.seed)
+  batch_size = config.get("batch_size")
+  if batch_size is None:  # Full graph: every step sees the whole graph.
+    pretrain_data = inputs.FullGraphDatasetProvider(graph_tensor)
+    pretrain_spec = graph_tensor.spec
+    build_encoder = build_gcn
+  else:  # Batches of A_hat X rows (see `propagation`), done once.
+    _check_batch_training(config, frozen)
+    t = time.perf_counter()
+    a_hat = propagation.normalized_adjacency(graph.edges, graph.num_nodes)
+    rows = propagation.gcn_input_rows(a_hat, graph.features, seed=config.seed)
+    timings["precompute"] = time.perf_counter() - t
+    pretrain_data = inputs.NodeRowsDatasetProvider(
+        rows, batch_size, node_set_name=NODE_SET, seed=config.seed)
+    pretrain_spec = pretrain_data.to_graph(
+        {k: tf.constant(v[:1]) for k, v in rows.items()}).spec.relax(
+            num_nodes=True)
+    build_encoder = models.make_gcn_rows_model_fn(
+        node_set_name=NODE_SET, hidden_units=config.model.hidden_units,
+        seed=config.seed)
   encoders = []
 
   def model_fn(spec):  # One encoder, shared by both stages.
@@ -146,22 +169,24 @@ def run(config: ml_collections.ConfigDict,
       encoders.append(build_encoder(spec))
     return encoders[0]
 
-  def train(stage, stage_tasks, stage_config, graph_in=graph_tensor,
+  def train(stage, stage_tasks, stage_config, data_provider, spec,
             stage_model_fn=model_fn, callbacks=()):
     steps_per_epoch = min(config.steps_per_epoch, stage_config.steps)
     trainer = runner.KerasTrainer(
         strategy, model_dir=os.path.join(model_dir, stage),
         steps_per_epoch=steps_per_epoch, verbose=2,
         summarize_every_n_steps="never", callbacks=list(callbacks))
-    log(f"[dink] {stage}: {stage_config.steps} full-graph steps, "
+    what = ("full-graph steps" if batch_size is None or stage != "pretrain"
+            else f"steps of {batch_size} node rows per replica")
+    log(f"[dink] {stage}: {stage_config.steps} {what}, "
         f"lr {stage_config.learning_rate}, tasks {sorted(stage_tasks)}")
     t = time.perf_counter()
     runner.run(
-        train_ds_provider=inputs.FullGraphDatasetProvider(graph_in),
+        train_ds_provider=data_provider,
         model_fn=stage_model_fn,
         optimizer_fn=lambda: tf.keras.optimizers.Adam(
             stage_config.learning_rate),
-        trainer=trainer, task=stage_tasks, gtspec=graph_in.spec,
+        trainer=trainer, task=stage_tasks, gtspec=spec,
         global_batch_size=strategy.num_replicas_in_sync,
         epochs=math.ceil(stage_config.steps / steps_per_epoch),
         model_exporters=[])
@@ -172,17 +197,27 @@ def run(config: ml_collections.ConfigDict,
       edge_set_name=EDGE_SET)
 
   def embed() -> np.ndarray:
-    z = smoothing(encoders[0](graph_tensor))
-    return tf.math.l2_normalize(z, axis=-1).numpy()
+    if batch_size is None:
+      z = smoothing(encoders[0](graph_tensor))
+      return tf.math.l2_normalize(z, axis=-1).numpy()
+    h = []  # The encoder on A_hat X, in chunks of rows.
+    for i in range(0, graph.num_nodes, 8192):
+      chunk = tf.constant(rows["feat"][i:i + 8192])
+      batch = pretrain_data.to_graph({"feat": chunk, "feat_negative": chunk})
+      h.append(encoders[0](batch).node_sets[NODE_SET][tfgnn.HIDDEN_STATE])
+    h = np.concatenate(h)
+    return propagation.smoothed_embedding(
+        a_hat, h, config.embedding.propagation_steps)
 
-  by_modularity = _check_selection(config)
   # Dink-Net's views: the same feature columns dropped in both, rows shuffled
   # in the negative one.
   dgi = tasks.DeepGraphInfomaxTask(
       NODE_SET, readout="all_nodes",
       augmentor=layers.DropFeatureColumns(
           rate=config.pretrain.feature_drop_rate, seed=config.seed),
-      corruptor=layers.ShuffleFeaturesGlobally(seed=config.seed),
+      corruptor=(layers.ShuffleFeaturesGlobally(seed=config.seed)
+                 if batch_size is None else layers.ReplaceFeature(
+                     node_set_name=NODE_SET, source="feat_negative")),
       dgi_loss_weight=config.pretrain.dgi_loss_weight,
       discrimination_loss_weight=config.pretrain.discrimination_loss_weight)
 
@@ -201,8 +236,8 @@ def run(config: ml_collections.ConfigDict,
   pretrain_selector = _Selector(propose_pretrained, graph.edges,
                                 encoder_fn=lambda: encoders[0],
                                 initial=False)
-  train("pretrain", {"dgi": dgi}, config.pretrain,
-        callbacks=[pretrain_selector] if by_modularity else [])
+  train("pretrain", {"dgi": dgi}, config.pretrain, pretrain_data,
+        pretrain_spec, callbacks=[pretrain_selector] if by_modularity else [])
   if not by_modularity:
     pretrain_selector.steps_seen = config.pretrain.steps
     pretrain_selector.consider()
@@ -215,7 +250,6 @@ def run(config: ml_collections.ConfigDict,
       f"{config.pretrain.steps} ({_selection_note(by_modularity)})")
   log(f"[dink] k-means on pretrained embeddings: {_format(kmeans_metrics)}")
 
-  ft = config.finetune
   task_kwargs = dict(
       n_clusters=n_clusters, readout="all_nodes",
       dilation_loss_weight=ft.dilation_loss_weight,
@@ -224,7 +258,6 @@ def run(config: ml_collections.ConfigDict,
       max_center_norm=ft.max_center_norm)
   smoothing_kwargs = dict(propagation_steps=config.embedding.propagation_steps,
                           edge_set_name=EDGE_SET)
-  frozen = ft.stop_gradient and ft.discrimination_loss_weight <= 0
   if frozen:
     # Nothing trains the encoder in this stage, so its smoothed, normalised
     # embedding is computed once and the centres are fine-tuned on it.
@@ -235,7 +268,8 @@ def run(config: ml_collections.ConfigDict,
     selector = _Selector(lambda: _propose_centers(dink, z, centers),
                          graph.edges,
                          by_modularity=by_modularity)
-    train("finetune", {"dink": dink}, ft, graph_in=encoded,
+    train("finetune", {"dink": dink}, ft,
+          inputs.FullGraphDatasetProvider(encoded), encoded.spec,
           stage_model_fn=_identity_model, callbacks=[selector])
   else:
     dink = tasks.DinkClusteringTask(NODE_SET, cluster_centers=centers,
@@ -245,7 +279,8 @@ def run(config: ml_collections.ConfigDict,
     selector = _Selector(lambda: _propose_centers(dink, embed(), centers),
                          graph.edges, by_modularity=by_modularity,
                          encoder_fn=lambda: encoders[0])
-    train("finetune", {"dgi": dgi, "dink": dink}, ft, callbacks=[selector])
+    train("finetune", {"dgi": dgi, "dink": dink}, ft,
+          pretrain_data, pretrain_spec, callbacks=[selector])
   selector.restore()
   best_centers = selector.best_state
   log(f"[dink] fine-tune: kept step {selector.best_step} of "
@@ -255,7 +290,11 @@ def run(config: ml_collections.ConfigDict,
   serving_task = tasks.DinkClusteringTask(
       NODE_SET, cluster_centers=best_centers, **task_kwargs,
       **smoothing_kwargs)
-  export.save_serving_model(encoders[0], serving_task, graph_tensor.spec,
+  encoder = encoders[0]
+  if batch_size is not None:  # The same GCN, on the graph itself.
+    encoder = build_gcn(graph_tensor.spec)
+    encoder.set_weights(encoders[0].get_weights())
+  export.save_serving_model(encoder, serving_task, graph_tensor.spec,
                             os.path.join(model_dir, "export"))
   timings["export"] = time.perf_counter() - t
 
@@ -361,6 +400,25 @@ def _check_selection(config) -> bool:
     raise ValueError(f"config.selection must be one of {SELECTIONS}, got "
                      f"{config.selection!r}.")
   return config.selection == "modularity"
+
+
+def _check_batch_training(config, frozen: bool) -> None:
+  """Batch training covers the one-layer GCN and a frozen fine-tune."""
+  if config.model.num_layers != 1:
+    raise ValueError(
+        "config.batch_size trains a one-layer GCN on precomputed A_hat X "
+        f"rows, but config.model.num_layers={config.model.num_layers}: set "
+        "config.model.num_layers=1, or config.batch_size=None for "
+        "full-graph training.")
+  if not frozen:
+    raise ValueError(
+        "config.batch_size fine-tunes the centres on the frozen encoder's "
+        "embedding: keep config.finetune.stop_gradient=True and "
+        "config.finetune.discrimination_loss_weight=0, or set "
+        "config.batch_size=None for full-graph training.")
+  if config.batch_size < 1:
+    raise ValueError(f"config.batch_size must be positive or None, got "
+                     f"{config.batch_size}.")
 
 
 def _selection_note(by_modularity: bool) -> str:

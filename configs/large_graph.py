@@ -1,0 +1,33 @@
+"""Template for graphs too large for full-graph steps (10^5 nodes and up).
+
+Pretraining runs on batches of node rows of `A_hat X`, computed once (exact
+for Dink-Net's one-layer GCN, see `tensorflow_gnn_dink/propagation.py`), so a
+step costs the same however large the graph. Sizes follow the Dink-Net
+paper's ogbn-products setting (batch 8192, hidden 1024 there); copy this file
+and adjust `hidden_units`, `batch_size` and the steps to the graph and the
+machine. Memory: the features twice (clean and negative rows) plus the
+`[num_nodes, hidden_units]` embedding a few times over, in float32.
+
+  python -m tensorflow_gnn_dink train --config=configs/large_graph.py \\
+      --data=PATH --config.n_clusters=K --model_dir=DIR
+
+Without --data it runs on a synthetic graph of 200,000 nodes.
+"""
+from tensorflow_gnn_dink import config as config_lib
+
+
+def get_config():
+  config = config_lib.default_config()
+  config.batch_size = 8192  # Node rows per replica and step.
+  config.model.hidden_units = 256
+  config.pretrain.steps = 1000
+  config.pretrain.learning_rate = 1e-3
+  config.finetune.steps = 100
+  config.finetune.learning_rate = 1e-2
+  config.kmeans.n_init = 3
+  # Candidates for the label-free selection (each costs an embedding pass
+  # and k-means over all nodes): every 250 steps.
+  config.steps_per_epoch = 250
+  config.synthetic.num_nodes = 200_000
+  config.synthetic.n_clusters = 10
+  return config

@@ -1,0 +1,65 @@
+"""Graph propagation done once, outside the training loop (numpy/scipy).
+
+A one-layer GCN is `PReLU(A_hat X W + b)` with
+`A_hat = D^-1/2 (A + I) D^-1/2` (TF-GNN's `GCNConv` with self-loops), so it
+equals a Dense layer + PReLU on the rows of `A_hat X`. Computing `A_hat X`
+once turns GCN training into training on batches of independent node rows:
+no neighbourhood sampling, fixed batch shapes, and per-step work that does not
+grow with the graph. Dink-Net's negative view, the GCN on row-shuffled
+features, is likewise `A_hat (P X)` for a permutation `P`, drawn once.
+"""
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse as sp
+
+
+def normalized_adjacency(edges: np.ndarray, num_nodes: int) -> sp.csr_matrix:
+  """`D^-1/2 (A + I) D^-1/2` as float32 CSR, `D` the degree of `A + I`.
+
+  Args:
+    edges: `[2, E]` directed edges `source -> target` (both directions of each
+      undirected edge), without self-loops; row `target` of the result sums
+      over the sources, as TF-GNN's `GCNConv` pools to the target.
+    num_nodes: The number of nodes.
+  """
+  edges = np.asarray(edges, dtype=np.int64)
+  adjacency = sp.coo_matrix(
+      (np.ones(edges.shape[1], np.float32), (edges[1], edges[0])),
+      shape=(num_nodes, num_nodes)).tocsr()
+  adjacency = adjacency + sp.eye(num_nodes, dtype=np.float32, format="csr")
+  degree = np.asarray(adjacency.sum(axis=1)).ravel()
+  scale = sp.diags((1.0 / np.sqrt(degree)).astype(np.float32))
+  return (scale @ adjacency @ scale).astype(np.float32).tocsr()
+
+
+def propagate(a_hat: sp.spmatrix, x: np.ndarray, steps: int) -> np.ndarray:
+  """`A_hat^steps x` (float32), one sparse product per step."""
+  x = np.asarray(x, dtype=np.float32)
+  for _ in range(steps):
+    x = np.asarray(a_hat @ x, dtype=np.float32)
+  return x
+
+
+def smoothed_embedding(a_hat: sp.spmatrix, h: np.ndarray,
+                       steps: int) -> np.ndarray:
+  """Dink-Net's `h + A_hat^steps h`, L2-normalised per row.
+
+  The same as `layers.MultiHopSmoothing` followed by `tf.math.l2_normalize`.
+  """
+  z = h + propagate(a_hat, h, steps) if steps else np.array(h, np.float32)
+  norm = np.sqrt(np.maximum(np.sum(z * z, axis=1, keepdims=True), 1e-12))
+  return (z / norm).astype(np.float32)
+
+
+def gcn_input_rows(a_hat: sp.spmatrix, features: np.ndarray,
+                   *, seed: int) -> dict[str, np.ndarray]:
+  """The rows a one-layer GCN sees: clean `A_hat X` and negative `A_hat P X`.
+
+  Returns:
+    `{"feat": A_hat X, "feat_negative": A_hat X[perm]}`, float32
+    `[num_nodes, num_features]`, with `perm` a random permutation from `seed`.
+  """
+  perm = np.random.default_rng(seed).permutation(features.shape[0])
+  return {"feat": propagate(a_hat, features, 1),
+          "feat_negative": propagate(a_hat, np.asarray(features)[perm], 1)}
