@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import sys
 import tempfile
+import traceback
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # Before TensorFlow loads.
 
@@ -69,8 +70,14 @@ def main(argv: list[str]) -> None:
     else:
       graph = data.make_csbm(seed=config.seed, **config.synthetic)
     pipeline.run(config, graph, model_dir)
-  except ValueError as e:  # Bad input: say what and how to fix, no traceback.
-    raise app.UsageError(str(e)) from e
+  except ValueError as e:
+    # Bad input: say what and how to fix in one line, without the flag list;
+    # the traceback (in case it is a bug, not bad input) goes to a file.
+    trace_file = os.path.join(model_dir, "error.txt")
+    with open(trace_file, "w") as f:
+      f.write(traceback.format_exc())
+    sys.stderr.write(f"tfgnn-dink: error: {e}\n(traceback: {trace_file})\n")
+    sys.exit(2)
 
 
 def run_main() -> None:

@@ -65,8 +65,11 @@ def test_unknown_command_and_bad_k_are_clear_errors(tmp_path):
        f"--model_dir={tmp_path}", "--config.synthetic.num_nodes=20",
        "--config.synthetic.n_clusters=2", "--config.n_clusters=50"],
       cwd=ROOT, capture_output=True, text=True, timeout=300)
-  assert proc.returncode != 0
-  assert "n_clusters=50 exceeds the number of nodes (20)" in proc.stderr
+  assert proc.returncode == 2
+  assert "error: n_clusters=50 exceeds the number of nodes (20)" in proc.stderr
+  assert "flags:" not in proc.stderr  # One line, not the whole --help.
+  trace = (tmp_path / "error.txt").read_text()
+  assert "Traceback" in trace and "resolve_n_clusters" in trace
 
 
 def _write_npz(path, graph, with_labels=True):
