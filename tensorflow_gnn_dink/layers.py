@@ -188,6 +188,10 @@ class DinkDiscriminationLogits(tf.keras.layers.Layer):
   score: `logit_i = sum_d (W h_i + b)_d`. Input is the stack
   `[batch, 2, dim]` of clean and corrupted representations; output is
   `[batch, 2]`: (clean logit, corrupted logit).
+
+  The projection's weights are a `Dense(dim)` layer's (`projection`), but the
+  sum is taken first: `logit_i = h_i . (W 1) + sum(b)`, the same function with
+  the same gradients at `O(dim)` instead of `O(dim^2)` per node.
   """
 
   def build(self, input_shape: tf.TensorShape) -> None:
@@ -195,10 +199,14 @@ class DinkDiscriminationLogits(tf.keras.layers.Layer):
     if units is None:
       raise ValueError(f"Expected a defined inner dimension, got {input_shape}")
     self._projection = tf.keras.layers.Dense(units, name="projection")
+    self._projection.build(tf.TensorShape([None, units]))
     super().build(input_shape)
 
   def call(self, inputs: tf.Tensor) -> tf.Tensor:
-    return tf.reduce_sum(self._projection(inputs), axis=-1)
+    kernel = tf.cast(self._projection.kernel, inputs.dtype)
+    bias = tf.cast(self._projection.bias, inputs.dtype)
+    return (tf.linalg.matvec(inputs, tf.reduce_sum(kernel, axis=1)) +
+            tf.reduce_sum(bias))
 
 
 def _drop_feature_columns(tensor: tfgnn.Field,

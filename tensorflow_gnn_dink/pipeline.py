@@ -5,7 +5,10 @@ k-means centres -> fine-tune the centres (dilation + shrink; with
 `finetune.stop_gradient=False` or a discrimination weight, the encoder too)
 -> assign -> evaluate -> write results -> export a SavedModel. Training runs
 through `tensorflow_gnn.runner.run` under the given `tf.distribute` strategy;
-labels are used only to count classes (K) and to evaluate.
+labels are used only to count classes (K) and to evaluate. With
+`config.batch_size`, pretraining runs on batches of precomputed `A_hat X` node
+rows instead of full-graph steps (see `propagation.py`); everything after it
+is unchanged, and the export is the same GCN.
 
 Model selection uses no labels. With `config.selection="modularity"` (the
 default) graph modularity chooses three times: the k-means restart, the
@@ -219,7 +222,8 @@ def run(config: ml_collections.ConfigDict,
                  if batch_size is None else layers.ReplaceFeature(
                      node_set_name=NODE_SET, source="feat_negative")),
       dgi_loss_weight=config.pretrain.dgi_loss_weight,
-      discrimination_loss_weight=config.pretrain.discrimination_loss_weight)
+      discrimination_loss_weight=config.pretrain.discrimination_loss_weight,
+      svd_metrics=False)
 
   def propose_pretrained():  # Embed, then k-means (timed as "kmeans").
     t = time.perf_counter()
@@ -386,7 +390,7 @@ def _propose_centers(dink, z, initial_centers=None):
   """The fine-tune proposal: assignment of `z` to the head's centres.
 
   Before the head is built (the proposal before training), `initial_centers`
-  stand in for its centres; the frozen path builds its head eagerly.
+  stand in for its centres.
   """
   head = dink.cluster_head
   centers = (head.cluster_centers.numpy() if head is not None and head.built

@@ -85,6 +85,9 @@ def test_dgi_is_drop_in_for_tfgnn_dgi():
     np.testing.assert_array_equal(our_labels[key], value)
   assert set(theirs.losses()) <= set(ours.losses())
   assert set(theirs.metrics()) <= set(ours.metrics())
+  assert len(ours.metrics()["representations"]) == 1  # TF-GNN's SVD metrics.
+  fast = dink.DeepGraphInfomaxTask("nodes", svd_metrics=False)
+  assert fast.metrics()["representations"] == ()
 
 
 def test_two_dgi_tasks_and_a_clustering_task_share_one_model():
