@@ -40,13 +40,17 @@ def make_serving_model(
     base_model: The trained base GNN (`RunResult.base_model`).
     task: The `DinkClusteringTask` it was trained with (holds the centres),
       or one made with the trained `cluster_centers=`.
-    graph_spec: The spec of one (unbatched) input GraphTensor.
+    graph_spec: The spec of one (unbatched) input GraphTensor, e.g. the
+      training graph's; its numbers of components, nodes and edges are
+      relaxed, so the model serves graphs of any size.
     feature_processors: The `feature_processors` given to `runner.run`.
   """
   if task.cluster_head is None and task.initial_cluster_centers is None:
     raise ValueError("The DinkClusteringTask has no cluster centres: train "
                      "it (runner.run) or give it cluster_centers= first.")
   examples = tf.keras.Input(shape=(), dtype=tf.string, name="examples")
+  graph_spec = graph_spec.relax(num_components=True, num_nodes=True,
+                                num_edges=True)
   graph = tfgnn.keras.layers.ParseExample(graph_spec)(examples)
   graph = graph.merge_batch_to_components()
   for processor in feature_processors:

@@ -75,6 +75,22 @@ def test_runner_export_reloads_in_a_fresh_process(tmp_path):
                                                 .total_size, 3)
 
 
+def test_serving_model_takes_graphs_of_any_size_and_batches():
+  _, graph = small_graph(num_nodes=120)
+  _, other = small_graph(seed=3, num_nodes=45)
+  gnn = models.make_gcn_model_fn(hidden_units=8, seed=0)(graph.spec)
+  task = dink.DinkClusteringTask(
+      "nodes", n_clusters=3, readout="all_nodes",
+      cluster_centers=np.eye(3, 8, dtype=np.float32))
+  serving = export.make_serving_model(gnn, task, graph.spec)
+  def serve(*graphs):
+    return serving(tf.constant([tfgnn.write_example(g).SerializeToString()
+                                for g in graphs]))["cluster_id"].numpy()
+  alone = [serve(graph), serve(other)]
+  assert [len(a) for a in alone] == [120, 45]
+  np.testing.assert_array_equal(serve(graph, other), np.concatenate(alone))
+
+
 def test_export_replaces_atomically(tmp_path):
   inputs_ = tf.keras.Input((2,))
   model = tf.keras.Model(inputs_, {"y": tf.keras.layers.Dense(1)(inputs_)})
