@@ -42,14 +42,15 @@ class NodeRowsDatasetProvider(runner.DatasetProvider):
   def __init__(self, features: Mapping[str, np.ndarray], batch_size: int, *,
                node_set_name: str = "nodes", seed: Optional[int] = None):
     sizes = {name: len(value) for name, value in features.items()}
-    num_rows = min(sizes.values(), default=0)
     if not sizes or len(set(sizes.values())) != 1:
       raise ValueError(f"Expected features with one common number of rows, "
                        f"got {sizes}.")
+    num_rows = next(iter(sizes.values()))
     if not 0 < batch_size <= num_rows:
       raise ValueError(f"batch_size must be in [1, {num_rows}] (the number "
                        f"of nodes), got {batch_size}.")
     self._features = dict(features)
+    self._num_rows = num_rows
     self._batch_size = int(batch_size)
     self._node_set_name = node_set_name
     self._seed = seed
@@ -65,10 +66,9 @@ class NodeRowsDatasetProvider(runner.DatasetProvider):
     # Shuffles row ids, not rows: the features are held once, in memory.
     tensors = {name: tf.convert_to_tensor(value)
                for name, value in self._features.items()}
-    num_rows = len(next(iter(self._features.values())))
-    ds = tf.data.Dataset.range(num_rows)
+    ds = tf.data.Dataset.range(self._num_rows)
     ds = ds.shard(context.num_input_pipelines, context.input_pipeline_id)
-    ds = ds.shuffle(num_rows, seed=self._seed,
+    ds = ds.shuffle(self._num_rows, seed=self._seed,
                     reshuffle_each_iteration=True).repeat()
     ds = ds.batch(self._batch_size, drop_remainder=True)
     return ds.map(lambda ids: self.to_graph(

@@ -152,7 +152,7 @@ def run(config: ml_collections.ConfigDict,
     pretrain_spec = graph_tensor.spec
     build_encoder = build_gcn
   else:  # Batches of A_hat X rows (see `propagation`), done once.
-    _check_batch_training(config, frozen)
+    _check_batch_training(config, frozen, graph.num_nodes)
     t = time.perf_counter()
     a_hat = propagation.normalized_adjacency(graph.edges, graph.num_nodes)
     rows = propagation.gcn_input_rows(a_hat, graph.features, seed=config.seed)
@@ -406,7 +406,7 @@ def _check_selection(config) -> bool:
   return config.selection == "modularity"
 
 
-def _check_batch_training(config, frozen: bool) -> None:
+def _check_batch_training(config, frozen: bool, num_nodes: int) -> None:
   """Batch training covers the one-layer GCN and a frozen fine-tune."""
   if config.model.num_layers != 1:
     raise ValueError(
@@ -420,9 +420,9 @@ def _check_batch_training(config, frozen: bool) -> None:
         "embedding: keep config.finetune.stop_gradient=True and "
         "config.finetune.discrimination_loss_weight=0, or set "
         "config.batch_size=None for full-graph training.")
-  if config.batch_size < 1:
-    raise ValueError(f"config.batch_size must be positive or None, got "
-                     f"{config.batch_size}.")
+  if not 1 <= config.batch_size <= num_nodes:  # Before any precomputation.
+    raise ValueError(f"config.batch_size must be in [1, {num_nodes}] (the "
+                     f"number of nodes) or None, got {config.batch_size}.")
 
 
 def _selection_note(by_modularity: bool) -> str:
