@@ -22,7 +22,7 @@ setuptools.setup(
     install_requires=_requirements("requirements.txt"),
     extras_require={"test": _requirements("requirements-test.txt")},
     entry_points={
-        "console_scripts": ["tfgnn-dink=tensorflow_gnn_dink.cli:run_main"],
+        "console_scripts": ["tfgnn-dink=tensorflow_gnn_dink.recipe.cli:run_main"],
     },
     license="Apache-2.0",
 )

@@ -5,7 +5,7 @@ The paper pretrains for 2,000 epochs; see README for the steps used here.
   python -m tensorflow_gnn_dink train --config=configs/amazon_photo.py \
       --data=../shared/data/amazon_photo/amazon_electronics_photo.npz
 """
-from tensorflow_gnn_dink import config as config_lib
+from tensorflow_gnn_dink.recipe import config as config_lib
 
 
 def get_config():

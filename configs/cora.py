@@ -3,7 +3,7 @@
   python -m tensorflow_gnn_dink train --config=configs/cora.py \
       --data=../shared/data/cora/cora.npz --model_dir=/tmp/dink_cora
 """
-from tensorflow_gnn_dink import config as config_lib
+from tensorflow_gnn_dink.recipe import config as config_lib
 
 
 def get_config():

@@ -13,7 +13,7 @@ machine. Memory: the features twice (clean and negative rows) plus the
 
 Without --data it runs on a synthetic graph of 200,000 nodes.
 """
-from tensorflow_gnn_dink import config as config_lib
+from tensorflow_gnn_dink.recipe import config as config_lib
 
 
 def get_config():

@@ -2,7 +2,7 @@
 
   python -m tensorflow_gnn_dink train --config=configs/synthetic.py
 """
-from tensorflow_gnn_dink import config as config_lib
+from tensorflow_gnn_dink.recipe import config as config_lib
 
 
 def get_config():

@@ -9,7 +9,7 @@ evaluate, export) on a built-in synthetic graph and prints its metrics.
 """
 from absl import flags
 
-from tensorflow_gnn_dink import cli
+from tensorflow_gnn_dink.recipe import cli
 
 flags.adopt_module_key_flags(cli)  # List cli's flags in --help.
 cli.run_main()

@@ -8,20 +8,32 @@ and returns, for each example row of the `DinkClusteringTask` readout:
   * `cluster_probabilities`: float `[n, n_clusters]`;
   * `embedding`: float `[n, dim]`, the (normalised) embedding.
 
-Only the base GNN and the clustering task run at serving time: no corruption,
-no contrastive head, deterministic outputs.
+Only the feature processors, the base GNN and the clustering task run at
+serving time: no corruption, no contrastive head, deterministic outputs. Give
+the export the same `feature_processors` as training (e.g.
+`layers.NormalizeFeatureRows()`), and it takes the graph as read from disk.
+
+Example:
+
+```python
+runner.run(..., task={"dgi": dgi, "dink": dink},
+           model_exporters=[DinkModelExporter(dink, graph.spec)])
+serve = tf.saved_model.load(export_dir).signatures["serving_default"]
+out = serve(examples=tf.constant([tfgnn.write_example(graph)
+                                  .SerializeToString()]))
+out["cluster_id"], out["cluster_probabilities"], out["embedding"]
+```
 """
 from __future__ import annotations
 
 import os
-import shutil
-import tempfile
 from typing import Optional, Sequence
 
 import tensorflow as tf
 import tensorflow_gnn as tfgnn
 from tensorflow_gnn import runner
 
+from tensorflow_gnn_dink import _files
 from tensorflow_gnn_dink import tasks as tasks_lib
 
 OUTPUT_NAMES = ("cluster_id", "cluster_probabilities", "embedding")
@@ -61,23 +73,13 @@ def make_serving_model(
 
 def save_model_atomically(model: tf.keras.Model, export_dir: str,
                           **export_kwargs) -> None:
-  """`runner.export_model` into a temporary directory, then moved in place.
+  """`runner.export_model` into a staging directory, then moved in place.
 
   A crash never leaves a half-written `export_dir`; an existing export is
   replaced only once the new one is complete.
   """
-  parent = os.path.dirname(os.path.abspath(export_dir))
-  os.makedirs(parent, exist_ok=True)
-  staging = tempfile.mkdtemp(prefix=".export-", dir=parent)
-  try:
-    target = os.path.join(staging, "model")
-    runner.export_model(model, target, **export_kwargs)
-    if os.path.exists(export_dir):
-      old = os.path.join(staging, "old")
-      os.replace(export_dir, old)
-    os.replace(target, export_dir)
-  finally:
-    shutil.rmtree(staging, ignore_errors=True)
+  with _files.directory_atomically(export_dir) as staging:
+    runner.export_model(model, staging, **export_kwargs)
 
 
 def save_serving_model(

@@ -1,6 +1,19 @@
-"""Keras layers of Dink-Net: the cluster head, discrimination logits, corruptors."""
+"""Keras layers of Dink-Net.
+
+* `DinkClusterHead`: learnable cluster centres, Dink-Net's dilation and shrink
+  losses, hard and soft assignments.
+* `DinkDiscriminationLogits`: Dink-Net's node-level discrimination logits.
+* `MultiHopSmoothing` and `ClusteringEmbedding`: the embedding that is
+  clustered, `normalize(h + A_hat^p h)`, computed inside the model so that
+  training, the recipe and the exported model share it.
+* `NormalizeFeatureRows`: the recipe's input feature normalisation, as a
+  GraphTensor -> GraphTensor layer (a `runner.run` feature processor).
+* `DropFeatureColumns` and `ReplaceFeature`: Dink-Net's views, usable as
+  `DeepGraphInfomaxTask(augmentor=..., corruptor=...)`.
+"""
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, Optional, Union
 
 import numpy as np
@@ -8,9 +21,12 @@ import tensorflow as tf
 import tensorflow_gnn as tfgnn
 from tensorflow_gnn.models import contrastive_losses
 
+from tensorflow_gnn_dink import _checks
+from tensorflow_gnn_dink import geometry
 from tensorflow_gnn_dink import losses
 
 _PACKAGE = "tensorflow_gnn_dink"
+SHRINKS = ("all", "assigned")
 
 
 @tf.keras.utils.register_keras_serializable(package=_PACKAGE)
@@ -22,14 +38,29 @@ class DinkClusterHead(tf.keras.layers.Layer):
   given). For embeddings `z` of shape `(B, n_features)`:
 
     * `call(z)` returns `(dilation_loss, shrink_loss)`, two scalars, where
-      `dilation = -1/(K(K-1)) sum_{i!=j} |C_i - C_j|^2` and
-      `shrink = 1/(B K) sum_i sum_j |Z_i - C_j|^2`;
+      `dilation = -1/(K(K-1)) sum_{i!=j} |C_i - C_j|^2` and, with
+      `shrink="all"` (the paper's), `shrink = 1/(B K) sum_i sum_j
+      |Z_i - C_j|^2`; with `shrink="assigned"` each row is pulled only to its
+      soft-assigned centres (see `losses.assigned_shrink_loss_per_example`);
     * `cluster(z)` (alias `predict`) returns the nearest centre of each row,
       `cluster(z, soft=True)` a `(B, K)` row-stochastic matrix
       `softmax(-|Z_i - C_j|)`.
 
-  Nothing here produces NaN, gradients included, even where an embedding
-  coincides with a centre.
+  `dilation_loss()` and `shrink_loss_per_example(z)` are the two terms before
+  any reduction over rows; `call` and `DinkClusteringTask`'s loss both use
+  them, so there is one loss path. Nothing here produces NaN, gradients
+  included, even where an embedding coincides with a centre or the batch is
+  empty.
+
+  Example:
+
+  ```python
+  head = DinkClusterHead(n_clusters=7, n_features=512)
+  dilation, shrink = head(z)               # z: [batch, 512]
+  loss = shrink + dilation
+  cluster_ids = head.cluster(z)            # [batch] int64
+  probabilities = head.cluster(z, soft=True)  # [batch, 7]
+  ```
   """
 
   def __init__(self,
@@ -38,6 +69,8 @@ class DinkClusterHead(tf.keras.layers.Layer):
                *,
                cluster_centers_initializer: Any = "glorot_uniform",
                max_center_norm: Optional[float] = None,
+               shrink: str = "all",
+               temperature: float = 0.1,
                **kwargs):
     """Initializes the head.
 
@@ -50,26 +83,28 @@ class DinkClusterHead(tf.keras.layers.Layer):
         into the ball of this radius. Dink-Net's loss is unbounded below in
         the centres (dilation grows without limit); on this compact set it is
         bounded, so training cannot diverge.
+      shrink: `"all"` (Dink-Net's: every embedding to every centre) or
+        `"assigned"` (soft k-means: each embedding to its own centres).
+      temperature: Softmax temperature of `shrink="assigned"`, in squared
+        distance units.
       **kwargs: Passed to `tf.keras.layers.Layer`.
 
     Raises:
-      ValueError: if `n_clusters < 2` or `n_features < 1`.
+      ValueError: if `n_clusters < 2`, `n_features < 1`, `max_center_norm <=
+        0`, `temperature <= 0` or `shrink` is unknown.
     """
     super().__init__(**kwargs)
-    if int(n_clusters) != n_clusters or n_clusters < 2:
-      raise ValueError(
-          f"DinkClusterHead needs n_clusters >= 2 (got {n_clusters!r}): the "
-          "dilation loss is a mean over pairs of distinct centres.")
-    if int(n_features) != n_features or n_features < 1:
-      raise ValueError(
-          f"DinkClusterHead needs n_features >= 1 (got {n_features!r}).")
-    self.n_clusters = int(n_clusters)
-    self.n_features = int(n_features)
+    self.n_clusters = _checks.check_n_clusters(n_clusters)
+    self.n_features = _checks.check_positive_int(n_features, "n_features")
     self.cluster_centers_initializer = tf.keras.initializers.get(
         cluster_centers_initializer)
-    if max_center_norm is not None and max_center_norm <= 0:
+    if max_center_norm is not None and not max_center_norm > 0:
       raise ValueError(f"max_center_norm must be > 0, got {max_center_norm}.")
     self.max_center_norm = max_center_norm
+    self.shrink = _checks.check_one_of(shrink, SHRINKS, "shrink")
+    if not temperature > 0:
+      raise ValueError(f"temperature must be > 0, got {temperature}.")
+    self.temperature = float(temperature)
 
   def build(self, input_shape: Optional[tf.TensorShape] = None) -> None:
     if input_shape is not None:
@@ -105,6 +140,18 @@ class DinkClusterHead(tf.keras.layers.Layer):
     self._check_features(z.shape)
     return z, tf.cast(self.cluster_centers, z.dtype)
 
+  def dilation_loss(self) -> tf.Tensor:
+    """The dilation loss of the current centres (a scalar)."""
+    return losses.dilation_loss(self.cluster_centers)
+
+  def shrink_loss_per_example(self, z: tf.Tensor) -> tf.Tensor:
+    """The `(B,)` shrink loss of each row of `z`, by the head's `shrink`."""
+    z, centers = self._inputs_and_centers(z)
+    if self.shrink == "all":
+      return losses.shrink_loss_per_example(z, centers)
+    return losses.assigned_shrink_loss_per_example(z, centers,
+                                                   self.temperature)
+
   def call(self,
            z: tf.Tensor,
            sample_weight: Optional[tf.Tensor] = None
@@ -116,9 +163,9 @@ class DinkClusterHead(tf.keras.layers.Layer):
       sample_weight: Optional `(B,)` row weights (e.g. a padding mask): the
         shrink loss becomes their weighted mean; 0-weight rows do not count.
     """
-    z, centers = self._inputs_and_centers(z)
-    return (losses.dilation_loss(centers),
-            losses.shrink_loss(z, centers, sample_weight))
+    shrink = losses.weighted_mean(self.shrink_loss_per_example(z),
+                                  sample_weight)
+    return tf.cast(self.dilation_loss(), shrink.dtype), shrink
 
   def cluster(self, z: tf.Tensor, soft: bool = False) -> tf.Tensor:
     """Assigns embeddings to clusters.
@@ -130,8 +177,8 @@ class DinkClusterHead(tf.keras.layers.Layer):
     """
     z, centers = self._inputs_and_centers(z)
     if soft:
-      return losses.soft_assignments(z, centers)
-    return losses.hard_assignments(z, centers)
+      return geometry.soft_assignments(z, centers)
+    return geometry.hard_assignments(z, centers)
 
   predict = cluster
 
@@ -160,14 +207,8 @@ class DinkClusterHead(tf.keras.layers.Layer):
           shape=(self.n_clusters, self.n_features),
           dtype=self.cluster_centers.dtype)
     else:
-      value = np.asarray(cluster_centers)
-      expected = (self.n_clusters, self.n_features)
-      if value.shape != expected:
-        raise ValueError(
-            f"cluster_centers must have shape {expected} (n_clusters, "
-            f"n_features), got {value.shape}.")
-      if not np.all(np.isfinite(value)):
-        raise ValueError("cluster_centers contains NaN or inf values.")
+      value = check_cluster_centers(cluster_centers, self.n_clusters,
+                                    self.n_features)
     self.cluster_centers.assign(tf.cast(value, self.cluster_centers.dtype))
 
   def get_config(self) -> dict[str, Any]:
@@ -177,7 +218,27 @@ class DinkClusterHead(tf.keras.layers.Layer):
         cluster_centers_initializer=tf.keras.initializers.serialize(
             self.cluster_centers_initializer),
         max_center_norm=self.max_center_norm,
+        shrink=self.shrink,
+        temperature=self.temperature,
         **super().get_config())
+
+
+def check_cluster_centers(cluster_centers: Union[np.ndarray, tf.Tensor],
+                          n_clusters: int, n_features: int) -> np.ndarray:
+  """Returns the centres as a numpy array if `(n_clusters, n_features)`, finite.
+
+  Raises:
+    ValueError: on a wrong shape or non-finite values.
+  """
+  value = np.asarray(cluster_centers)
+  expected = (n_clusters, n_features)
+  if value.shape != expected:
+    raise ValueError(
+        f"cluster_centers must have shape {expected} (n_clusters, "
+        f"n_features = the encoder's output size), got {value.shape}.")
+  if not np.all(np.isfinite(value)):
+    raise ValueError("cluster_centers contains NaN or inf values.")
+  return value
 
 
 @tf.keras.utils.register_keras_serializable(package=_PACKAGE)
@@ -209,6 +270,179 @@ class DinkDiscriminationLogits(tf.keras.layers.Layer):
             tf.reduce_sum(bias))
 
 
+@tf.keras.utils.register_keras_serializable(package=_PACKAGE)
+class MultiHopSmoothing(tf.keras.layers.Layer):
+  """Adds a parameter-free multi-hop smoothed copy to a node set's states.
+
+  Returns the `[num_nodes, dim]` states `h + A_hat^steps h` with
+  `A_hat = D^-1/2 (A + I) D^-1/2` (the GCN's propagation, self-loops
+  included), the "local + global" embedding of Dink-Net/GGD. `A` is read from
+  `edge_set_name` (which must hold both directions of each undirected edge)
+  inside the GraphTensor, so a SavedModel computes it too. Each hop is one
+  sparse-dense product: memory grows with edges + nodes x dim, never with
+  edges x dim.
+  """
+
+  def __init__(self, steps: int, *, node_set_name: str, edge_set_name: str,
+               feature_name: str = tfgnn.HIDDEN_STATE, **kwargs):
+    super().__init__(**kwargs)
+    self.steps = _checks.check_non_negative_int(steps, "steps")
+    self.node_set_name = node_set_name
+    self.edge_set_name = edge_set_name
+    self.feature_name = feature_name
+
+  def call(self, graph: tfgnn.GraphTensor) -> tf.Tensor:
+    _checks.check_node_set(graph.node_sets, self.node_set_name)
+    local = graph.node_sets[self.node_set_name][self.feature_name]
+    if self.steps == 0:
+      return local
+    if self.edge_set_name not in graph.edge_sets:
+      raise ValueError(
+          f"Edge set {self.edge_set_name!r} not in the graph; it has "
+          f"{sorted(graph.edge_sets)}. Pass edge_set_name=... .")
+    adjacency = graph.edge_sets[self.edge_set_name].adjacency
+    source = tf.cast(adjacency.source, tf.int64)
+    target = tf.cast(adjacency.target, tf.int64)
+    num_nodes = tf.cast(graph.node_sets[self.node_set_name].total_size,
+                        tf.int64)
+    degree = 1.0 + tf.math.unsorted_segment_sum(
+        tf.ones_like(target, dtype=local.dtype), target, num_nodes)
+    norm = tf.math.rsqrt(degree)
+    a_hat = tf.sparse.SparseTensor(
+        indices=tf.stack([target, source], axis=1),
+        values=tf.gather(norm, target) * tf.gather(norm, source),
+        dense_shape=tf.stack([num_nodes, num_nodes]))
+    self_loop = tf.square(norm)[:, None]
+    smooth = local
+    for _ in range(self.steps):
+      smooth = tf.sparse.sparse_dense_matmul(a_hat, smooth) + self_loop * smooth
+    return local + smooth
+
+  def get_config(self):
+    return dict(steps=self.steps, node_set_name=self.node_set_name,
+                edge_set_name=self.edge_set_name,
+                feature_name=self.feature_name, **super().get_config())
+
+
+def make_readout(node_set_name: str, feature_name: str, readout: str,
+                 **kwargs) -> tf.keras.layers.Layer:
+  """TF-GNN's readout of one row per example (see `READOUTS`).
+
+  `"first_node"`: the first node of `node_set_name` of each graph component
+  (TF-GNN's convention: the root of a sampled subgraph); `"all_nodes"`: every
+  node of the node set (full-graph training).
+  """
+  _checks.check_one_of(readout, _checks.READOUTS, "readout")
+  layer = (tfgnn.keras.layers.ReadoutFirstNode if readout == "first_node"
+           else tfgnn.keras.layers.Readout)
+  return layer(node_set_name=node_set_name, feature_name=feature_name,
+               **kwargs)
+
+
+@tf.keras.utils.register_keras_serializable(package=_PACKAGE)
+class ClusteringEmbedding(tf.keras.layers.Layer):
+  """The embedding that Dink-Net clusters: `normalize(h + A_hat^p h)`, read out.
+
+  From a GraphTensor whose `node_set_name` holds the encoder's states
+  `feature_name`, returns `[num_examples, dim]`: the states plus a
+  `propagation_steps`-hop smoothed copy (`MultiHopSmoothing`; none if 0),
+  read out by `readout` (`"all_nodes"` or `"first_node"`), L2-normalised per
+  row if `normalize`. The clustering task, the recipe and the exported model
+  all compute the embedding with this layer.
+
+  Example:
+
+  ```python
+  embed = ClusteringEmbedding("paper", edge_set_name="cites",
+                              propagation_steps=5)
+  z = embed(encoder(graph))  # [num_papers, hidden_units], unit rows.
+  ```
+  """
+
+  def __init__(self, node_set_name: str, *,
+               edge_set_name: Optional[str] = None,
+               propagation_steps: int = 0,
+               readout: str = "all_nodes",
+               feature_name: str = tfgnn.HIDDEN_STATE,
+               normalize: bool = True, **kwargs):
+    super().__init__(**kwargs)
+    self.propagation_steps = _checks.check_non_negative_int(
+        propagation_steps, "propagation_steps")
+    if self.propagation_steps and not edge_set_name:
+      raise ValueError("propagation_steps > 0 needs the edge_set_name to "
+                       "propagate over.")
+    self.node_set_name = node_set_name
+    self.edge_set_name = edge_set_name
+    self.readout = readout
+    self.feature_name = feature_name
+    self.normalize = normalize
+    self._smoothing = None
+    if self.propagation_steps:
+      self._smoothing = MultiHopSmoothing(
+          self.propagation_steps, node_set_name=node_set_name,
+          edge_set_name=edge_set_name, feature_name=feature_name,
+          name="smoothing")
+    self._readout = make_readout(node_set_name, feature_name, readout,
+                                 name="readout")
+
+  def call(self, graph: tfgnn.GraphTensor) -> tf.Tensor:
+    _checks.check_node_set(graph.node_sets, self.node_set_name)
+    if self._smoothing is not None:
+      graph = graph.replace_features(node_sets={self.node_set_name: {
+          self.feature_name: self._smoothing(graph)}})
+    z = self._readout(graph)
+    if self.normalize:
+      z = tf.math.l2_normalize(z, axis=-1)
+    return z
+
+  def get_config(self):
+    return dict(node_set_name=self.node_set_name,
+                edge_set_name=self.edge_set_name,
+                propagation_steps=self.propagation_steps,
+                readout=self.readout, feature_name=self.feature_name,
+                normalize=self.normalize, **super().get_config())
+
+
+@tf.keras.utils.register_keras_serializable(package=_PACKAGE)
+class NormalizeFeatureRows(tf.keras.layers.Layer):
+  """Divides each node's feature row by its L1 norm (Dink-Net's input step).
+
+  GraphTensor -> GraphTensor: feature `feature_name` of each node set in
+  `node_set_names` (default: every node set that has it) becomes
+  `x / sum(|x|)` per row; all-zero rows are left as they are. Use it where the
+  features enter the model (as a `runner.run` feature processor, and in
+  `export.make_serving_model(feature_processors=...)`), so that a served model
+  takes the graph as read from disk.
+  """
+
+  def __init__(self, feature_name: str = "feat", *,
+               node_set_names: Optional[Sequence[str]] = None, **kwargs):
+    super().__init__(**kwargs)
+    self.feature_name = feature_name
+    self.node_set_names = (None if node_set_names is None
+                           else list(node_set_names))
+
+  def call(self, graph: tfgnn.GraphTensor) -> tfgnn.GraphTensor:
+    names = self.node_set_names
+    if names is None:
+      names = [n for n, s in graph.node_sets.items()
+               if self.feature_name in s.features]
+    updates = {}
+    for name in names:
+      _checks.check_node_set(graph.node_sets, name)
+      features = graph.node_sets[name].features
+      _checks.check_feature(features, name, self.feature_name)
+      x = features[self.feature_name]
+      row_sums = tf.reduce_sum(tf.abs(x), axis=-1, keepdims=True)
+      updates[name] = {**features, self.feature_name: x / tf.where(
+          row_sums > 0, row_sums, tf.ones_like(row_sums))}
+    return graph.replace_features(node_sets=updates)
+
+  def get_config(self):
+    return dict(feature_name=self.feature_name,
+                node_set_names=self.node_set_names, **super().get_config())
+
+
 def _drop_feature_columns(tensor: tfgnn.Field,
                           rate: float,
                           *,
@@ -229,6 +463,8 @@ class DropFeatureColumns(contrastive_losses.Corruptor):
   The same columns are dropped for every row of a feature, as in the official
   Dink-Net `aug_feature_dropout`; unlike `tf.nn.dropout` nothing is rescaled.
   Only dense float features of rank 2 are touched. TPU-safe (no shuffles).
+  Used as `DeepGraphInfomaxTask(augmentor=DropFeatureColumns(rate=0.2))`, it
+  drops the same columns in both views.
   """
 
   def __init__(self, *args, rate: float = 0.2, seed: Optional[int] = None,
@@ -242,9 +478,9 @@ class ReplaceFeature(tf.keras.layers.Layer):
   """A corruptor that swaps in a precomputed negative view of a feature.
 
   Returns the graph with node feature `target` of `node_set_name` replaced by
-  feature `source` (e.g. `A_hat (P X)` rows from
-  `propagation.gcn_input_rows`, the one-layer GCN's input under Dink-Net's
-  row shuffle). Use as `DeepGraphInfomaxTask(corruptor=...)`. TPU-safe.
+  feature `source` (e.g. the `A_hat (P X)` rows of the recipe's node-row
+  training, the one-layer GCN's input under Dink-Net's row shuffle). Use as
+  `DeepGraphInfomaxTask(corruptor=...)`. TPU-safe.
   """
 
   def __init__(self, *, node_set_name: str, source: str,
@@ -262,71 +498,3 @@ class ReplaceFeature(tf.keras.layers.Layer):
           f"to use as the negative view; it has {sorted(features)}.")
     return graph.replace_features(node_sets={self._node_set_name: {
         **features, self._target: features[self._source]}})
-
-
-@tf.keras.utils.register_keras_serializable(package=_PACKAGE)
-class MultiHopSmoothing(tf.keras.layers.Layer):
-  """Adds a parameter-free multi-hop smoothed copy to a node set's states.
-
-  `h + (D^-1/2 (A + I) D^-1/2)^steps h`, the "local + global" embedding of
-  Dink-Net/GGD, computed by message passing over `edge_set_name` (which must
-  hold both directions of each undirected edge) inside the GraphTensor, so a
-  SavedModel computes it too. Returns the new `[num_nodes, dim]` states.
-  """
-
-  def __init__(self, steps: int, *, node_set_name: str, edge_set_name: str,
-               feature_name: str = tfgnn.HIDDEN_STATE, **kwargs):
-    super().__init__(**kwargs)
-    if steps < 0:
-      raise ValueError(f"steps must be >= 0, got {steps}.")
-    self.steps = int(steps)
-    self.node_set_name = node_set_name
-    self.edge_set_name = edge_set_name
-    self.feature_name = feature_name
-
-  def call(self, graph: tfgnn.GraphTensor) -> tf.Tensor:
-    local = graph.node_sets[self.node_set_name][self.feature_name]
-    if self.steps == 0:
-      return local
-    edges = graph.edge_sets[self.edge_set_name]
-    ones = tf.ones_like(edges.adjacency.source, dtype=local.dtype)
-    degree = 1.0 + tfgnn.pool_edges_to_node(
-        graph, self.edge_set_name, tfgnn.TARGET, "sum", feature_value=ones)
-    norm = tf.math.rsqrt(degree)[:, None]
-    smooth = local
-    for _ in range(self.steps):
-      scaled = smooth * norm
-      messages = tfgnn.broadcast_node_to_edges(
-          graph, self.edge_set_name, tfgnn.SOURCE, feature_value=scaled)
-      pooled = tfgnn.pool_edges_to_node(
-          graph, self.edge_set_name, tfgnn.TARGET, "sum",
-          feature_value=messages)
-      smooth = norm * (pooled + scaled)
-    return local + smooth
-
-  def get_config(self):
-    return dict(steps=self.steps, node_set_name=self.node_set_name,
-                edge_set_name=self.edge_set_name,
-                feature_name=self.feature_name, **super().get_config())
-
-
-class ChainCorruptors(tf.keras.layers.Layer):
-  """Applies several corruptors in order, e.g. Dink-Net's negative view.
-
-  `ChainCorruptors([DropFeatureColumns(rate=0.2), ShuffleFeaturesGlobally()])`
-  drops feature columns, then shuffles the rows of the result.
-  """
-
-  def __init__(self, corruptors, **kwargs):
-    super().__init__(**kwargs)
-    self._corruptors = list(corruptors)
-
-  def call(self, graph: tfgnn.GraphTensor) -> tfgnn.GraphTensor:
-    for corruptor in self._corruptors:
-      graph = corruptor(graph)
-    return graph
-
-
-# TF-GNN's own row shuffle (the DGI negative view), re-exported under the name
-# used in this package's docs.
-ShuffleFeaturesGlobally = contrastive_losses.ShuffleFeaturesGlobally

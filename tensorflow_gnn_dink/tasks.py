@@ -29,12 +29,12 @@ import tensorflow_gnn as tfgnn
 from tensorflow_gnn import runner
 from tensorflow_gnn.models import contrastive_losses
 
+from tensorflow_gnn_dink import _checks
 from tensorflow_gnn_dink import layers
-from tensorflow_gnn_dink import losses
 from tensorflow_gnn_dink import metrics
 
 GraphTensor = tfgnn.GraphTensor
-READOUTS = ("first_node", "all_nodes")
+READOUTS = _checks.READOUTS
 
 
 def _unique_name(base: str) -> str:
@@ -43,24 +43,10 @@ def _unique_name(base: str) -> str:
   return base if uid == 1 else f"{base}_{uid - 1}"
 
 
-def _make_readout(node_set_name: str, feature_name: str, readout: str,
-                  name: str) -> tf.keras.layers.Layer:
-  if readout == "first_node":
-    return tfgnn.keras.layers.ReadoutFirstNode(
-        node_set_name=node_set_name, feature_name=feature_name, name=name)
-  if readout == "all_nodes":
-    return tfgnn.keras.layers.Readout(
-        node_set_name=node_set_name, feature_name=feature_name, name=name)
-  raise ValueError(f"readout must be one of {READOUTS}, got {readout!r}.")
-
-
 def _num_examples(graph: GraphTensor, node_set_name: str,
                   readout: str) -> tf.Tensor:
   """The number of Keras rows that `readout` makes of `graph`."""
-  if node_set_name not in graph.node_sets:
-    raise ValueError(
-        f"Node set {node_set_name!r} not in the graph; it has node sets "
-        f"{sorted(graph.node_sets)}. Pass one of them as node_set_name.")
+  _checks.check_node_set(graph.node_sets, node_set_name)
   if readout == "first_node":
     return graph.num_components
   return graph.node_sets[node_set_name].total_size
@@ -93,35 +79,26 @@ class _ScaledBinaryCrossentropy(tf.keras.losses.Loss):
         tf.cast(y_true, y_pred.dtype), y_pred, from_logits=True)
 
 
-SHRINKS = ("all", "assigned")
-
-
 class _DinkLoss(tf.keras.losses.Loss):
   """Per example: `w_shrink * shrink_i + w_dilation * dilation`.
 
-  Its Keras mean over the batch (with the runner's padding mask as
-  `sample_weight`) is the weighted sum of Dink-Net's shrink and dilation losses.
+  Both terms come from the head (`DinkClusterHead.shrink_loss_per_example`
+  and `dilation_loss`). Keras' mean over the batch (with the runner's padding
+  mask as `sample_weight`) is the weighted sum of Dink-Net's shrink and
+  dilation losses.
   """
 
   def __init__(self, head: layers.DinkClusterHead, dilation_loss_weight: float,
-               shrink_loss_weight: float, shrink: str, temperature: float,
-               **kwargs):
+               shrink_loss_weight: float, **kwargs):
     super().__init__(**kwargs)
     self._head = head
     self._dilation_loss_weight = float(dilation_loss_weight)
     self._shrink_loss_weight = float(shrink_loss_weight)
-    self._shrink = shrink
-    self._temperature = float(temperature)
 
   def call(self, y_true: tf.Tensor, y_pred: tf.Tensor) -> tf.Tensor:
     del y_true  # Unsupervised.
-    centers = tf.cast(self._head.cluster_centers, y_pred.dtype)
-    if self._shrink == "all":
-      shrink = losses.shrink_loss_per_example(y_pred, centers)
-    else:
-      shrink = losses.assigned_shrink_loss_per_example(
-          y_pred, centers, self._temperature)
-    dilation = losses.dilation_loss(centers)
+    shrink = self._head.shrink_loss_per_example(y_pred)
+    dilation = tf.cast(self._head.dilation_loss(), shrink.dtype)
     return (self._shrink_loss_weight * shrink +
             self._dilation_loss_weight * dilation)
 
@@ -207,8 +184,8 @@ class DeepGraphInfomaxTask(contrastive_losses.ContrastiveLossTask):
         positive view is the input graph itself (TF-GNN's DGI).
       svd_metrics: Whether to report TF-GNN's SVD metrics of the clean
         representations (rank, RankMe, coherence) as TF-GNN's DGI does. They
-        cost an SVD of the `[batch, dim]` representations every step (0.9 s
-        for CiteSeer's 3,327 x 1,536 on 2 CPU cores), more than the step.
+        cost an SVD of the `[batch, dim]` representations every step, which
+        can cost more than the training step itself.
       readout: `"first_node"` (one example per component: the root node) or
         `"all_nodes"` (every node of `node_set_name` is an example).
       dgi_loss_weight: Weight of the bilinear DGI loss.
@@ -229,8 +206,8 @@ class DeepGraphInfomaxTask(contrastive_losses.ContrastiveLossTask):
     self._augmentor = augmentor
     self._svd_metrics = svd_metrics
     self._readout_mode = readout
-    self._readout = _make_readout(node_set_name, feature_name, readout,
-                                  name=f"{self._name}_readout")
+    self._readout = layers.make_readout(node_set_name, feature_name, readout,
+                                        name=f"{self._name}_readout")
     # Public: a pipeline may re-weight the same task between stages.
     self.dgi_loss_weight = dgi_loss_weight
     self.discrimination_loss_weight = discrimination_loss_weight
@@ -301,23 +278,30 @@ class DinkClusteringTask(runner.Task):
   Wraps a `DinkClusterHead` (created on the first `predict`, sized to the
   encoder output, available as `cluster_head`). `preprocess` passes the graph
   through unchanged, so the runner shares the GNN pass with another task's
-  clean view. `predict` returns a mapping with
+  clean view. `predict` computes the embedding with `layers.
+  ClusteringEmbedding` (Dink-Net's `normalize(h + A_hat^p h)` with
+  `propagation_steps > 0`) and returns a mapping with
 
     * `"cluster_id"`: `[batch]` int64 nearest-centre index;
     * `"cluster_probabilities"`: `[batch, n_clusters]` soft assignments;
     * `"embedding"`: `[batch, dim]` embeddings (L2-normalised by default),
 
   and the loss of `"embedding"` is
-  `shrink_loss_weight * shrink + dilation_loss_weight * dilation`, where
-  `shrink="all"` is Dink-Net's shrink (every embedding to every centre) and
-  `shrink="assigned"` pulls each embedding to its own soft-assigned centres.
+  `shrink_loss_weight * shrink + dilation_loss_weight * dilation` from the
+  head (`shrink="all"`: Dink-Net's shrink, every embedding to every centre;
+  `shrink="assigned"`: each embedding to its own soft-assigned centres). With
+  `stop_gradient=True` the clustering losses train only the centres, as in the
+  official Dink-Net code. Metrics (label-free) on `"cluster_probabilities"`:
+  the number of non-empty clusters and the normalised cluster-size entropy.
 
-  With `propagation_steps > 0` the embedding is Dink-Net's "local + global"
-  `h + A_hat^steps h` (see `layers.MultiHopSmoothing`); with
-  `stop_gradient=True` the clustering losses train only the centres, as in
-  the official Dink-Net code.
-  Metrics (label-free) on `"cluster_probabilities"`: the number of non-empty
-  clusters and the normalised cluster-size entropy.
+  Example:
+
+  ```python
+  tasks = {"dgi": DeepGraphInfomaxTask("paper", readout="all_nodes"),
+           "dink": DinkClusteringTask("paper", n_clusters=7,
+                                      readout="all_nodes")}
+  runner.run(task=tasks, ...)
+  ```
   """
 
   def __init__(self,
@@ -368,33 +352,20 @@ class DinkClusteringTask(runner.Task):
       ValueError: for `n_clusters < 2`, an unknown `readout` or `shrink`, or
         `propagation_steps > 0` without `edge_set_name`.
     """
-    if int(n_clusters) != n_clusters or n_clusters < 2:
-      raise ValueError(f"n_clusters must be an integer >= 2, got {n_clusters}.")
-    if readout not in READOUTS:
-      raise ValueError(f"readout must be one of {READOUTS}, got {readout!r}.")
-    if shrink not in SHRINKS:
-      raise ValueError(f"shrink must be one of {SHRINKS}, got {shrink!r}.")
-    if propagation_steps and not edge_set_name:
-      raise ValueError("propagation_steps > 0 needs the edge_set_name to "
-                       "propagate over.")
+    self._n_clusters = _checks.check_n_clusters(n_clusters)
+    _checks.check_one_of(readout, READOUTS, "readout")
+    _checks.check_one_of(shrink, layers.SHRINKS, "shrink")
     self._name = _unique_name(name or "dink")
     self._node_set_name = node_set_name
-    self._feature_name = feature_name
-    self._shrink = shrink
-    self._temperature = temperature
-    self._stop_gradient = stop_gradient
-    self._max_center_norm = max_center_norm
-    self._smoothing = None
-    if propagation_steps:
-      self._smoothing = layers.MultiHopSmoothing(
-          propagation_steps, node_set_name=node_set_name,
-          edge_set_name=edge_set_name, feature_name=feature_name,
-          name=f"{self._name}_smoothing")
     self._readout_mode = readout
-    self._readout = _make_readout(node_set_name, feature_name, readout,
-                                  name=f"{self._name}_readout")
-    self._n_clusters = int(n_clusters)
-    self._normalize = normalize_embeddings
+    self._embedding = layers.ClusteringEmbedding(
+        node_set_name, edge_set_name=edge_set_name,
+        propagation_steps=propagation_steps, readout=readout,
+        feature_name=feature_name, normalize=normalize_embeddings,
+        name=f"{self._name}_clustering_embedding")
+    self._stop_gradient = stop_gradient
+    self._head_kwargs = dict(max_center_norm=max_center_norm, shrink=shrink,
+                             temperature=temperature)
     self._dilation_loss_weight = dilation_loss_weight
     self._shrink_loss_weight = shrink_loss_weight
     self._initial_centers = (None if cluster_centers is None
@@ -420,6 +391,11 @@ class DinkClusteringTask(runner.Task):
     """The head made by the first `predict` (None before)."""
     return self._head
 
+  @property
+  def embedding_layer(self) -> layers.ClusteringEmbedding:
+    """The layer computing the clustered embedding from the GNN's output."""
+    return self._embedding
+
   def _get_head(self, n_features: int) -> layers.DinkClusterHead:
     if self._head is not None:
       if self._head.n_features != n_features:
@@ -429,16 +405,11 @@ class DinkClusteringTask(runner.Task):
       return self._head
     initializer = self._initializer
     if self._initial_centers is not None:
-      expected = (self._n_clusters, n_features)
-      if self._initial_centers.shape != expected:
-        raise ValueError(
-            f"cluster_centers must have shape {expected} (n_clusters, encoder "
-            f"output size), got {self._initial_centers.shape}.")
-      initializer = tf.keras.initializers.Constant(self._initial_centers)
+      initializer = tf.keras.initializers.Constant(layers.check_cluster_centers(
+          self._initial_centers, self._n_clusters, n_features))
     self._head = layers.DinkClusterHead(
         self._n_clusters, n_features, cluster_centers_initializer=initializer,
-        max_center_norm=self._max_center_norm,
-        name=f"{self._name}_cluster_head")
+        name=f"{self._name}_cluster_head", **self._head_kwargs)
     self._head.build(tf.TensorShape((None, n_features)))
     return self._head
 
@@ -455,16 +426,9 @@ class DinkClusteringTask(runner.Task):
     """Returns cluster id, soft assignment and embedding per example."""
     if len(args) != 1 or not tfgnn.is_graph_tensor(args[0]):
       raise ValueError(f"Expected one GraphTensor, got {args}.")
-    graph = args[0]
-    if self._smoothing is not None:
-      graph = graph.replace_features(node_sets={self._node_set_name: {
-          self._feature_name: self._smoothing(graph)}})
-    z = self._readout(graph)
+    z = self._embedding(args[0])
     if self._stop_gradient:
       z = _StopGradient(name=f"{self._name}_stop_gradient")(z)
-    if self._normalize:
-      z = tf.keras.layers.UnitNormalization(
-          axis=-1, name=f"{self._name}_normalize")(z)
     n_features = z.shape[-1]
     if n_features is None:
       raise ValueError(f"The embedding size must be static, got {z.shape}.")
@@ -474,7 +438,8 @@ class DinkClusteringTask(runner.Task):
       return {"cluster_id": head.cluster(embedding),
               "cluster_probabilities": head.cluster(embedding, soft=True),
               "embedding": embedding}
-    return _named(_Outputs(assign, [head], name=f"{self._name}_assign")(z), self._name)
+    outputs = _Outputs(assign, [head], name=f"{self._name}_assign")(z)
+    return _named(outputs, self._name)
 
   def losses(self) -> runner.Losses:
     if self._head is None:
@@ -484,8 +449,7 @@ class DinkClusteringTask(runner.Task):
         "cluster_id": _ZeroLoss(),
         "cluster_probabilities": _ZeroLoss(),
         "embedding": _DinkLoss(self._head, self._dilation_loss_weight,
-                               self._shrink_loss_weight, self._shrink,
-                               self._temperature,
+                               self._shrink_loss_weight,
                                name=f"{self._name}_cluster_loss"),
     }
 

@@ -1,7 +1,9 @@
 """Encoders (base GNNs) for the runner's `model_fn`.
 
 Dink-Net's encoder is one GCN layer with a PReLU activation on a homogeneous
-graph with symmetric edges.
+graph with symmetric edges: `make_gcn_model_fn` builds it on the graph, and
+`make_gcn_rows_model_fn` builds the same function, with the same weights, on
+precomputed rows of `A_hat X` (for batches of independent node rows).
 """
 from __future__ import annotations
 
@@ -10,6 +12,8 @@ from typing import Callable
 import tensorflow as tf
 import tensorflow_gnn as tfgnn
 from tensorflow_gnn.models import gcn
+
+from tensorflow_gnn_dink import _checks
 
 
 def make_gcn_model_fn(
@@ -79,9 +83,9 @@ def make_gcn_rows_model_fn(
   """Returns a `model_fn` for a one-layer GCN trained on `A_hat X` rows.
 
   The model is `PReLU(Dense(x))` per node, for node features `feature_name`
-  that already hold `A_hat X` (see `propagation.gcn_input_rows`): the same
-  function, with the same weights in the same order (kernel, bias, PReLU
-  slopes), as one layer of `make_gcn_model_fn` on the graph itself, so
+  that already hold `A_hat X` (e.g. the recipe's
+  `propagation.gcn_input_rows`): the same function, with the same weights in
+  the same order (kernel, bias, PReLU slopes), as one layer of `make_gcn_model_fn` on the graph itself, so
   `gcn_model.set_weights(rows_model.get_weights())` carries a model trained
   on rows over to the graph (and to serving). Edges, if any, are ignored.
   """
@@ -110,15 +114,10 @@ def make_gcn_rows_model_fn(
 
 def _check_feature(graph_spec: tfgnn.GraphTensorSpec, node_set_name: str,
                    feature_name: str) -> None:
-  if node_set_name not in graph_spec.node_sets_spec:
-    raise ValueError(
-        f"Node set {node_set_name!r} not in the graph; it has "
-        f"{sorted(graph_spec.node_sets_spec)}.")
-  features = graph_spec.node_sets_spec[node_set_name].features_spec
-  if feature_name not in features:
-    raise ValueError(
-        f"Node feature {feature_name!r} not in node set {node_set_name!r}; "
-        f"it has {sorted(features)}. Pass feature_name=... .")
+  _checks.check_node_set(graph_spec.node_sets_spec, node_set_name)
+  _checks.check_feature(
+      graph_spec.node_sets_spec[node_set_name].features_spec, node_set_name,
+      feature_name)
 
 
 def _activate(target: str, activation: tf.keras.layers.Layer):

@@ -15,6 +15,8 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_gnn as tfgnn
 
+from tensorflow_gnn_dink import _checks
+
 
 @dataclasses.dataclass(frozen=True)
 class Graph:
@@ -124,9 +126,7 @@ def make_csbm(*,
   Returns:
     A `Graph` with labels = communities, named `"csbm"`.
   """
-  if n_clusters < 2 or num_nodes < n_clusters:
-    raise ValueError(f"make_csbm needs 2 <= n_clusters <= num_nodes, got "
-                     f"n_clusters={n_clusters}, num_nodes={num_nodes}.")
+  _checks.check_n_clusters(n_clusters, num_nodes)
   rng = np.random.default_rng(seed)
   labels = rng.integers(0, n_clusters, size=num_nodes)
   labels[:n_clusters] = np.arange(n_clusters)  # Every community non-empty.

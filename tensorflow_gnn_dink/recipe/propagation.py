@@ -1,4 +1,4 @@
-"""Graph propagation done once, outside the training loop (numpy/scipy).
+"""Graph propagation done once, before training (numpy/scipy).
 
 A one-layer GCN is `PReLU(A_hat X W + b)` with
 `A_hat = D^-1/2 (A + I) D^-1/2` (TF-GNN's `GCNConv` with self-loops), so it
@@ -7,6 +7,8 @@ once turns GCN training into training on batches of independent node rows:
 no neighbourhood sampling, fixed batch shapes, and per-step work that does not
 grow with the graph. Dink-Net's negative view, the GCN on row-shuffled
 features, is likewise `A_hat (P X)` for a permutation `P`, drawn once.
+(The smoothed embedding `h + A_hat^p h` is computed inside the model, by
+`layers.MultiHopSmoothing`.)
 """
 from __future__ import annotations
 
@@ -39,17 +41,6 @@ def propagate(a_hat: sp.spmatrix, x: np.ndarray, steps: int) -> np.ndarray:
   for _ in range(steps):
     x = np.asarray(a_hat @ x, dtype=np.float32)
   return x
-
-
-def smoothed_embedding(a_hat: sp.spmatrix, h: np.ndarray,
-                       steps: int) -> np.ndarray:
-  """Dink-Net's `h + A_hat^steps h`, L2-normalised per row.
-
-  The same as `layers.MultiHopSmoothing` followed by `tf.math.l2_normalize`.
-  """
-  z = h + propagate(a_hat, h, steps) if steps else np.array(h, np.float32)
-  norm = np.sqrt(np.maximum(np.sum(z * z, axis=1, keepdims=True), 1e-12))
-  return (z / norm).astype(np.float32)
 
 
 def gcn_input_rows(a_hat: sp.spmatrix, features: np.ndarray,

@@ -72,3 +72,15 @@ def default_config() -> ml_collections.ConfigDict:
 def get_config() -> ml_collections.ConfigDict:
   """Entry point for `--config=<this file>` (ml_collections config files)."""
   return default_config()
+
+
+def frozen_encoder(config: ml_collections.ConfigDict) -> bool:
+  """Whether the fine-tune leaves the encoder as pretrained.
+
+  True when the clustering losses do not reach the encoder
+  (`finetune.stop_gradient`) and no discrimination loss trains it
+  (`finetune.discrimination_loss_weight <= 0`): the embedding is then
+  computed once and only the centres are fine-tuned.
+  """
+  return bool(config.finetune.stop_gradient and
+              config.finetune.discrimination_loss_weight <= 0)

@@ -27,10 +27,10 @@ from absl import logging
 from ml_collections import config_flags
 import tensorflow as tf
 
-from tensorflow_gnn_dink import config as config_lib
-from tensorflow_gnn_dink import data
-from tensorflow_gnn_dink import loaders
-from tensorflow_gnn_dink import pipeline
+from tensorflow_gnn_dink.recipe import config as config_lib
+from tensorflow_gnn_dink.recipe import data
+from tensorflow_gnn_dink.recipe import loaders
+from tensorflow_gnn_dink.recipe import pipeline
 
 _COMMANDS = ("train",)
 _CONFIG = config_flags.DEFINE_config_file(

@@ -26,7 +26,7 @@ import scipy.sparse as sp
 import tensorflow as tf
 import tensorflow_gnn as tfgnn
 
-from tensorflow_gnn_dink import data
+from tensorflow_gnn_dink.recipe import data
 
 
 def _dense(matrix) -> np.ndarray:

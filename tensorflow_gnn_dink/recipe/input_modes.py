@@ -1,0 +1,180 @@
+"""How training sees the graph: the whole graph per step, or batches of rows.
+
+Both input modes have one interface, so that no stage of the recipe branches
+on the mode:
+
+  * `FullGraph`: every step (of every replica) sees the whole graph as one
+    GraphTensor; the encoder is the GCN of `encoders.make_gcn_model_fn`.
+  * `NodeRows`: a one-layer GCN is `PReLU(A_hat X W + b)`, i.e. a Dense layer
+    + PReLU on rows of `A_hat X`. `A_hat X` and the negative view
+    `A_hat (P X)` are computed once (`propagation.gcn_input_rows`), and steps
+    see fixed-size batches of independent node rows (TPU-ready shapes, one
+    shard per replica). The trained weights are carried over to the same GCN
+    on the graph for embedding and serving.
+
+`make(config, graph_tensor)` picks the mode from `config.batch_size`.
+"""
+from __future__ import annotations
+
+import abc
+
+import ml_collections
+import tensorflow as tf
+import tensorflow_gnn as tfgnn
+from tensorflow_gnn import runner
+from tensorflow_gnn.models import contrastive_losses
+
+from tensorflow_gnn_dink import encoders
+from tensorflow_gnn_dink import inputs
+from tensorflow_gnn_dink import layers
+from tensorflow_gnn_dink.recipe import config as config_lib
+from tensorflow_gnn_dink.recipe import propagation
+
+NODE_SET = "nodes"
+EDGE_SET = "edges"
+FEATURE = "feat"
+_NEGATIVE = "feat_negative"
+_EMBED_CHUNK_ROWS = 8192
+
+
+class InputMode(abc.ABC):
+  """The training data, encoder and negative view of one way to train.
+
+  Attributes:
+    graph_tensor: The whole (feature-processed) graph, one component.
+    description: What one training step sees, for the log.
+    provider: The `runner.DatasetProvider` of training.
+    spec: The `GraphTensorSpec` of one training input (the runner's gtspec).
+  """
+  description: str
+  provider: runner.DatasetProvider
+  spec: tfgnn.GraphTensorSpec
+
+  def __init__(self, config: ml_collections.ConfigDict,
+               graph_tensor: tfgnn.GraphTensor):
+    self.graph_tensor = graph_tensor
+    self._gcn_fn = encoders.make_gcn_model_fn(
+        node_set_name=NODE_SET, edge_set_name=EDGE_SET, feature_name=FEATURE,
+        hidden_units=config.model.hidden_units,
+        num_layers=config.model.num_layers, seed=config.seed)
+
+  @abc.abstractmethod
+  def build_encoder(self) -> tf.keras.Model:
+    """Returns a new encoder for `spec` (call inside the strategy's scope)."""
+
+  @abc.abstractmethod
+  def corruptor(self, seed: int) -> tf.keras.layers.Layer:
+    """Returns the layer making Dink-Net's negative view (row shuffle)."""
+
+  @abc.abstractmethod
+  def encode(self, encoder: tf.keras.Model) -> tf.Tensor:
+    """Returns the encoder's `[num_nodes, hidden_units]` states of all nodes."""
+
+  def serving_encoder(self, encoder: tf.keras.Model) -> tf.keras.Model:
+    """Returns the trained encoder as a model of the whole graph."""
+    return encoder
+
+  def embed(self, encoder: tf.keras.Model,
+            embedding: layers.ClusteringEmbedding) -> tf.Tensor:
+    """The clustering embedding of every node: `embedding` of the states."""
+    states = self.graph_tensor.replace_features(node_sets={
+        NODE_SET: {tfgnn.HIDDEN_STATE: self.encode(encoder)}})
+    return embedding(states)
+
+
+class FullGraph(InputMode):
+  """Every step sees the whole graph."""
+
+  description = "full-graph steps"
+
+  def __init__(self, config: ml_collections.ConfigDict,
+               graph_tensor: tfgnn.GraphTensor):
+    super().__init__(config, graph_tensor)
+    self.provider = inputs.FullGraphDatasetProvider(graph_tensor)
+    self.spec = graph_tensor.spec
+
+  def build_encoder(self) -> tf.keras.Model:
+    return self._gcn_fn(self.spec)
+
+  def corruptor(self, seed: int) -> tf.keras.layers.Layer:
+    return contrastive_losses.ShuffleFeaturesGlobally(seed=seed)
+
+  def encode(self, encoder: tf.keras.Model) -> tf.Tensor:
+    return encoder(self.graph_tensor).node_sets[NODE_SET][tfgnn.HIDDEN_STATE]
+
+
+class NodeRows(InputMode):
+  """Steps see batches of `A_hat X` rows, computed once (one-layer GCN)."""
+
+  def __init__(self, config: ml_collections.ConfigDict,
+               graph_tensor: tfgnn.GraphTensor):
+    super().__init__(config, graph_tensor)
+    num_nodes = int(graph_tensor.node_sets[NODE_SET].total_size)
+    _check_node_rows(config, num_nodes)
+    adjacency = graph_tensor.edge_sets[EDGE_SET].adjacency
+    a_hat = propagation.normalized_adjacency(
+        tf.stack([adjacency.source, adjacency.target]).numpy(), num_nodes)
+    rows = propagation.gcn_input_rows(
+        a_hat, graph_tensor.node_sets[NODE_SET][FEATURE].numpy(),
+        seed=config.seed)
+    self._rows = {FEATURE: rows["feat"], _NEGATIVE: rows["feat_negative"]}
+    self.provider = inputs.NodeRowsDatasetProvider(
+        self._rows, config.batch_size, node_set_name=NODE_SET,
+        seed=config.seed)
+    self.spec = self.provider.to_graph(
+        {k: tf.constant(v[:1]) for k, v in self._rows.items()}).spec.relax(
+            num_nodes=True)
+    self.description = (f"steps of {config.batch_size} node rows per "
+                        "replica")
+    self._rows_fn = encoders.make_gcn_rows_model_fn(
+        node_set_name=NODE_SET, feature_name=FEATURE,
+        hidden_units=config.model.hidden_units, seed=config.seed)
+
+  def build_encoder(self) -> tf.keras.Model:
+    return self._rows_fn(self.spec)
+
+  def corruptor(self, seed: int) -> tf.keras.layers.Layer:
+    del seed  # The permutation was drawn once, in `gcn_input_rows`.
+    return layers.ReplaceFeature(node_set_name=NODE_SET, source=_NEGATIVE,
+                                 target=FEATURE)
+
+  def encode(self, encoder: tf.keras.Model) -> tf.Tensor:
+    chunks = []
+    for i in range(0, len(self._rows[FEATURE]), _EMBED_CHUNK_ROWS):
+      rows = tf.constant(self._rows[FEATURE][i:i + _EMBED_CHUNK_ROWS])
+      batch = self.provider.to_graph({FEATURE: rows, _NEGATIVE: rows})
+      chunks.append(encoder(batch).node_sets[NODE_SET][tfgnn.HIDDEN_STATE])
+    return tf.concat(chunks, axis=0)
+
+  def serving_encoder(self, encoder: tf.keras.Model) -> tf.keras.Model:
+    gcn = self._gcn_fn(self.graph_tensor.spec)  # The same GCN, on the graph.
+    gcn.set_weights(encoder.get_weights())
+    return gcn
+
+
+
+def _check_node_rows(config: ml_collections.ConfigDict, num_nodes: int) -> None:
+  """Node rows are exact for the one-layer GCN and a frozen fine-tune only."""
+  if config.model.num_layers != 1:
+    raise ValueError(
+        "config.batch_size trains a one-layer GCN on precomputed A_hat X "
+        f"rows, but config.model.num_layers={config.model.num_layers}: set "
+        "config.model.num_layers=1, or config.batch_size=None for "
+        "full-graph training.")
+  if not config_lib.frozen_encoder(config):
+    raise ValueError(
+        "config.batch_size fine-tunes the centres on the frozen encoder's "
+        "embedding: keep config.finetune.stop_gradient=True and "
+        "config.finetune.discrimination_loss_weight=0, or set "
+        "config.batch_size=None for full-graph training.")
+  if not 1 <= config.batch_size <= num_nodes:  # Before any precomputation.
+    raise ValueError(f"config.batch_size must be in [1, {num_nodes}] (the "
+                     f"number of nodes) or None, got {config.batch_size}.")
+
+
+def make(config: ml_collections.ConfigDict,
+         graph_tensor: tfgnn.GraphTensor) -> InputMode:
+  """`FullGraph` if `config.batch_size` is None, else `NodeRows`."""
+  if config.get("batch_size") is None:
+    return FullGraph(config, graph_tensor)
+  return NodeRows(config, graph_tensor)

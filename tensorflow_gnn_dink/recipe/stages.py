@@ -1,0 +1,420 @@
+"""The stages of the Dink-Net recipe, each a function with typed results.
+
+    prepare -> pretrain -> initialise_centres -> finetune -> export
+            -> assign_and_evaluate -> write_results
+
+Each stage takes the `Run` (config, strategy, model directory, log) and the
+results of earlier stages, and returns a frozen dataclass; `pipeline.run`
+calls them in order. No stage branches on how training sees the graph: the
+`input_modes.InputMode` in `Prepared` hides it. Labels are read only by
+`prepare` (to count classes when `n_clusters` is not given) and
+`assign_and_evaluate`; every choice between models uses graph modularity
+(`selection`).
+"""
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+import dataclasses
+import math
+import os
+from typing import Any, Optional
+
+import ml_collections
+import numpy as np
+import tensorflow as tf
+import tensorflow_gnn as tfgnn
+from tensorflow_gnn import runner
+
+from tensorflow_gnn_dink import _checks
+from tensorflow_gnn_dink import _files
+from tensorflow_gnn_dink import export as export_lib
+from tensorflow_gnn_dink import geometry
+from tensorflow_gnn_dink import inputs
+from tensorflow_gnn_dink import layers
+from tensorflow_gnn_dink import tasks
+from tensorflow_gnn_dink.recipe import config as config_lib
+from tensorflow_gnn_dink.recipe import data
+from tensorflow_gnn_dink.recipe import evaluation
+from tensorflow_gnn_dink.recipe import input_modes
+from tensorflow_gnn_dink.recipe import selection
+
+NODE_SET = input_modes.NODE_SET
+EDGE_SET = input_modes.EDGE_SET
+_NORMALIZATIONS = ("row", "none")
+Weights = list[np.ndarray]
+
+
+@dataclasses.dataclass(frozen=True)
+class Run:
+  """What every stage needs: the config, where and how to train, the log."""
+  config: ml_collections.ConfigDict
+  strategy: tf.distribute.Strategy
+  model_dir: str
+  log: Callable[[str], None] = print
+
+
+@dataclasses.dataclass(frozen=True)
+class Prepared:
+  """The validated graph, as the model sees it.
+
+  Attributes:
+    graph: The graph as given (labels for evaluation only).
+    graph_tensor: The whole graph with processed features (one component).
+    feature_processors: What was done to the features, as layers; the export
+      applies the same, so that it serves the graph as given.
+    n_clusters: K.
+    mode: How training sees the graph.
+    embedding: The layer computing the clustered embedding from the
+      encoder's states.
+  """
+  graph: data.Graph
+  graph_tensor: tfgnn.GraphTensor
+  feature_processors: tuple[tf.keras.layers.Layer, ...]
+  n_clusters: int
+  mode: input_modes.InputMode
+  embedding: layers.ClusteringEmbedding
+
+
+@dataclasses.dataclass(frozen=True)
+class Pretrained:
+  """The encoder after pretraining and its weights at every epoch's end."""
+  encoder: tf.keras.Model
+  dgi: tasks.DeepGraphInfomaxTask
+  steps: list[int]
+  weights: list[Weights]
+
+
+@dataclasses.dataclass(frozen=True)
+class Initialised:
+  """The chosen pretraining epoch (now the encoder's weights) and k-means.
+
+  Attributes:
+    choice: The chosen epoch and the modularity of each candidate.
+    z: `[num_nodes, dim]` clustering embedding of the chosen encoder.
+    cluster_centers: `[K, dim]` k-means centres on `z`.
+    cluster_ids: `[num_nodes]` k-means partition.
+    metrics: `evaluation.evaluate` of that partition.
+  """
+  choice: selection.Choice
+  z: np.ndarray
+  cluster_centers: np.ndarray
+  cluster_ids: np.ndarray
+  metrics: dict[str, Any]
+
+
+@dataclasses.dataclass(frozen=True)
+class FineTuned:
+  """The chosen fine-tuning epoch (step 0: k-means' own centres)."""
+  choice: selection.Choice
+  z: np.ndarray
+  cluster_centers: np.ndarray
+
+
+@dataclasses.dataclass(frozen=True)
+class Assigned:
+  """The final partition and its evaluation."""
+  cluster_ids: np.ndarray
+  metrics: dict[str, Any]
+  collapsed: bool
+
+
+def resolve_n_clusters(config: ml_collections.ConfigDict,
+                       graph: data.Graph) -> int:
+  """K from the config, else the number of label classes; checked."""
+  n_clusters = config.get("n_clusters")
+  if n_clusters is None:
+    n_clusters = graph.num_classes
+    if n_clusters is None:
+      raise ValueError(
+          "The graph has no labels, so the number of clusters is unknown: "
+          "pass --config.n_clusters=K.")
+  return _checks.check_n_clusters(n_clusters, graph.num_nodes)
+
+
+def feature_processors(
+    config: ml_collections.ConfigDict) -> tuple[tf.keras.layers.Layer, ...]:
+  """The layers applied to input features, from `config.data`."""
+  mode = _checks.check_one_of(config.data.normalize_features, _NORMALIZATIONS,
+                              "config.data.normalize_features")
+  return (layers.NormalizeFeatureRows(input_modes.FEATURE),) if (
+      mode == "row") else ()
+
+
+def prepare(config: ml_collections.ConfigDict, graph: data.Graph) -> Prepared:
+  """Checks the config and the graph; processes features; picks the mode."""
+  selection.check_rule(config.selection)
+  data.validate(graph)
+  n_clusters = resolve_n_clusters(config, graph)
+  processors = feature_processors(config)
+  graph_tensor = data.to_graph_tensor(graph, node_set_name=NODE_SET,
+                                      edge_set_name=EDGE_SET,
+                                      feature_name=input_modes.FEATURE)
+  for processor in processors:
+    graph_tensor = processor(graph_tensor)
+  return Prepared(
+      graph=graph, graph_tensor=graph_tensor, feature_processors=processors,
+      n_clusters=n_clusters, mode=input_modes.make(config, graph_tensor),
+      embedding=layers.ClusteringEmbedding(
+          NODE_SET, edge_set_name=EDGE_SET,
+          propagation_steps=config.embedding.propagation_steps))
+
+
+class _Snapshots(tf.keras.callbacks.Callback):
+  """Records `state_fn()` and the number of steps done after every epoch."""
+
+  def __init__(self, state_fn: Callable[[], Any]):
+    super().__init__()
+    self._state_fn = state_fn
+    self.steps: list[int] = []
+    self.states: list[Any] = []
+
+  def on_epoch_end(self, epoch: int, logs=None) -> None:
+    self.steps.append((epoch + 1) * self.params["steps"])
+    self.states.append(self._state_fn())
+
+
+def _fit(run: Run, stage: str, stage_config: ml_collections.ConfigDict, *,
+         task: dict[str, runner.Task], mode: Any,
+         model_fn: Callable[[tfgnn.GraphTensorSpec], tf.keras.Model],
+         snapshots: _Snapshots) -> None:
+  """`runner.run` of one stage; `mode` has `provider`, `spec`, `description`."""
+  steps_per_epoch = min(run.config.steps_per_epoch, stage_config.steps)
+  trainer = runner.KerasTrainer(
+      run.strategy, model_dir=os.path.join(run.model_dir, stage),
+      steps_per_epoch=steps_per_epoch, verbose=2,
+      summarize_every_n_steps="never", callbacks=[snapshots])
+  run.log(f"[dink] {stage}: {stage_config.steps} {mode.description}, "
+          f"lr {stage_config.learning_rate}, tasks {sorted(task)}")
+  runner.run(
+      train_ds_provider=mode.provider, model_fn=model_fn,
+      optimizer_fn=lambda: tf.keras.optimizers.Adam(
+          stage_config.learning_rate),
+      trainer=trainer, task=task, gtspec=mode.spec,
+      global_batch_size=run.strategy.num_replicas_in_sync,
+      epochs=math.ceil(stage_config.steps / steps_per_epoch),
+      model_exporters=[])
+
+
+def pretrain(run: Run, prepared: Prepared) -> Pretrained:
+  """Trains the encoder with Dink-Net's discrimination task.
+
+  Dink-Net's views: the same feature columns dropped in both, rows shuffled
+  in the negative one. The encoder's weights after each epoch are kept as
+  candidates for `initialise_centres`.
+  """
+  config = run.config
+  with run.strategy.scope():
+    encoder = prepared.mode.build_encoder()
+  dgi = tasks.DeepGraphInfomaxTask(
+      NODE_SET, readout="all_nodes",
+      augmentor=layers.DropFeatureColumns(
+          rate=config.pretrain.feature_drop_rate, seed=config.seed),
+      corruptor=prepared.mode.corruptor(config.seed),
+      dgi_loss_weight=config.pretrain.dgi_loss_weight,
+      discrimination_loss_weight=config.pretrain.discrimination_loss_weight,
+      svd_metrics=False)
+  snapshots = _Snapshots(encoder.get_weights)
+  _fit(run, "pretrain", config.pretrain, task={"dgi": dgi},
+       mode=prepared.mode, model_fn=lambda _: encoder, snapshots=snapshots)
+  return Pretrained(encoder, dgi, snapshots.steps, snapshots.states)
+
+
+def _embed(prepared: Prepared, encoder: tf.keras.Model) -> np.ndarray:
+  return prepared.mode.embed(encoder, prepared.embedding).numpy()
+
+
+def _assign(z: np.ndarray, cluster_centers: np.ndarray) -> np.ndarray:
+  return geometry.hard_assignments(z, cluster_centers).numpy()
+
+
+def initialise_centres(run: Run, prepared: Prepared,
+                       pretrained: Pretrained) -> Initialised:
+  """Chooses the pretraining epoch and the k-means centres, without labels.
+
+  Every epoch's encoder (only the last with `selection="last"`) is embedded
+  and clustered by k-means; the partition with the highest modularity wins
+  and its encoder weights are put back into `pretrained.encoder`.
+  """
+  config, rule = run.config, run.config.selection
+  edges = prepared.graph.edges
+  candidates = range(len(pretrained.steps))
+  if rule == "last":
+    candidates = candidates[-1:]
+  proposals = {}
+
+  def cluster_ids_of(i: int) -> np.ndarray:
+    pretrained.encoder.set_weights(pretrained.weights[candidates[i]])
+    proposals[i] = selection.kmeans(
+        _embed(prepared, pretrained.encoder), prepared.n_clusters,
+        seed=config.seed, n_init=config.kmeans.n_init,
+        max_iter=config.kmeans.max_iter,
+        edges=edges if rule == "modularity" else None)
+    return proposals[i][1]
+
+  choice = selection.best_by_modularity(
+      edges, [pretrained.steps[i] for i in candidates], cluster_ids_of, rule)
+  pretrained.encoder.set_weights(
+      pretrained.weights[candidates[choice.index]])
+  centers, cluster_ids = proposals[choice.index]
+  metrics = evaluation.evaluate(cluster_ids, prepared.graph.labels, edges)
+  run.log(f"[dink] pretrain: kept step {choice.step} of "
+          f"{pretrained.steps[-1]} ({_rule_note(rule)})")
+  run.log(f"[dink] k-means on pretrained embeddings: {_format(metrics)}")
+  return Initialised(choice, _embed(prepared, pretrained.encoder), centers,
+                     cluster_ids, metrics)
+
+
+def _clustering_task(config: ml_collections.ConfigDict, prepared: Prepared,
+                     cluster_centers: np.ndarray,
+                     **kwargs) -> tasks.DinkClusteringTask:
+  ft = config.finetune
+  return tasks.DinkClusteringTask(
+      NODE_SET, n_clusters=prepared.n_clusters, readout="all_nodes",
+      cluster_centers=cluster_centers,
+      dilation_loss_weight=ft.dilation_loss_weight,
+      shrink_loss_weight=ft.shrink_loss_weight, shrink=ft.shrink,
+      temperature=ft.temperature, stop_gradient=ft.stop_gradient,
+      max_center_norm=ft.max_center_norm, **kwargs)
+
+
+def _smoothing_kwargs(config: ml_collections.ConfigDict) -> dict[str, Any]:
+  return dict(propagation_steps=config.embedding.propagation_steps,
+              edge_set_name=EDGE_SET)
+
+
+def finetune(run: Run, prepared: Prepared, pretrained: Pretrained,
+             initialised: Initialised) -> FineTuned:
+  """Fine-tunes the centres (and, unless frozen, the encoder); chooses an epoch.
+
+  With a frozen encoder (`config_lib.frozen_encoder`) the embedding does not
+  change, so it is computed once and only the centres train, on it. Otherwise
+  the clustering task trains beside the (re-weighted) discrimination task.
+  The candidates are k-means' own centres (step 0) and every epoch's end.
+  """
+  config = run.config
+  encoder = pretrained.encoder
+  initial_weights = None
+  if config_lib.frozen_encoder(config):
+    dink = _clustering_task(config, prepared, initialised.cluster_centers)
+    encoded = prepared.graph_tensor.replace_features(node_sets={
+        NODE_SET: {tfgnn.HIDDEN_STATE: tf.constant(initialised.z)}})
+    mode = _Encoded(encoded)
+    task, model_fn = {"dink": dink}, _identity_model
+  else:
+    dink = _clustering_task(config, prepared, initialised.cluster_centers,
+                            **_smoothing_kwargs(config))
+    weight = config.finetune.discrimination_loss_weight
+    pretrained.dgi.dgi_loss_weight *= weight
+    pretrained.dgi.discrimination_loss_weight *= weight
+    mode, initial_weights = prepared.mode, encoder.get_weights()
+    task, model_fn = {"dgi": pretrained.dgi, "dink": dink}, lambda _: encoder
+  snapshots = _Snapshots(lambda: (
+      dink.cluster_head.cluster_centers.numpy(),
+      None if initial_weights is None else encoder.get_weights()))
+  _fit(run, "finetune", config.finetune, task=task, mode=mode,
+       model_fn=model_fn, snapshots=snapshots)
+  states = [(initialised.cluster_centers, initial_weights), *snapshots.states]
+
+  def embedding_of(i: int) -> np.ndarray:
+    weights = states[i][1]
+    if weights is None:
+      return initialised.z
+    encoder.set_weights(weights)
+    return _embed(prepared, encoder)
+
+  choice = selection.best_by_modularity(
+      prepared.graph.edges, [0, *snapshots.steps],
+      lambda i: _assign(embedding_of(i), states[i][0]), config.selection)
+  run.log(f"[dink] fine-tune: kept step {choice.step} of "
+          f"{snapshots.steps[-1]} ({_rule_note(config.selection)})")
+  return FineTuned(choice, embedding_of(choice.index), states[choice.index][0])
+
+
+@dataclasses.dataclass(frozen=True)
+class _Encoded:
+  """Training input of a frozen fine-tune: the graph holding its embedding."""
+  graph_tensor: tfgnn.GraphTensor
+  description: str = "full-graph steps on the frozen embedding"
+
+  @property
+  def provider(self) -> runner.DatasetProvider:
+    return inputs.FullGraphDatasetProvider(self.graph_tensor)
+
+  @property
+  def spec(self) -> tfgnn.GraphTensorSpec:
+    return self.graph_tensor.spec
+
+
+def _identity_model(spec: tfgnn.GraphTensorSpec) -> tf.keras.Model:
+  graph = tf.keras.Input(type_spec=spec)
+  return tf.keras.Model(graph, tfgnn.keras.layers.MapFeatures()(graph))
+
+
+def export(run: Run, prepared: Prepared, pretrained: Pretrained,
+           finetuned: FineTuned) -> str:
+  """Saves the serving SavedModel to `MODEL_DIR/export`; returns its path.
+
+  The model takes serialized GraphTensors as given to `prepare` (features
+  unprocessed) and runs the feature processors, the encoder and the
+  clustering task with the chosen centres.
+  """
+  serving_task = _clustering_task(run.config, prepared,
+                                  finetuned.cluster_centers,
+                                  **_smoothing_kwargs(run.config))
+  path = os.path.join(run.model_dir, "export")
+  export_lib.save_serving_model(
+      prepared.mode.serving_encoder(pretrained.encoder), serving_task,
+      prepared.graph_tensor.spec, path,
+      feature_processors=prepared.feature_processors)
+  return path
+
+
+def assign_and_evaluate(run: Run, prepared: Prepared,
+                        finetuned: FineTuned) -> Assigned:
+  """Assigns every node to its nearest chosen centre and evaluates."""
+  if not np.all(np.isfinite(finetuned.z)):
+    raise FloatingPointError("Embeddings contain NaN/inf after training.")
+  cluster_ids = _assign(finetuned.z, finetuned.cluster_centers)
+  metrics = evaluation.evaluate(cluster_ids, prepared.graph.labels,
+                                prepared.graph.edges)
+  collapsed = metrics["non_empty_clusters"] < prepared.n_clusters / 2
+  if collapsed:
+    run.log(f"[dink] ERROR: collapse: only {metrics['non_empty_clusters']} "
+            f"of {prepared.n_clusters} clusters are non-empty. Lower "
+            "finetune.learning_rate or finetune.steps, or keep "
+            "finetune.stop_gradient=True.")
+  return Assigned(cluster_ids, metrics, bool(collapsed))
+
+
+def write_results(run: Run, prepared: Prepared, initialised: Initialised,
+                  finetuned: FineTuned, assigned: Assigned,
+                  timings: dict[str, float]) -> dict[str, Any]:
+  """Writes `results.json` and `cluster_ids.csv` atomically; returns results."""
+  results = {
+      "dataset": prepared.graph.name, "num_nodes": prepared.graph.num_nodes,
+      "n_clusters": prepared.n_clusters, "metrics": assigned.metrics,
+      "kmeans_metrics": initialised.metrics, "collapsed": assigned.collapsed,
+      "selection": run.config.selection,
+      "pretrain_selected_step": initialised.choice.step,
+      "pretrain_modularity": initialised.choice.history,
+      "finetune_selected_step": finetuned.choice.step,
+      "finetune_modularity": finetuned.choice.history,
+      "timings_s": timings, "config": run.config.to_dict()}
+  _files.write_text_atomically(
+      os.path.join(run.model_dir, "cluster_ids.csv"),
+      "node_id,cluster_id\n" + "".join(
+          f"{i},{c}\n" for i, c in enumerate(assigned.cluster_ids)))
+  _files.write_json_atomically(os.path.join(run.model_dir, "results.json"),
+                               results)
+  run.log(f"[dink] final clustering: {_format(assigned.metrics)}")
+  return results
+
+
+def _rule_note(rule: str) -> str:
+  return ("highest modularity; label-free" if rule == "modularity" else
+          "the last one")
+
+
+def _format(metrics: dict[str, Any]) -> str:
+  return ", ".join(f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}"
+                   for k, v in sorted(metrics.items()))
