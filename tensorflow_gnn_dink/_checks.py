@@ -70,6 +70,14 @@ def check_node_set(node_set_names: Collection[str], node_set_name: str) -> None:
         f"{sorted(node_set_names)}. Pass one of them as node_set_name.")
 
 
+def check_edge_set(edge_set_names: Collection[str], edge_set_name: str) -> None:
+  """Raises ValueError if `edge_set_name` is not among the graph's edge sets."""
+  if edge_set_name not in edge_set_names:
+    raise ValueError(
+        f"Edge set {edge_set_name!r} not in the graph; it has "
+        f"{sorted(edge_set_names)}. Pass edge_set_name=... .")
+
+
 def check_feature(feature_names: Collection[str], node_set_name: str,
                   feature_name: str) -> None:
   """Raises ValueError if `feature_name` is not a feature of the node set."""

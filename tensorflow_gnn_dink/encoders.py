@@ -43,10 +43,7 @@ def make_gcn_model_fn(
 
   def model_fn(graph_spec: tfgnn.GraphTensorSpec) -> tf.keras.Model:
     _check_feature(graph_spec, node_set_name, feature_name)
-    if edge_set_name not in graph_spec.edge_sets_spec:
-      raise ValueError(
-          f"Edge set {edge_set_name!r} not in the graph; it has "
-          f"{sorted(graph_spec.edge_sets_spec)}.")
+    _checks.check_edge_set(graph_spec.edge_sets_spec, edge_set_name)
     inputs = tf.keras.Input(type_spec=graph_spec)
     graph = tfgnn.keras.layers.MapFeatures(
         node_sets_fn=lambda node_set, node_set_name: {

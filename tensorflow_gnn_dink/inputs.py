@@ -34,9 +34,10 @@ class NodeRowsDatasetProvider(runner.DatasetProvider):
   Every element is a scalar GraphTensor with one component: `batch_size`
   nodes of `node_set_name` carrying the given features, and no edges (for
   features that already hold the graph, e.g. `propagation.gcn_input_rows`).
-  Batches have a fixed size (the remainder of each pass is dropped), as TPUs
-  need; each replica reads its own shard of the rows. The row order is
-  reshuffled every pass, inside tf.data.
+  Batches have a fixed size (the remainder of each pass over the rows is
+  dropped, so no batch holds a row twice), as TPUs need; each input pipeline
+  reads its own shard of the rows. The row order is reshuffled every pass,
+  inside tf.data.
   """
 
   def __init__(self, features: Mapping[str, np.ndarray], batch_size: int, *,
@@ -66,11 +67,18 @@ class NodeRowsDatasetProvider(runner.DatasetProvider):
     # Shuffles row ids, not rows: the features are held once, in memory.
     tensors = {name: tf.convert_to_tensor(value)
                for name, value in self._features.items()}
+    shard_rows = len(range(context.input_pipeline_id, self._num_rows,
+                           context.num_input_pipelines))
+    if shard_rows < self._batch_size:
+      raise ValueError(
+          f"Input pipeline {context.input_pipeline_id} of "
+          f"{context.num_input_pipelines} holds {shard_rows} rows, fewer "
+          f"than batch_size={self._batch_size}: lower the batch size.")
     ds = tf.data.Dataset.range(self._num_rows)
     ds = ds.shard(context.num_input_pipelines, context.input_pipeline_id)
-    ds = ds.shuffle(self._num_rows, seed=self._seed,
-                    reshuffle_each_iteration=True).repeat()
-    ds = ds.batch(self._batch_size, drop_remainder=True)
+    ds = ds.shuffle(shard_rows, seed=self._seed,
+                    reshuffle_each_iteration=True)
+    ds = ds.batch(self._batch_size, drop_remainder=True).repeat()
     return ds.map(lambda ids: self.to_graph(
         {name: tf.gather(t, ids) for name, t in tensors.items()})).prefetch(
             tf.data.AUTOTUNE)

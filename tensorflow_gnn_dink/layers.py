@@ -296,10 +296,7 @@ class MultiHopSmoothing(tf.keras.layers.Layer):
     local = graph.node_sets[self.node_set_name][self.feature_name]
     if self.steps == 0:
       return local
-    if self.edge_set_name not in graph.edge_sets:
-      raise ValueError(
-          f"Edge set {self.edge_set_name!r} not in the graph; it has "
-          f"{sorted(graph.edge_sets)}. Pass edge_set_name=... .")
+    _checks.check_edge_set(graph.edge_sets, self.edge_set_name)
     adjacency = graph.edge_sets[self.edge_set_name].adjacency
     source = tf.cast(adjacency.source, tf.int64)
     target = tf.cast(adjacency.target, tf.int64)
@@ -427,6 +424,12 @@ class NormalizeFeatureRows(tf.keras.layers.Layer):
     if names is None:
       names = [n for n, s in graph.node_sets.items()
                if self.feature_name in s.features]
+      if not names:
+        features = {n: sorted(s.features) for n, s in graph.node_sets.items()}
+        raise ValueError(
+            f"No node set has the feature {self.feature_name!r} to normalise; "
+            f"the graph's node features are {features}. Pass one of them as "
+            "feature_name.")
     updates = {}
     for name in names:
       _checks.check_node_set(graph.node_sets, name)

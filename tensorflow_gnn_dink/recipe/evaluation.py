@@ -29,6 +29,8 @@ def match_clusters(labels: np.ndarray, clusters: np.ndarray) -> np.ndarray:
   id that matches no label.
   """
   labels, clusters = _known(labels, clusters)
+  if not labels.size:
+    raise ValueError("No known labels (all are < 0): nothing to match.")
   label_ids, label_index = np.unique(labels, return_inverse=True)
   cluster_ids, cluster_index = np.unique(clusters, return_inverse=True)
   overlap = np.zeros((len(cluster_ids), len(label_ids)), np.int64)
@@ -99,14 +101,18 @@ def conductance(edges: np.ndarray, clusters: np.ndarray) -> float:
 def evaluate(clusters: np.ndarray,
              labels: Optional[np.ndarray] = None,
              edges: Optional[np.ndarray] = None) -> dict[str, float]:
-  """Returns cluster statistics; ACC, NMI, ARI, F1 if `labels`; modularity
-  and conductance if `edges` (`[2, E]`, both directions)."""
+  """Returns cluster statistics and, where possible, the quality metrics.
+
+  ACC, NMI, ARI and F1 are computed if `labels` has at least one known label
+  (labels < 0 are unknown and ignored); modularity and conductance if `edges`
+  (`[2, E]`, both directions) are given.
+  """
   clusters = np.asarray(clusters)
   result = {"non_empty_clusters": int(len(np.unique(clusters)))}
   if edges is not None:
     result.update(modularity=modularity(edges, clusters),
                   conductance=conductance(edges, clusters))
-  if labels is not None:
+  if labels is not None and np.any(np.asarray(labels) >= 0):
     known, predicted = _known(labels, clusters)
     result.update(
         ACC=accuracy(labels, clusters),

@@ -1,0 +1,124 @@
+"""The command line runs the whole recipe and writes its results."""
+import testing_utils  # First: Keras 2 before TensorFlow.
+
+import csv
+import json
+import subprocess
+import sys
+
+import numpy as np
+import scipy.sparse as sp
+import tensorflow as tf
+import tensorflow_gnn as tfgnn
+
+from tensorflow_gnn_dink.recipe import data
+
+_SMALL = ["--config.model.hidden_units=16", "--config.pretrain.steps=20",
+          "--config.finetune.steps=5", "--config.steps_per_epoch=10"]
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess:
+  return subprocess.run(
+      [sys.executable, "-m", "tensorflow_gnn_dink", *args],
+      cwd=str(testing_utils.ROOT), capture_output=True, text=True,
+      timeout=600)
+
+
+def _write_npz(path, graph, with_labels=True):
+  n = graph.num_nodes
+  adj = sp.csr_matrix((np.ones(graph.edges.shape[1], np.float32),
+                       tuple(graph.edges)), shape=(n, n))
+  attr = sp.csr_matrix(graph.features)
+  parts = dict(adj_data=adj.data, adj_indices=adj.indices,
+               adj_indptr=adj.indptr, adj_shape=np.array(adj.shape),
+               attr_data=attr.data, attr_indices=attr.indices,
+               attr_indptr=attr.indptr, attr_shape=np.array(attr.shape))
+  if with_labels:
+    parts["labels"] = graph.labels
+  np.savez(path, **parts)
+
+
+class CliTest(testing_utils.TestCase):
+
+  def test_train_on_synthetic_graph_writes_results_and_export(self):
+    model_dir = self.create_tempdir().full_path
+    proc = _cli(
+        "train", "--config=configs/synthetic.py", f"--model_dir={model_dir}",
+        "--seed=1", "--config.synthetic.num_nodes=300",
+        "--config.synthetic.n_clusters=3",
+        "--config.synthetic.feature_noise=1.0",
+        "--config.model.hidden_units=32", "--config.pretrain.steps=40",
+        "--config.finetune.steps=10", "--config.steps_per_epoch=10")
+    self.assertEqual(proc.returncode, 0, proc.stderr[-3000:])
+    self.assertIn("[dink] final clustering: ACC", proc.stdout)
+    self.assertIn("fine-tune: kept step", proc.stdout)
+    with open(f"{model_dir}/results.json") as f:
+      results = json.load(f)
+    metrics = results["metrics"]
+    for key in ("ACC", "NMI", "ARI", "F1"):
+      self.assertBetween(metrics[key], 0.0, 1.0)
+    self.assertEqual(results["n_clusters"], 3)
+    self.assertEqual(results["config"]["seed"], 1)
+    self.assertGreater(metrics["NMI"], 0.5)  # An easy graph.
+    self.assertContainsSubset({"pretrain", "initialise_centres", "finetune",
+                               "total"}, results["timings_s"])
+    self.assertEqual(results["finetune_modularity"][0][0], 0)
+    with open(f"{model_dir}/cluster_ids.csv") as f:
+      rows = list(csv.DictReader(f))
+    self.assertEqual([int(r["node_id"]) for r in rows], list(range(300)))
+    # The export, fed the graph as generated (raw features), reproduces the
+    # run's assignment: the feature normalisation is inside the model.
+    serve = tf.saved_model.load(f"{model_dir}/export").signatures[
+        "serving_default"]
+    self.assertEqual(set(serve.structured_outputs),
+                     {"cluster_id", "cluster_probabilities", "embedding"})
+    graph = data.make_csbm(seed=1, num_nodes=300, n_clusters=3,
+                           num_features=64, avg_degree=10.0, homophily=0.8,
+                           feature_noise=1.0)
+    example = tfgnn.write_example(data.to_graph_tensor(graph))
+    out = serve(examples=tf.constant([example.SerializeToString()]))
+    self.assertAllEqual(out["cluster_id"],
+                        [int(r["cluster_id"]) for r in rows])
+
+  def test_unknown_command_and_bad_k_are_clear_errors(self):
+    proc = _cli("fly")
+    self.assertNotEqual(proc.returncode, 0)
+    self.assertIn("Unknown command 'fly'", proc.stderr)
+    model_dir = self.create_tempdir().full_path
+    proc = _cli("train", f"--model_dir={model_dir}",
+                "--config.synthetic.num_nodes=20",
+                "--config.synthetic.n_clusters=2", "--config.n_clusters=50")
+    self.assertEqual(proc.returncode, 2)
+    self.assertIn("error: n_clusters=50 exceeds the number of nodes (20)",
+                  proc.stderr)
+    self.assertNotIn("flags:", proc.stderr)  # One line, not the --help.
+    with open(f"{model_dir}/error.txt") as f:
+      trace = f.read()
+    self.assertIn("Traceback", trace)
+    self.assertIn("resolve_n_clusters", trace)
+
+  def test_train_with_data_file_and_unlabelled_graph(self):
+    tmp = self.create_tempdir().full_path
+    graph = data.make_csbm(num_nodes=200, n_clusters=3, num_features=16,
+                           feature_noise=0.5, seed=4)
+    graph = data.Graph(features=np.abs(graph.features), edges=graph.edges,
+                       labels=graph.labels)
+    _write_npz(f"{tmp}/toy.npz", graph)
+    _write_npz(f"{tmp}/unlabelled.npz", graph, with_labels=False)
+    proc = _cli("train", f"--data={tmp}/toy.npz", f"--model_dir={tmp}/run",
+                *_SMALL)
+    self.assertEqual(proc.returncode, 0, proc.stderr[-3000:])
+    with open(f"{tmp}/run/results.json") as f:
+      results = json.load(f)
+    self.assertEqual(results["n_clusters"], 3)
+    self.assertEqual(results["dataset"], "toy")
+    self.assertContainsSubset({"modularity", "conductance"},
+                              results["metrics"])
+    proc = _cli("train", f"--data={tmp}/unlabelled.npz",
+                f"--model_dir={tmp}/run2", *_SMALL)
+    self.assertNotEqual(proc.returncode, 0)
+    self.assertIn("pass --config.n_clusters=K", proc.stderr)
+
+
+if __name__ == "__main__":
+  testing_utils.main()

@@ -1,0 +1,201 @@
+"""Tests for `tensorflow_gnn_dink.recipe.config` and `configs/*.py`."""
+import testing_utils  # Keras 2 before TensorFlow: the first import.
+
+import importlib.util
+
+from absl.testing import parameterized
+import ml_collections
+
+from tensorflow_gnn_dink.recipe import config as config_lib
+
+CONFIGS_DIR = testing_utils.ROOT / "configs"
+
+# Every field of `default_config()`: (default value, field type).
+DEFAULTS = {
+    "seed": (0, int),
+    "n_clusters": (None, int),
+    "data.path": (None, str),
+    "data.normalize_features": ("row", str),
+    "synthetic.num_nodes": (1000, int),
+    "synthetic.n_clusters": (5, int),
+    "synthetic.num_features": (64, int),
+    "synthetic.avg_degree": (10.0, float),
+    "synthetic.homophily": (0.8, float),
+    "synthetic.feature_noise": (2.0, float),
+    "model.hidden_units": (512, int),
+    "model.num_layers": (1, int),
+    "embedding.propagation_steps": (5, int),
+    "pretrain.steps": (200, int),
+    "pretrain.learning_rate": (1e-3, float),
+    "pretrain.feature_drop_rate": (0.2, float),
+    "pretrain.dgi_loss_weight": (0.0, float),
+    "pretrain.discrimination_loss_weight": (1.0, float),
+    "kmeans.n_init": (10, int),
+    "kmeans.max_iter": (300, int),
+    "finetune.steps": (200, int),
+    "finetune.learning_rate": (1e-2, float),
+    "finetune.dilation_loss_weight": (1.0, float),
+    "finetune.shrink_loss_weight": (1.0, float),
+    "finetune.shrink": ("all", str),
+    "finetune.temperature": (0.1, float),
+    "finetune.stop_gradient": (True, bool),
+    "finetune.max_center_norm": (None, float),
+    "finetune.discrimination_loss_weight": (0.0, float),
+    "selection": ("modularity", str),
+    "steps_per_epoch": (50, int),
+    "batch_size": (None, int),
+}
+
+# What each config file changes relative to `default_config()`, exactly.
+OVERRIDES = {
+    "amazon_photo": {
+        "embedding.propagation_steps": 10,
+        "pretrain.steps": 2000,
+        "pretrain.learning_rate": 5e-4,
+        "finetune.steps": 100,
+    },
+    "citeseer": {
+        "model.hidden_units": 1536,
+        "pretrain.steps": 100,
+        "pretrain.learning_rate": 5e-4,
+    },
+    "cora": {},
+    "large_graph": {
+        "batch_size": 8192,
+        "model.hidden_units": 256,
+        "pretrain.steps": 1000,
+        "finetune.steps": 100,
+        "kmeans.n_init": 3,
+        "steps_per_epoch": 250,
+        "synthetic.num_nodes": 200_000,
+        "synthetic.n_clusters": 10,
+    },
+    "synthetic": {},
+}
+
+
+def _flatten(config: ml_collections.ConfigDict, prefix: str = "") -> dict:
+  """`{"a.b": value}` for every leaf field of `config`."""
+  flat = {}
+  for key, value in config.items():
+    if isinstance(value, ml_collections.ConfigDict):
+      flat.update(_flatten(value, f"{prefix}{key}."))
+    else:
+      flat[prefix + key] = value
+  return flat
+
+
+def _field_type(config: ml_collections.ConfigDict, dotted: str) -> type:
+  *parents, leaf = dotted.split(".")
+  for parent in parents:
+    config = config[parent]
+  return config.get_type(leaf)
+
+
+def _load_config_file(name: str) -> ml_collections.ConfigDict:
+  path = CONFIGS_DIR / f"{name}.py"
+  spec = importlib.util.spec_from_file_location(f"configs_{name}", path)
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  return module.get_config()
+
+
+def _config_file_names() -> list:
+  return sorted(p.stem for p in CONFIGS_DIR.glob("*.py")
+                if p.stem != "__init__")
+
+
+class DefaultConfigTest(testing_utils.TestCase):
+
+  def test_fields_are_exactly_the_documented_ones(self):
+    self.assertCountEqual(_flatten(config_lib.default_config()), DEFAULTS)
+
+  def test_default_values_and_types(self):
+    config = config_lib.default_config()
+    flat = _flatten(config)
+    for key, (value, field_type) in DEFAULTS.items():
+      with self.subTest(key):
+        if value is None:
+          self.assertIsNone(flat[key])
+        else:
+          self.assertEqual(flat[key], value)
+          self.assertIs(type(flat[key]), field_type)
+        self.assertIs(_field_type(config, key), field_type)
+
+  def test_placeholders_accept_their_type_only(self):
+    config = config_lib.default_config()
+    config.n_clusters = 7
+    config.batch_size = 64
+    config.data.path = "/tmp/graph.npz"
+    config.finetune.max_center_norm = 2.5
+    self.assertEqual((config.n_clusters, config.batch_size, config.data.path,
+                      config.finetune.max_center_norm),
+                     (7, 64, "/tmp/graph.npz", 2.5))
+    with self.assertRaisesRegex(TypeError, "n_clusters"):
+      config.n_clusters = "seven"
+    with self.assertRaisesRegex(TypeError, "seed"):
+      config.seed = 1.5
+
+  def test_each_call_returns_a_fresh_config(self):
+    first = config_lib.default_config()
+    first.model.hidden_units = 8
+    self.assertEqual(config_lib.default_config().model.hidden_units, 512)
+
+  def test_get_config_is_the_default(self):
+    self.assertEqual(_flatten(config_lib.get_config()), _flatten(
+        config_lib.default_config()))
+
+
+class ConfigFilesTest(testing_utils.TestCase):
+
+  def test_there_are_config_files(self):
+    self.assertContainsSubset(OVERRIDES, _config_file_names())
+
+  def test_every_config_file_has_exactly_the_default_fields(self):
+    names = _config_file_names()
+    self.assertNotEmpty(names)
+    default = config_lib.default_config()
+    for name in names:
+      with self.subTest(name):
+        config = _load_config_file(name)
+        self.assertIsInstance(config, ml_collections.ConfigDict)
+        flat = _flatten(config)
+        self.assertEqual(sorted(flat), sorted(DEFAULTS),
+                         f"configs/{name}.py adds or drops fields")
+        for key in flat:
+          self.assertIs(_field_type(config, key), _field_type(default, key),
+                        f"configs/{name}.py changes the type of {key}")
+
+  @parameterized.parameters(*sorted(OVERRIDES))
+  def test_config_file_changes_only_its_overrides(self, name):
+    flat = _flatten(_load_config_file(name))
+    default = _flatten(config_lib.default_config())
+    changed = {k: v for k, v in flat.items() if v != default[k]}
+    self.assertEqual(changed, OVERRIDES[name])
+
+
+class FrozenEncoderTest(testing_utils.TestCase):
+
+  @parameterized.parameters(
+      (True, 0.0, True),
+      (True, -1.0, True),
+      (True, 1e-10, False),
+      (True, 1.0, False),
+      (False, 0.0, False),
+      (False, -1.0, False),
+      (False, 1e-10, False),
+      (False, 1.0, False),
+  )
+  def test_truth_table(self, stop_gradient, weight, expected):
+    config = config_lib.default_config()
+    config.finetune.stop_gradient = stop_gradient
+    config.finetune.discrimination_loss_weight = weight
+    result = config_lib.frozen_encoder(config)
+    self.assertIs(result, expected)
+
+  def test_default_is_frozen(self):
+    self.assertTrue(config_lib.frozen_encoder(config_lib.default_config()))
+
+
+if __name__ == "__main__":
+  testing_utils.main()

@@ -1,0 +1,676 @@
+"""Tests for `layers`: Dink-Net's Keras layers, checked against numpy.
+
+* `DinkClusterHead`: losses, assignments and gradients against numpy for both
+  shrinks, sample weights and empty batches, initialisation and reset, errors,
+  config and model save/load, the centre-norm constraint, and training with
+  `model.fit`: `shrink="assigned"` recovers three blobs, while the paper's
+  `shrink="all"` (with a small dilation weight) collapses all centres.
+* `DinkDiscriminationLogits`: the summed projection against numpy.
+* `MultiHopSmoothing` and `ClusteringEmbedding`: `normalize(h + A_hat^p h)`
+  against a dense numpy `A_hat`, edges in any order, several components,
+  readouts, and their argument errors.
+* `NormalizeFeatureRows`, `DropFeatureColumns`, `ReplaceFeature` and
+  `make_readout`: the feature-processing layers and views.
+"""
+import testing_utils  # pylint: disable=g-bad-import-order
+
+import os
+import tempfile
+
+from absl.testing import parameterized
+import numpy as np
+import tensorflow as tf
+import tensorflow_gnn as tfgnn
+
+from tensorflow_gnn_dink import layers
+from tensorflow_gnn_dink import losses
+from tensorflow_gnn_dink.recipe import data
+
+
+def np_sq_dist(x, y):
+  """`[n, m]` squared distances by broadcasting."""
+  return ((x[:, None, :] - y[None, :, :]) ** 2).sum(-1)
+
+
+def np_dilation(c):
+  """`-1/(K(K-1)) sum_{i != j} |c_i - c_j|^2`."""
+  k = c.shape[0]
+  d = np_sq_dist(c, c)
+  return -(d.sum() - np.trace(d)) / (k * (k - 1))
+
+
+def np_shrink(z, c, w=None):
+  """Mean (or `w`-weighted mean) over rows of the mean distance to centres."""
+  per_row = np_sq_dist(z, c).mean(1)
+  if w is None:
+    return per_row.mean()
+  return (per_row * w).sum() / w.sum()
+
+
+def np_assigned_shrink(z, c, temperature):
+  """Per row `sum_j p_ij |z_i - c_j|^2`, `p = softmax(-d^2 / temperature)`."""
+  d2 = np_sq_dist(z, c)
+  logits = -d2 / temperature
+  p = np.exp(logits - logits.max(1, keepdims=True))
+  p /= p.sum(1, keepdims=True)
+  return (p * d2).sum(1)
+
+
+def np_soft(z, c):
+  """Row-wise `softmax(-|z_i - c_j|)`."""
+  logits = -np.sqrt(np_sq_dist(z, c))
+  e = np.exp(logits - logits.max(1, keepdims=True))
+  return e / e.sum(1, keepdims=True)
+
+
+def np_smoothed(h, edges, steps):
+  """`h + A_hat^steps h` with the dense normalised adjacency, float64."""
+  a_hat = testing_utils.np_normalized_adjacency(edges, h.shape[0])
+  smooth = h.astype(np.float64)
+  for _ in range(steps):
+    smooth = a_hat @ smooth
+  return h + smooth
+
+
+def np_l2_normalize(x):
+  return x / np.linalg.norm(x, axis=1, keepdims=True)
+
+
+def make_head(centers, **kwargs):
+  head = layers.DinkClusterHead(*centers.shape, **kwargs)
+  head.reset_cluster_centers(centers)
+  return head
+
+
+def accuracy_up_to_permutation(labels, ids):
+  """1.0 iff `ids` is `labels` with the cluster names permuted."""
+  pairs = set(zip(labels.tolist(), ids.tolist()))
+  one_to_one = (len(pairs) == len({l for l, _ in pairs}) ==
+                len({i for _, i in pairs}))
+  return 1.0 if one_to_one else 0.0
+
+
+def three_blobs(seed=0):
+  """150 fixed 2-D embeddings, 50 around each of three well-separated means."""
+  rng = np.random.default_rng(seed)
+  means = np.array([[4.0, 0.0], [-4.0, 0.0], [0.0, 4.0]], np.float32)
+  labels = np.repeat(np.arange(3), 50)
+  z = means[labels] + 0.3 * rng.normal(size=(150, 2)).astype(np.float32)
+  return z, labels
+
+
+def fit_head(head, z, dilation_weight, epochs):
+  """Trains `head`'s centres on fixed `z` with `model.fit`, full batch SGD."""
+  inputs = tf.keras.Input((z.shape[1],))
+  dilation, shrink = head(inputs)
+  model = tf.keras.Model(inputs, head.cluster(inputs, soft=True))
+  model.add_loss(shrink + dilation_weight * dilation)
+  model.compile(tf.keras.optimizers.SGD(0.5))
+  return model.fit(z, epochs=epochs, batch_size=len(z), shuffle=False,
+                   verbose=0).history["loss"]
+
+
+class DinkClusterHeadTest(testing_utils.TestCase):
+  """`layers.DinkClusterHead`."""
+
+  @parameterized.parameters((2, 3, 5), (5, 8, 17), (7, 16, 1))
+  def test_losses_and_assignments_match_numpy(self, k, d, b):
+    rng = np.random.default_rng(k * 100 + d)
+    c = rng.normal(size=(k, d)).astype(np.float32)
+    z = rng.normal(size=(b, d)).astype(np.float32)
+    head = make_head(c)
+    dilation, shrink = head(tf.constant(z))
+    self.assertAllClose(dilation, np_dilation(c), rtol=1e-5)
+    self.assertAllClose(shrink, np_shrink(z, c), rtol=1e-5)
+    self.assertAllEqual(head.cluster(z), np_sq_dist(z, c).argmin(1))
+    self.assertAllEqual(head.predict(z), head.cluster(z))
+    soft = head.cluster(z, soft=True).numpy()
+    self.assertAllClose(soft, np_soft(z, c), rtol=1e-5, atol=1e-6)
+    self.assertAllClose(soft.sum(1), np.ones(b), rtol=1e-6)
+
+  def test_k2_edge_cases(self):
+    c = np.array([[1.0, 0.0], [-1.0, 0.0]], np.float32)
+    head = make_head(c)
+    z = np.array([[1.0, 0.0], [-1.0, 0.0], [0.0, 0.0]], np.float32)
+    dilation, shrink = head(z)
+    self.assertAllClose(dilation, -4.0)
+    self.assertAllClose(shrink, np_shrink(z, c), rtol=1e-6)
+    # Equidistant row: soft assignment is exactly uniform.
+    self.assertAllClose(head.cluster(z, soft=True)[2], [0.5, 0.5])
+    self.assertAllEqual(head.cluster(z)[:2], [0, 1])
+    # Two identical centres: dilation 0, no NaN.
+    dilation, _ = make_head(np.ones((2, 2), np.float32))(z)
+    self.assertEqual(float(dilation), 0.0)
+
+  @parameterized.parameters("all", "assigned")
+  def test_no_nan_when_embedding_equals_a_centre_gradients_included(
+      self, shrink_kind):
+    c = np.array([[0.5, -0.5, 1.0], [2.0, 0.0, 0.0], [0.0, 1.0, 1.0]],
+                 np.float32)
+    head = make_head(c, shrink=shrink_kind)
+    z = tf.Variable(np.concatenate([c, c[:1] + 1e-3]))  # Rows equal centres.
+    with tf.GradientTape(persistent=True) as tape:
+      dilation, shrink = head(z)
+      soft = head.cluster(z, soft=True)
+      soft_sum = tf.reduce_sum(soft * tf.constant([1.0, 2.0, 3.0]))
+    for value in (dilation, shrink, soft):
+      self.assertTrue(np.all(np.isfinite(value.numpy())))
+    for target in (dilation, shrink, soft_sum):
+      for grad in tape.gradient(target, [z, head.cluster_centers]):
+        if grad is not None:
+          self.assertTrue(np.all(np.isfinite(grad.numpy())))
+    # The matmul form |z|^2 + |c|^2 - 2 z.c loses digits to cancellation near
+    # a centre (float32): distances of ~1e-3 are off by ~1e-4 at most.
+    self.assertAllClose(soft.numpy(), np_soft(z.numpy(), c), atol=1e-4)
+    self.assertAllClose(soft.numpy()[:3], np_soft(c, c), atol=1e-6)
+
+  def test_gradients_match_numpy(self):
+    rng = np.random.default_rng(3)
+    c = rng.normal(size=(4, 3))
+    z = rng.normal(size=(6, 3))
+    head = layers.DinkClusterHead(4, 3, dtype="float64")
+    head.reset_cluster_centers(c)
+    with tf.GradientTape() as tape:
+      dilation, shrink = head(tf.constant(z))
+      total = dilation + shrink
+    grad = tape.gradient(total, head.cluster_centers).numpy()
+    k, b = c.shape[0], z.shape[0]
+    # d/dc_j of -1/(K(K-1)) sum_{i!=j} |c_i-c_j|^2 = -4/(K(K-1)) sum_i (c_j-c_i)
+    expected = -4.0 / (k * (k - 1)) * (k * c - c.sum(0))
+    # d/dc_j of 1/(BK) sum_i |z_i-c_j|^2 = -2/(BK) sum_i (z_i - c_j)
+    expected += -2.0 / (b * k) * (z.sum(0)[None, :] - b * c)
+    self.assertAllClose(grad, expected, rtol=1e-8)
+
+  @parameterized.parameters("all", "assigned")
+  def test_sample_weight_ignores_padding_rows(self, shrink_kind):
+    rng = np.random.default_rng(1)
+    c = rng.normal(size=(3, 4)).astype(np.float32)
+    z = rng.normal(size=(5, 4)).astype(np.float32)
+    if shrink_kind == "all":
+      per_row = np_sq_dist(z, c).mean(1)
+    else:
+      per_row = np_assigned_shrink(z, c, 0.5)
+    padded = np.concatenate([z, 100 * np.ones((3, 4), np.float32)])
+    mask = np.array([1, 1, 1, 1, 1, 0, 0, 0], np.float32)
+    head = make_head(c, shrink=shrink_kind, temperature=0.5)
+    _, shrink = head(padded, sample_weight=mask)
+    self.assertAllClose(shrink, per_row.mean(), rtol=1e-5)
+    weights = np.array([0.5, 2.0, 1.0, 0.0, 3.0], np.float32)
+    _, shrink = head(z, sample_weight=weights)
+    self.assertAllClose(shrink, (per_row * weights).sum() / weights.sum(),
+                        rtol=1e-5)
+    _, shrink = head(z, sample_weight=np.zeros(5, np.float32))
+    self.assertEqual(float(shrink), 0.0)
+
+  @parameterized.parameters("all", "assigned")
+  def test_empty_batch_gives_finite_losses_and_gradients(self, shrink_kind):
+    c = np.array([[1.0, 0.0], [0.0, 3.0]], np.float32)
+    head = make_head(c, shrink=shrink_kind)
+    z = tf.zeros((0, 2))
+    with tf.GradientTape() as tape:
+      dilation, shrink = head(z)
+      total = dilation + shrink
+    self.assertEqual(float(shrink), 0.0)
+    self.assertAllClose(dilation, -10.0)
+    grad = tape.gradient(total, head.cluster_centers).numpy()
+    # Only the dilation term: -4/(K(K-1)) (K c_j - sum_i c_i).
+    self.assertAllClose(grad, -2.0 * (2 * c - c.sum(0)))
+    self.assertEqual(head.cluster(z).shape, (0,))
+    self.assertEqual(head.cluster(z, soft=True).shape, (0, 2))
+
+  def test_assigned_shrink_is_the_loss_function(self):
+    rng = np.random.default_rng(5)
+    c = rng.normal(size=(4, 3)).astype(np.float32)
+    z = rng.normal(size=(9, 3)).astype(np.float32)
+    head = make_head(c, shrink="assigned", temperature=0.7)
+    per_example = head.shrink_loss_per_example(z)
+    self.assertAllClose(
+        per_example, losses.assigned_shrink_loss_per_example(z, c, 0.7))
+    self.assertAllClose(per_example, np_assigned_shrink(z, c, 0.7),
+                        rtol=1e-5, atol=1e-6)
+    # Lower than the "all" shrink: each row only to its soft centres.
+    self.assertTrue(np.all(per_example.numpy() <
+                           np_sq_dist(z, c).mean(1)))
+    dilation, shrink = head(z)
+    self.assertAllClose(dilation, np_dilation(c), rtol=1e-5)
+    self.assertAllClose(shrink, np_assigned_shrink(z, c, 0.7).mean(),
+                        rtol=1e-5)
+    # shrink="all" is the paper's loss.
+    head_all = make_head(c, shrink="all")
+    self.assertAllClose(head_all.shrink_loss_per_example(z),
+                        losses.shrink_loss_per_example(z, c))
+    self.assertAllClose(head_all(z)[1], np_shrink(z, c), rtol=1e-5)
+
+  def test_centres_are_xavier_uniform_and_reset(self):
+    head = layers.DinkClusterHead(4, 60)
+    head.build((None, 60))
+    limit = np.sqrt(6.0 / (4 + 60))
+    before = head.cluster_centers.numpy()
+    self.assertEqual(before.shape, (4, 60))
+    self.assertLessEqual(np.abs(before).max(), limit)
+    self.assertGreater(np.abs(before).max(), limit / 2)
+    head.reset_cluster_centers()  # Unseeded: a new draw.
+    after = head.cluster_centers.numpy()
+    self.assertNotAllClose(before, after)
+    self.assertLessEqual(np.abs(after).max(), limit)
+    given = np.arange(240, dtype=np.float32).reshape(4, 60)
+    head.reset_cluster_centers(given)
+    self.assertAllEqual(head.cluster_centers.numpy(), given)
+
+  def test_seeded_initializer_reset_gives_the_initial_centres(self):
+    head = layers.DinkClusterHead(
+        3, 5, cluster_centers_initializer=tf.keras.initializers.RandomNormal(
+            stddev=2.0, seed=7))
+    head.build((None, 5))
+    initial = head.cluster_centers.numpy()
+    self.assertGreater(np.abs(initial).max(), 1.0)  # Not glorot's range.
+    head.reset_cluster_centers(np.zeros((3, 5)))
+    head.reset_cluster_centers()
+    self.assertAllEqual(head.cluster_centers.numpy(), initial)
+
+  def test_clear_errors(self):
+    with self.assertRaisesRegex(ValueError,
+                                "n_clusters must be an integer >= 2"):
+      layers.DinkClusterHead(1, 4)
+    with self.assertRaisesRegex(ValueError, "n_features must be an integer"):
+      layers.DinkClusterHead(3, 0)
+    with self.assertRaisesRegex(ValueError, "max_center_norm must be > 0"):
+      layers.DinkClusterHead(3, 4, max_center_norm=0.0)
+    with self.assertRaisesRegex(
+        ValueError, r"shrink must be one of \('all', 'assigned'\), got 'own'"):
+      layers.DinkClusterHead(3, 4, shrink="own")
+    for temperature in (0.0, -1.0):
+      with self.assertRaisesRegex(ValueError, "temperature must be > 0"):
+        layers.DinkClusterHead(3, 4, shrink="assigned",
+                               temperature=temperature)
+    head = layers.DinkClusterHead(3, 4)
+    with self.assertRaisesRegex(ValueError, r"shape \(3, 4\)"):
+      head.reset_cluster_centers(np.zeros((4, 3)))
+    with self.assertRaisesRegex(ValueError, "NaN or inf"):
+      head.reset_cluster_centers(np.full((3, 4), np.nan))
+    with self.assertRaisesRegex(
+        ValueError, "n_features=4 but got embeddings with 5"):
+      head(np.zeros((2, 5), np.float32))
+    with self.assertRaisesRegex(ValueError, r"shape \(batch, 4\)"):
+      head(np.zeros((2, 3, 4), np.float32))
+
+  def test_config_round_trip_and_model_save(self):
+    head = layers.DinkClusterHead(
+        3, 4, name="head", shrink="assigned", temperature=0.3,
+        max_center_norm=2.5,
+        cluster_centers_initializer=tf.keras.initializers.RandomNormal(
+            seed=1))
+    config = head.get_config()
+    clone = layers.DinkClusterHead.from_config(config)
+    self.assertEqual(
+        (clone.n_clusters, clone.n_features, clone.name, clone.shrink,
+         clone.temperature, clone.max_center_norm),
+        (3, 4, "head", "assigned", 0.3, 2.5))
+    self.assertIsInstance(clone.cluster_centers_initializer,
+                          tf.keras.initializers.RandomNormal)
+    self.assertEqual(clone.get_config(), config)
+
+    inputs = tf.keras.Input((4,))
+    model = tf.keras.Model(inputs, layers.DinkClusterHead(
+        3, 4, name="head", shrink="assigned", temperature=0.3)(inputs))
+    z = np.random.default_rng(0).normal(size=(6, 4)).astype(np.float32)
+    centres = model.get_layer("head").cluster_centers.numpy()
+    expected = [v.numpy() for v in model(z)]
+    self.assertAllClose(expected[1], np_assigned_shrink(z, centres, 0.3).mean(),
+                        rtol=1e-5)
+    tmp = tempfile.mkdtemp(dir=self.get_temp_dir())
+    for path in (os.path.join(tmp, "model.keras"),
+                 os.path.join(tmp, "saved_model")):
+      model.save(path)
+      restored = tf.keras.models.load_model(path)
+      restored_head = restored.get_layer("head")
+      self.assertIsInstance(restored_head, layers.DinkClusterHead)
+      self.assertEqual((restored_head.shrink, restored_head.temperature),
+                       ("assigned", 0.3))
+      self.assertAllClose(restored_head.cluster_centers, centres)
+      self.assertAllClose([v.numpy() for v in restored(z)], expected)
+
+  def test_max_center_norm_keeps_centres_in_the_ball_while_training(self):
+    z = tf.constant(np.random.default_rng(0).normal(size=(20, 2)), tf.float32)
+    start = np.array([[0.1, 0.0], [0.0, 0.1], [0.0, 0.0]], np.float32)
+
+    def train(head):
+      head.build(z.shape)
+      head.reset_cluster_centers(start)
+      opt = tf.keras.optimizers.Adam(0.5)
+
+      for _ in range(20):
+        with tf.GradientTape() as tape:
+          dilation, shrink = head(z)
+          loss = 10.0 * dilation + shrink  # Unbounded without constraint.
+        opt.apply_gradients(zip(tape.gradient(loss, head.trainable_variables),
+                                head.trainable_variables))
+      return np.linalg.norm(head.cluster_centers.numpy(), axis=1)
+
+    norms = train(layers.DinkClusterHead(3, 2, max_center_norm=1.5))
+    self.assertTrue(np.all(norms <= 1.5 + 1e-5), norms)
+    self.assertTrue(np.all(norms > 1.4), norms)
+    # Without it, the same training leaves the ball.
+    self.assertGreater(train(layers.DinkClusterHead(3, 2)).max(), 3.0)
+
+  def test_fit_with_assigned_shrink_recovers_the_blobs(self):
+    """`model.fit` on fixed embeddings of 3 blobs: centres go to the blobs."""
+    z, labels = three_blobs()
+    head = layers.DinkClusterHead(3, 2, shrink="assigned", temperature=0.1)
+    head.build((None, 2))
+    # Near the data mean, with small offsets in three distinct directions.
+    offsets = np.array([[0.4, -0.2], [-0.3, -0.3], [0.1, 0.4]], np.float32)
+    head.reset_cluster_centers(z.mean(0) + offsets)
+    w = 0.01
+    history = fit_head(head, z, dilation_weight=w, epochs=60)
+    self.assertTrue(np.all(np.isfinite(history)))
+    ids = head.cluster(z).numpy()
+    self.assertEqual(accuracy_up_to_permutation(labels, ids), 1.0)
+    self.assertLen(set(ids.tolist()), 3)
+    centres = head.cluster_centers.numpy()
+    blob_means = np.stack([z[labels == j].mean(0) for j in range(3)])
+    # Centre of each cluster id, in blob order.
+    matched = centres[[np.bincount(ids[labels == j]).argmax()
+                       for j in range(3)]]
+    self.assertLess(np.linalg.norm(matched - blob_means, axis=1).max(), 0.2)
+    # Exactly the minimum of, with hard assignments and 50 rows per blob,
+    # (1/3) sum_j |c_j - m_j|^2 - w sum_j |c_j - c_mean|^2, which is
+    # c_j = (m_j - w sum_i m_i) / (1 - 3w); full-batch SGD converges to it.
+    expected = (blob_means - w * blob_means.sum(0)) / (1 - 3 * w)
+    self.assertAllClose(matched, expected, atol=1e-4)
+
+  def test_fit_with_shrink_all_collapses_the_centres(self):
+    """Why `shrink="assigned"` exists: the paper's loss merges the centres.
+
+    With K=3 and weight w on dilation, `shrink + w dilation` is, up to a
+    constant, `|c_mean - z_mean|^2 + (1/K - 2w/(K-1)) sum_j |c_j - c_mean|^2`
+    (c_mean, z_mean: mean centre and mean embedding): for w = 0.1 < 1/3 its
+    minimum has every centre at the data mean, however well the centres
+    start. Full-batch SGD with step 0.5 shrinks the spread
+    `c_j - c_mean` by the factor `1 - 0.5 * 2 * (1/3 - 0.1)` per step.
+    """
+    z, labels = three_blobs()
+    blob_means = np.stack([z[labels == j].mean(0) for j in range(3)])
+    head = layers.DinkClusterHead(3, 2, shrink="all")
+    head.build((None, 2))
+    head.reset_cluster_centers(blob_means)  # Start at the right answer.
+    epochs = 20
+    fit_head(head, z, dilation_weight=0.1, epochs=epochs)
+    centres = head.cluster_centers.numpy()
+
+    def max_pairwise(c):
+      return np.sqrt(np_sq_dist(c, c).max())
+
+    self.assertGreater(max_pairwise(blob_means), 5.0)
+    self.assertLess(max_pairwise(centres), 0.01 * max_pairwise(blob_means))
+    factor = (1 - 0.5 * 2 * (1 / 3 - 0.1)) ** epochs
+    spread = blob_means - blob_means.mean(0)
+    self.assertAllClose(centres - centres.mean(0), factor * spread,
+                        rtol=1e-3, atol=1e-5)
+    self.assertAllClose(centres.mean(0), z.mean(0), atol=1e-4)
+
+
+class DinkDiscriminationLogitsTest(testing_utils.TestCase):
+  """`layers.DinkDiscriminationLogits`."""
+
+  def test_matches_dense_projection_summed(self):
+    rng = np.random.default_rng(0)
+    h = rng.normal(size=(7, 2, 5)).astype(np.float32)
+    layer = layers.DinkDiscriminationLogits()
+    layer.build(h.shape)
+    kernel = rng.normal(size=(5, 5)).astype(np.float32)
+    bias = rng.normal(size=(5,)).astype(np.float32)
+    layer._projection.kernel.assign(kernel)  # pylint: disable=protected-access
+    layer._projection.bias.assign(bias)  # pylint: disable=protected-access
+    got = layer(h)
+    self.assertEqual(got.shape, (7, 2))
+    self.assertAllClose(got, (h @ kernel + bias).sum(-1), rtol=1e-5,
+                        atol=1e-5)
+    with self.assertRaisesRegex(ValueError, "defined inner dimension"):
+      layers.DinkDiscriminationLogits().build(tf.TensorShape([None, 2, None]))
+
+
+class MultiHopSmoothingTest(testing_utils.TestCase):
+  """`layers.MultiHopSmoothing`."""
+
+  @parameterized.parameters(1, 3)
+  def test_matches_numpy(self, steps):
+    graph, gt = testing_utils.small_graph(seed=1, num_nodes=60)
+    got = layers.MultiHopSmoothing(steps, node_set_name="nodes",
+                                   edge_set_name="edges",
+                                   feature_name="feat")(gt)
+    self.assertAllClose(got, np_smoothed(graph.features, graph.edges, steps),
+                        rtol=1e-4, atol=1e-5)
+
+  def test_edges_in_any_order(self):
+    graph, _ = testing_utils.small_graph(seed=2, num_nodes=60)
+    perm = np.random.default_rng(0).permutation(graph.edges.shape[1])
+    shuffled = data.Graph(features=graph.features, edges=graph.edges[:, perm])
+    self.assertFalse(np.all(np.diff(shuffled.edges[1]) >= 0))  # Unsorted.
+    gt = data.to_graph_tensor(shuffled, feature_name=tfgnn.HIDDEN_STATE)
+    got = layers.MultiHopSmoothing(2, node_set_name="nodes",
+                                   edge_set_name="edges")(gt)
+    self.assertAllClose(got, np_smoothed(graph.features, graph.edges, 2),
+                        rtol=1e-4, atol=1e-5)
+
+  def test_several_components(self):
+    gt = testing_utils.rooted_batch(num_graphs=4, seed=3)
+    adjacency = gt.edge_sets["edges"].adjacency
+    edges = np.stack([adjacency.source.numpy(), adjacency.target.numpy()])
+    h = gt.node_sets["nodes"]["feat"].numpy()
+    got = layers.MultiHopSmoothing(2, node_set_name="nodes",
+                                   edge_set_name="edges",
+                                   feature_name="feat")(gt)
+    self.assertAllClose(got, np_smoothed(h, edges, 2), rtol=1e-4, atol=1e-5)
+
+  def test_zero_steps_returns_states_and_needs_no_edge_set(self):
+    h = np.random.default_rng(0).normal(size=(5, 3)).astype(np.float32)
+    gt = tfgnn.GraphTensor.from_pieces(node_sets={
+        "nodes": tfgnn.NodeSet.from_fields(sizes=[5], features={"feat": h})})
+    got = layers.MultiHopSmoothing(0, node_set_name="nodes",
+                                   edge_set_name="edges",
+                                   feature_name="feat")(gt)
+    self.assertAllEqual(got, h)  # h alone, not h + h.
+    with self.assertRaisesRegex(ValueError,
+                                "Edge set 'edges' not in the graph"):
+      layers.MultiHopSmoothing(1, node_set_name="nodes",
+                               edge_set_name="edges", feature_name="feat")(gt)
+
+  def test_errors_and_config(self):
+    with self.assertRaisesRegex(ValueError, "steps must be an integer >= 0"):
+      layers.MultiHopSmoothing(-1, node_set_name="nodes",
+                               edge_set_name="edges")
+    _, gt = testing_utils.small_graph(num_nodes=30)
+    with self.assertRaisesRegex(ValueError, "Node set 'papers' not in"):
+      layers.MultiHopSmoothing(1, node_set_name="papers",
+                               edge_set_name="edges")(gt)
+    layer = layers.MultiHopSmoothing(2, node_set_name="nodes",
+                                     edge_set_name="edges",
+                                     feature_name="feat")
+    clone = layers.MultiHopSmoothing.from_config(layer.get_config())
+    self.assertEqual(clone.get_config(), layer.get_config())
+    self.assertAllClose(clone(gt), layer(gt))
+
+
+class ClusteringEmbeddingTest(testing_utils.TestCase):
+  """`layers.ClusteringEmbedding` and `layers.make_readout`."""
+
+  def test_matches_numpy(self):
+    graph, gt = testing_utils.small_graph(seed=4, num_nodes=60)
+    got = layers.ClusteringEmbedding("nodes", edge_set_name="edges",
+                                     propagation_steps=3,
+                                     feature_name="feat")(gt)
+    expected = np_l2_normalize(np_smoothed(graph.features, graph.edges, 3))
+    self.assertAllClose(got, expected, rtol=1e-4, atol=1e-5)
+    self.assertAllClose(np.linalg.norm(got, axis=1), np.ones(60), rtol=1e-5)
+
+  def test_first_node_readout_picks_component_roots(self):
+    gt = testing_utils.rooted_batch(num_graphs=4, seed=1)
+    sizes = gt.node_sets["nodes"].sizes.numpy()
+    roots = np.concatenate([[0], np.cumsum(sizes)[:-1]])
+    adjacency = gt.edge_sets["edges"].adjacency
+    edges = np.stack([adjacency.source.numpy(), adjacency.target.numpy()])
+    h = gt.node_sets["nodes"]["feat"].numpy()
+    got = layers.ClusteringEmbedding("nodes", edge_set_name="edges",
+                                     propagation_steps=2, readout="first_node",
+                                     feature_name="feat")(gt)
+    self.assertEqual(got.shape, (4, 12))
+    expected = np_l2_normalize(np_smoothed(h, edges, 2))[roots]
+    self.assertAllClose(got, expected, rtol=1e-4, atol=1e-5)
+
+  def test_without_normalize(self):
+    graph, gt = testing_utils.small_graph(seed=5, num_nodes=40)
+    got = layers.ClusteringEmbedding("nodes", edge_set_name="edges",
+                                     propagation_steps=1, normalize=False,
+                                     feature_name="feat")(gt)
+    self.assertAllClose(got, np_smoothed(graph.features, graph.edges, 1),
+                        rtol=1e-4, atol=1e-5)
+
+  def test_zero_steps_needs_no_edge_set(self):
+    h = np.random.default_rng(0).normal(size=(6, 3)).astype(np.float32)
+    gt = tfgnn.GraphTensor.from_pieces(node_sets={
+        "nodes": tfgnn.NodeSet.from_fields(
+            sizes=[6], features={tfgnn.HIDDEN_STATE: h})})
+    got = layers.ClusteringEmbedding("nodes")(gt)  # No edge_set_name.
+    self.assertAllClose(got, np_l2_normalize(h), rtol=1e-5)
+
+  def test_errors(self):
+    with self.assertRaisesRegex(
+        ValueError, "propagation_steps > 0 needs the edge_set_name"):
+      layers.ClusteringEmbedding("nodes", propagation_steps=2)
+    with self.assertRaisesRegex(ValueError, "propagation_steps must be"):
+      layers.ClusteringEmbedding("nodes", propagation_steps=-1)
+    with self.assertRaisesRegex(ValueError, "readout must be one of"):
+      layers.ClusteringEmbedding("nodes", readout="roots")
+    _, gt = testing_utils.small_graph(num_nodes=30)
+    with self.assertRaisesRegex(ValueError, "Node set 'papers' not in"):
+      layers.ClusteringEmbedding("papers", feature_name="feat")(gt)
+
+  def test_config_round_trip(self):
+    _, gt = testing_utils.small_graph(seed=6, num_nodes=30)
+    layer = layers.ClusteringEmbedding(
+        "nodes", edge_set_name="edges", propagation_steps=2,
+        readout="all_nodes", feature_name="feat", normalize=False,
+        name="embed")
+    config = layer.get_config()
+    clone = layers.ClusteringEmbedding.from_config(config)
+    self.assertEqual(clone.get_config(), config)
+    self.assertEqual(
+        (clone.propagation_steps, clone.edge_set_name, clone.normalize,
+         clone.name), (2, "edges", False, "embed"))
+    self.assertAllClose(clone(gt), layer(gt))
+
+  def test_make_readout(self):
+    self.assertIsInstance(layers.make_readout("nodes", "feat", "first_node"),
+                          tfgnn.keras.layers.ReadoutFirstNode)
+    self.assertIsInstance(layers.make_readout("nodes", "feat", "all_nodes"),
+                          tfgnn.keras.layers.Readout)
+    with self.assertRaisesRegex(
+        ValueError, r"readout must be one of \('first_node', 'all_nodes'\), "
+        r"got 'mean'"):
+      layers.make_readout("nodes", "feat", "mean")
+
+
+class NormalizeFeatureRowsTest(testing_utils.TestCase):
+  """`layers.NormalizeFeatureRows`."""
+
+  def _graph(self):
+    rng = np.random.default_rng(0)
+    a = rng.normal(size=(4, 3)).astype(np.float32)
+    a[2] = 0.0  # An all-zero row.
+    b = rng.uniform(size=(2, 3)).astype(np.float32)
+    other = rng.normal(size=(4, 2)).astype(np.float32)
+    c = rng.normal(size=(3, 3)).astype(np.float32)
+    gt = tfgnn.GraphTensor.from_pieces(node_sets={
+        "a": tfgnn.NodeSet.from_fields(
+            sizes=[4], features={"feat": a, "other": other}),
+        "b": tfgnn.NodeSet.from_fields(sizes=[2], features={"feat": b}),
+        "c": tfgnn.NodeSet.from_fields(sizes=[3], features={"x": c})})
+    return gt, a, b, other, c
+
+  def test_every_node_set_with_the_feature(self):
+    gt, a, b, other, c = self._graph()
+    out = layers.NormalizeFeatureRows()(gt)
+    l1 = np.abs(a).sum(1, keepdims=True)
+    expected_a = np.where(l1 > 0, a / np.where(l1 > 0, l1, 1.0), a)
+    self.assertAllClose(out.node_sets["a"]["feat"], expected_a, rtol=1e-6)
+    self.assertAllEqual(out.node_sets["a"]["feat"][2], np.zeros(3))
+    self.assertAllClose(np.abs(out.node_sets["a"]["feat"].numpy()).sum(1),
+                        [1.0, 1.0, 0.0, 1.0], rtol=1e-6)
+    self.assertAllClose(out.node_sets["b"]["feat"],
+                        b / b.sum(1, keepdims=True), rtol=1e-6)
+    self.assertAllEqual(out.node_sets["a"]["other"], other)  # Untouched.
+    self.assertAllEqual(out.node_sets["c"]["x"], c)
+
+  def test_only_the_named_node_sets_and_feature(self):
+    gt, a, b, other, _ = self._graph()
+    out = layers.NormalizeFeatureRows(node_set_names=["b"])(gt)
+    self.assertAllEqual(out.node_sets["a"]["feat"], a)
+    self.assertAllClose(out.node_sets["b"]["feat"],
+                        b / b.sum(1, keepdims=True), rtol=1e-6)
+    out = layers.NormalizeFeatureRows("other")(gt)
+    self.assertAllEqual(out.node_sets["a"]["feat"], a)
+    self.assertAllClose(out.node_sets["a"]["other"],
+                        other / np.abs(other).sum(1, keepdims=True),
+                        rtol=1e-6)
+
+  def test_errors_name_what_is_missing(self):
+    gt = self._graph()[0]
+    with self.assertRaisesRegex(ValueError, "Node set 'papers' not in the"):
+      layers.NormalizeFeatureRows(node_set_names=["papers"])(gt)
+    with self.assertRaisesRegex(
+        ValueError, "Node feature 'feat' not in node set 'c'"):
+      layers.NormalizeFeatureRows(node_set_names=["c"])(gt)
+    with self.assertRaisesRegex(
+        ValueError, "No node set has the feature 'typo'.*Pass one of them"):
+      layers.NormalizeFeatureRows("typo")(gt)
+
+  def test_config_round_trip(self):
+    layer = layers.NormalizeFeatureRows("x", node_set_names=("c",))
+    clone = layers.NormalizeFeatureRows.from_config(layer.get_config())
+    self.assertEqual((clone.feature_name, clone.node_set_names),
+                     ("x", ["c"]))
+
+
+class ViewsTest(testing_utils.TestCase):
+  """`layers.DropFeatureColumns` and `layers.ReplaceFeature`."""
+
+  def test_drop_feature_columns_zeroes_whole_columns(self):
+    graph = testing_utils.rooted_batch(num_graphs=30)
+    corrupted = layers.DropFeatureColumns(rate=0.5, seed=4)(graph)
+    before = graph.node_sets["nodes"]["feat"].numpy()
+    after = corrupted.node_sets["nodes"]["feat"].numpy()
+    dropped = np.all(after == 0, axis=0)
+    self.assertBetween(dropped.sum(), 1, before.shape[1] - 1)
+    # Kept columns are not rescaled (unlike tf.nn.dropout).
+    self.assertAllEqual(after[:, ~dropped], before[:, ~dropped])
+    self.assertFalse(np.any(before[:, dropped] == 0))  # Zeros come from drop.
+    unchanged = layers.DropFeatureColumns(rate=0.0)(graph)
+    self.assertAllEqual(unchanged.node_sets["nodes"]["feat"], before)
+    everything = layers.DropFeatureColumns(rate=1.0)(graph)
+    self.assertAllEqual(everything.node_sets["nodes"]["feat"],
+                        np.zeros_like(before))
+    with self.assertRaisesRegex(ValueError, r"\[0, 1\]"):
+      layers.DropFeatureColumns(rate=1.5)(graph)
+
+  def test_replace_feature_swaps_in_the_negative_view(self):
+    gt = tfgnn.GraphTensor.from_pieces(node_sets={
+        "nodes": tfgnn.NodeSet.from_fields(sizes=[4], features={
+            "feat": tf.zeros((4, 2)), "feat_negative": tf.ones((4, 2)),
+            "other": tf.fill((4, 1), 3.0)})})
+    out = layers.ReplaceFeature(node_set_name="nodes",
+                                source="feat_negative")(gt)
+    self.assertAllEqual(out.node_sets["nodes"]["feat"], np.ones((4, 2)))
+    self.assertAllEqual(out.node_sets["nodes"]["feat_negative"],
+                        np.ones((4, 2)))
+    self.assertAllEqual(out.node_sets["nodes"]["other"], np.full((4, 1), 3.0))
+    out = layers.ReplaceFeature(node_set_name="nodes", source="other",
+                                target="extra")(gt)
+    self.assertAllEqual(out.node_sets["nodes"]["extra"], np.full((4, 1), 3.0))
+    self.assertAllEqual(out.node_sets["nodes"]["feat"], np.zeros((4, 2)))
+    with self.assertRaisesRegex(ValueError, "no feature 'missing'"):
+      layers.ReplaceFeature(node_set_name="nodes", source="missing")(gt)
+
+
+if __name__ == "__main__":
+  testing_utils.main()

@@ -1,0 +1,182 @@
+"""Tests for `losses`: Dink-Net's loss functions, checked against numpy.
+
+Checks the dilation loss (the off-diagonal mean, not the full mean), the
+shrink loss per example and reduced (with sample weights and padding), the
+soft k-means "assigned" shrink and its gradient (assignment weights held
+fixed), `weighted_mean` (empty batches and all-zero weights give 0, not NaN)
+and the analytic gradients of dilation + shrink.
+"""
+import testing_utils  # pylint: disable=g-bad-import-order
+
+from absl.testing import parameterized
+import numpy as np
+import tensorflow as tf
+
+from tensorflow_gnn_dink import losses
+
+
+def np_sq_dist(x, y):
+  """`[n, m]` squared distances by broadcasting."""
+  return ((x[:, None, :] - y[None, :, :]) ** 2).sum(-1)
+
+
+def np_dilation(c):
+  """`-1/(K(K-1)) sum_{i != j} |c_i - c_j|^2`."""
+  k = c.shape[0]
+  d = np_sq_dist(c, c)
+  return -(d.sum() - np.trace(d)) / (k * (k - 1))
+
+
+def np_shrink(z, c, w=None):
+  """Mean (or `w`-weighted mean) over rows of the mean distance to centres."""
+  per_row = np_sq_dist(z, c).mean(1)
+  if w is None:
+    return per_row.mean()
+  return (per_row * w).sum() / w.sum()
+
+
+def np_assignment_weights(z, c, temperature):
+  """`softmax(-|z_i - c_j|^2 / temperature)` per row."""
+  logits = -np_sq_dist(z, c) / temperature
+  e = np.exp(logits - logits.max(1, keepdims=True))
+  return e / e.sum(1, keepdims=True)
+
+
+class DilationLossTest(testing_utils.TestCase):
+  """`losses.dilation_loss`."""
+
+  @parameterized.parameters((2, 3), (5, 8), (7, 16))
+  def test_matches_numpy(self, k, d):
+    c = np.random.default_rng(k * 10 + d).normal(size=(k, d))
+    self.assertAllClose(losses.dilation_loss(tf.constant(c)), np_dilation(c),
+                        rtol=1e-10)
+
+  def test_is_off_diagonal_mean_not_full_mean(self):
+    c = np.array([[0.0, 0.0], [3.0, 4.0]], np.float32)  # |c0 - c1|^2 = 25.
+    self.assertAllClose(losses.dilation_loss(c), -25.0)  # Not -12.5.
+
+  def test_identical_centres_give_zero(self):
+    self.assertEqual(float(losses.dilation_loss(np.ones((3, 2), np.float32))),
+                     0.0)
+
+
+class ShrinkLossTest(testing_utils.TestCase):
+  """`losses.shrink_loss_per_example` and `losses.shrink_loss`."""
+
+  @parameterized.parameters((2, 3, 5), (5, 8, 17), (7, 16, 1))
+  def test_matches_numpy(self, k, d, b):
+    rng = np.random.default_rng(k * 100 + d)
+    c = rng.normal(size=(k, d))
+    z = rng.normal(size=(b, d))
+    self.assertAllClose(losses.shrink_loss_per_example(z, c),
+                        np_sq_dist(z, c).mean(1), rtol=1e-10)
+    self.assertAllClose(losses.shrink_loss(z, c), np_shrink(z, c),
+                        rtol=1e-10)
+
+  def test_sample_weight_ignores_padding_rows(self):
+    rng = np.random.default_rng(1)
+    c = rng.normal(size=(3, 4)).astype(np.float32)
+    z = rng.normal(size=(5, 4)).astype(np.float32)
+    padded = np.concatenate([z, 100 * np.ones((3, 4), np.float32)])
+    mask = np.array([1, 1, 1, 1, 1, 0, 0, 0], np.float32)
+    self.assertAllClose(losses.shrink_loss(padded, c, mask), np_shrink(z, c),
+                        rtol=1e-5)
+    weights = np.array([0.5, 2.0, 1.0, 0.0, 3.0], np.float32)
+    self.assertAllClose(losses.shrink_loss(z, c, weights),
+                        np_shrink(z, c, weights), rtol=1e-5)
+    self.assertEqual(
+        float(losses.shrink_loss(z, c, np.zeros(5, np.float32))), 0.0)
+
+  def test_empty_batch_gives_zero(self):
+    c = np.ones((3, 4), np.float32)
+    z = np.zeros((0, 4), np.float32)
+    self.assertEqual(float(losses.shrink_loss(z, c)), 0.0)
+    self.assertEqual(losses.shrink_loss_per_example(z, c).shape, (0,))
+
+  def test_gradients_of_dilation_plus_shrink_match_numpy(self):
+    rng = np.random.default_rng(3)
+    c = rng.normal(size=(4, 3))
+    z = rng.normal(size=(6, 3))
+    centres = tf.Variable(c)
+    with tf.GradientTape() as tape:
+      total = (losses.dilation_loss(centres) +
+               losses.shrink_loss(tf.constant(z), centres))
+    grad = tape.gradient(total, centres).numpy()
+    k, b = c.shape[0], z.shape[0]
+    # d/dc_j of -1/(K(K-1)) sum_{i!=j} |c_i-c_j|^2 = -4/(K(K-1)) sum_i (c_j-c_i)
+    expected = -4.0 / (k * (k - 1)) * (k * c - c.sum(0))
+    # d/dc_j of 1/(BK) sum_i |z_i-c_j|^2 = -2/(BK) sum_i (z_i - c_j)
+    expected += -2.0 / (b * k) * (z.sum(0)[None, :] - b * c)
+    self.assertAllClose(grad, expected, rtol=1e-8)
+
+
+class AssignedShrinkLossTest(testing_utils.TestCase):
+  """`losses.assigned_shrink_loss_per_example` (soft k-means)."""
+
+  @parameterized.parameters(0.05, 0.5, 5.0)
+  def test_matches_numpy(self, temperature):
+    rng = np.random.default_rng(0)
+    z = rng.normal(size=(6, 3)).astype(np.float32)
+    c = rng.normal(size=(4, 3)).astype(np.float32)
+    p = np_assignment_weights(z, c, temperature)
+    self.assertAllClose(
+        losses.assigned_shrink_loss_per_example(z, c, temperature),
+        (p * np_sq_dist(z, c)).sum(1), rtol=1e-5, atol=1e-6)
+
+  def test_low_temperature_is_distance_to_nearest_centre(self):
+    rng = np.random.default_rng(4)
+    z = rng.normal(size=(10, 2))
+    c = rng.normal(size=(3, 2)) * 3
+    self.assertAllClose(
+        losses.assigned_shrink_loss_per_example(z, c, 1e-4),
+        np_sq_dist(z, c).min(1), rtol=1e-6)
+
+  def test_gradients_hold_assignment_weights_fixed(self):
+    rng = np.random.default_rng(0)
+    z = rng.normal(size=(6, 3))
+    c = rng.normal(size=(4, 3))
+    p = np_assignment_weights(z, c, 0.5)
+    zv, cv = tf.Variable(z), tf.Variable(c)
+    with tf.GradientTape() as tape:
+      loss = tf.reduce_sum(losses.assigned_shrink_loss_per_example(zv, cv,
+                                                                   0.5))
+    grad_z, grad_c = tape.gradient(loss, [zv, cv])
+    diff = z[:, None] - c[None]  # [B, K, d]
+    # With p fixed: d/dc_j = -2 sum_i p_ij (z_i - c_j),
+    # d/dz_i = 2 sum_j p_ij (z_i - c_j).
+    self.assertAllClose(grad_c, -2 * (p[:, :, None] * diff).sum(0),
+                        rtol=1e-8)
+    self.assertAllClose(grad_z, 2 * (p[:, :, None] * diff).sum(1),
+                        rtol=1e-8)
+
+
+class WeightedMeanTest(testing_utils.TestCase):
+  """`losses.weighted_mean`."""
+
+  def test_plain_mean(self):
+    self.assertAllClose(losses.weighted_mean(tf.constant([1.0, 2.0, 6.0])),
+                        3.0)
+
+  def test_weighted(self):
+    values = np.array([1.0, 2.0, 6.0], np.float32)
+    weights = np.array([3.0, 1.0, 0.0], np.float32)
+    self.assertAllClose(losses.weighted_mean(values, weights), 5.0 / 4.0)
+    # Weights of shape [B, 1] (as Keras passes them) are flattened.
+    self.assertAllClose(losses.weighted_mean(values, weights[:, None]),
+                        5.0 / 4.0)
+    # Integer weights are cast to the values' dtype.
+    self.assertAllClose(losses.weighted_mean(values, np.array([3, 1, 0])),
+                        5.0 / 4.0)
+
+  def test_all_zero_weights_give_zero(self):
+    got = losses.weighted_mean(tf.constant([1.0, 2.0]), tf.zeros([2]))
+    self.assertEqual(float(got), 0.0)
+
+  def test_empty_batch_gives_zero_not_nan(self):
+    empty = tf.zeros([0])
+    self.assertEqual(float(losses.weighted_mean(empty)), 0.0)
+    self.assertEqual(float(losses.weighted_mean(empty, tf.zeros([0]))), 0.0)
+
+
+if __name__ == "__main__":
+  testing_utils.main()

@@ -1,0 +1,229 @@
+"""The recipe's stages one by one, on a small synthetic graph."""
+import testing_utils  # First: Keras 2 before TensorFlow.
+
+import csv
+import dataclasses
+import json
+import os
+import tempfile
+
+import numpy as np
+import tensorflow as tf
+import tensorflow_gnn as tfgnn
+
+from tensorflow_gnn_dink.recipe import config as config_lib
+from tensorflow_gnn_dink.recipe import data
+from tensorflow_gnn_dink.recipe import evaluation
+from tensorflow_gnn_dink.recipe import stages
+
+
+def _config(**changes):
+  config = config_lib.default_config()
+  config.model.hidden_units = 16
+  config.pretrain.steps = 30
+  config.finetune.steps = 20
+  config.steps_per_epoch = 10
+  config.update_from_flattened_dict(changes)
+  return config
+
+
+def _graph(seed=3):
+  graph = data.make_csbm(num_nodes=200, n_clusters=3, num_features=16,
+                         seed=seed)
+  # Non-negative counts, as bag-of-words features are: row normalisation
+  # changes them, so serving them raw tests that the export normalises too.
+  return dataclasses.replace(
+      graph, features=graph.features - graph.features.min())
+
+
+def _serve(export_dir, graph):
+  serve = tf.saved_model.load(export_dir).signatures["serving_default"]
+  example = tfgnn.write_example(data.to_graph_tensor(graph))
+  return serve(examples=tf.constant([example.SerializeToString()]))
+
+
+def _run_stages(config, graph, model_dir):
+  run = stages.Run(config, tf.distribute.get_strategy(), model_dir,
+                   log=lambda _: None)
+  prepared = stages.prepare(config, graph)
+  pretrained = stages.pretrain(run, prepared)
+  snapshot_weights = [list(w) for w in pretrained.weights]
+  initialised = stages.initialise_centres(run, prepared, pretrained)
+  finetuned = stages.finetune(run, prepared, pretrained, initialised)
+  export_dir = stages.export(run, prepared, pretrained, finetuned)
+  assigned = stages.assign_and_evaluate(run, prepared, finetuned)
+  results = stages.write_results(run, prepared, initialised, finetuned,
+                                 assigned, {"total": 1.0})
+  return dict(run=run, prepared=prepared, pretrained=pretrained,
+              snapshot_weights=snapshot_weights, initialised=initialised,
+              finetuned=finetuned, export_dir=export_dir, assigned=assigned,
+              results=results)
+
+
+class PrepareTest(testing_utils.TestCase):
+
+  def test_n_clusters_from_labels_or_config_and_clear_errors(self):
+    graph = data.make_csbm(num_nodes=30, n_clusters=3, seed=0)
+    config = config_lib.default_config()
+    self.assertEqual(stages.resolve_n_clusters(config, graph), 3)
+    config.n_clusters = 5
+    self.assertEqual(stages.resolve_n_clusters(config, graph), 5)
+    unlabelled = data.Graph(features=graph.features, edges=graph.edges)
+    config.n_clusters = None
+    with self.assertRaisesRegex(ValueError, "--config.n_clusters=K"):
+      stages.resolve_n_clusters(config, unlabelled)
+    config.n_clusters = 31
+    with self.assertRaisesRegex(ValueError, "exceeds the number of nodes"):
+      stages.resolve_n_clusters(config, graph)
+    config.n_clusters = 1
+    with self.assertRaisesRegex(ValueError, "n_clusters must be an integer"):
+      stages.resolve_n_clusters(config, graph)
+
+  def test_features_are_row_normalised_once_as_configured(self):
+    graph = _graph()
+    prepared = stages.prepare(_config(), graph)
+    expected = graph.features / np.abs(graph.features).sum(1, keepdims=True)
+    self.assertAllClose(prepared.graph_tensor.node_sets["nodes"]["feat"],
+                        expected, rtol=1e-6)
+    self.assertLen(prepared.feature_processors, 1)
+    raw = stages.prepare(_config(**{"data.normalize_features": "none"}),
+                         graph)
+    self.assertEmpty(raw.feature_processors)
+    self.assertAllEqual(raw.graph_tensor.node_sets["nodes"]["feat"],
+                        graph.features)
+
+  @testing_utils.parameterized.named_parameters(
+      ("normalisation", {"data.normalize_features": "l2"},
+       "config.data.normalize_features must be one of"),
+      ("selection", {"selection": "labels"},
+       "config.selection must be one of"))
+  def test_bad_config_is_refused_before_training(self, changes, message):
+    with self.assertRaisesRegex(ValueError, message):
+      stages.prepare(_config(**changes), _graph())
+
+
+class StagesTest(testing_utils.TestCase):
+  """One run of the stages, inspected stage by stage."""
+
+  @classmethod
+  def setUpClass(cls):
+    super().setUpClass()
+    tf.keras.backend.clear_session()
+    tf.keras.utils.set_random_seed(0)
+    cls.graph = _graph()
+    cls.model_dir = tempfile.mkdtemp(prefix="stages_test-")
+    cls.out = _run_stages(_config(), cls.graph, cls.model_dir)
+
+  def test_pretrain_keeps_every_epochs_weights(self):
+    self.assertEqual(self.out["pretrained"].steps, [10, 20, 30])
+    self.assertLen(self.out["snapshot_weights"], 3)
+    first, last = self.out["snapshot_weights"][0], self.out[
+        "snapshot_weights"][-1]
+    self.assertNotAllClose(first[0], last[0])  # The kernel trained.
+
+  def test_initialise_centres_chooses_the_highest_modularity_epoch(self):
+    initialised = self.out["initialised"]
+    history = np.array(initialised.choice.history)
+    self.assertAllEqual(history[:, 0], [10, 20, 30])
+    self.assertEqual(initialised.choice.index, int(np.argmax(history[:, 1])))
+    # The encoder now holds the chosen epoch's weights.
+    chosen = self.out["snapshot_weights"][initialised.choice.index]
+    for got, want in zip(self.out["pretrained"].encoder.get_weights(), chosen):
+      self.assertAllEqual(got, want)
+    self.assertAllClose(
+        evaluation.modularity(self.graph.edges, initialised.cluster_ids),
+        history[initialised.choice.index, 1])
+    self.assertAllClose(np.linalg.norm(initialised.z, axis=1),
+                        np.ones(self.graph.num_nodes), rtol=1e-5)
+    self.assertEqual(initialised.metrics["modularity"],
+                     initialised.choice.modularity)
+
+  def test_finetune_candidates_start_from_kmeans(self):
+    finetuned = self.out["finetuned"]
+    initialised = self.out["initialised"]
+    history = np.array(finetuned.choice.history)
+    self.assertAllEqual(history[:, 0], [0, 10, 20])
+    # Step 0 is k-means' own centres on the same (frozen) embedding.
+    ids = np.argmin(((initialised.z[:, None] - initialised.cluster_centers[
+        None]) ** 2).sum(-1), axis=1)
+    self.assertAllClose(history[0, 1],
+                        evaluation.modularity(self.graph.edges, ids))
+    self.assertEqual(finetuned.choice.index, int(np.argmax(history[:, 1])))
+    self.assertAllEqual(finetuned.z, initialised.z)  # The encoder is frozen.
+
+  def test_assignment_is_the_nearest_chosen_centre(self):
+    finetuned, assigned = self.out["finetuned"], self.out["assigned"]
+    d2 = ((finetuned.z[:, None] - finetuned.cluster_centers[None]) ** 2).sum(-1)
+    self.assertAllEqual(assigned.cluster_ids, d2.argmin(1))
+    self.assertEqual(assigned.metrics,
+                     evaluation.evaluate(assigned.cluster_ids,
+                                         self.graph.labels, self.graph.edges))
+    self.assertFalse(assigned.collapsed)
+    self.assertGreater(assigned.metrics["NMI"], 0.5)
+
+  def test_the_served_model_is_the_reported_model(self):
+    # Fed the graph as given (raw features), the export gives the run's ids.
+    with open(os.path.join(self.model_dir, "cluster_ids.csv")) as f:
+      rows = list(csv.DictReader(f))
+    self.assertEqual([int(r["node_id"]) for r in rows],
+                     list(range(self.graph.num_nodes)))
+    ids = [int(r["cluster_id"]) for r in rows]
+    self.assertAllEqual(ids, self.out["assigned"].cluster_ids)
+    out = _serve(self.out["export_dir"], self.graph)
+    self.assertAllEqual(out["cluster_id"], ids)
+    self.assertAllClose(out["embedding"], self.out["finetuned"].z, rtol=1e-4,
+                        atol=1e-5)
+
+  def test_results_file_records_the_choices(self):
+    with open(os.path.join(self.model_dir, "results.json")) as f:
+      results = json.load(f)
+    self.assertEqual(results, json.loads(json.dumps(self.out["results"])))
+    self.assertEqual(results["pretrain_selected_step"],
+                     self.out["initialised"].choice.step)
+    self.assertEqual(results["finetune_modularity"],
+                     self.out["finetuned"].choice.history)
+    self.assertEqual(results["n_clusters"], 3)
+
+  def test_collapse_is_reported(self):
+    finetuned = dataclasses.replace(
+        self.out["finetuned"],
+        cluster_centers=np.zeros_like(self.out["finetuned"].cluster_centers))
+    assigned = stages.assign_and_evaluate(self.out["run"], self.out["prepared"],
+                                          finetuned)
+    self.assertTrue(assigned.collapsed)
+    self.assertEqual(assigned.metrics["non_empty_clusters"], 1)
+
+
+class NodeRowsStagesTest(testing_utils.TestCase):
+
+  def test_node_row_training_serves_the_reported_clusters(self):
+    tf.keras.utils.set_random_seed(0)
+    graph = _graph(seed=5)
+    model_dir = self.create_tempdir().full_path
+    config = _config(batch_size=64, selection="last")
+    out = _run_stages(config, graph, model_dir)
+    self.assertEqual(out["initialised"].choice.history[0][0], 30)
+    self.assertLen(out["initialised"].choice.history, 1)  # Only the last.
+    self.assertGreater(out["assigned"].metrics["NMI"], 0.5)
+    served = _serve(out["export_dir"], graph)
+    self.assertAllEqual(served["cluster_id"], out["assigned"].cluster_ids)
+
+
+class JointFinetuneTest(testing_utils.TestCase):
+
+  def test_unfrozen_finetune_trains_the_encoder_and_chooses_its_weights(self):
+    tf.keras.utils.set_random_seed(0)
+    config = _config(**{"finetune.stop_gradient": False,
+                        "finetune.shrink": "assigned",
+                        "finetune.learning_rate": 1e-3})
+    out = _run_stages(config, _graph(), self.create_tempdir().full_path)
+    finetuned = out["finetuned"]
+    self.assertAllEqual(np.array(finetuned.choice.history)[:, 0], [0, 10, 20])
+    if finetuned.choice.index > 0:  # A trained epoch: the embedding moved.
+      self.assertNotAllClose(finetuned.z, out["initialised"].z)
+    served = _serve(out["export_dir"], _graph())
+    self.assertAllEqual(served["cluster_id"], out["assigned"].cluster_ids)
+
+
+if __name__ == "__main__":
+  testing_utils.main()

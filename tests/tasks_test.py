@@ -1,0 +1,334 @@
+"""Tests for `tensorflow_gnn_dink.tasks`: DGI and Dink-Net clustering tasks.
+
+Outputs, pseudo-labels, losses and metrics are checked against numpy; the
+clustering task's loss against `DinkClusterHead.__call__` (one loss path).
+"""
+import testing_utils  # pylint: disable=g-bad-import-order  (must be first)
+
+from absl.testing import parameterized
+import numpy as np
+import tensorflow as tf
+import tensorflow_gnn as tfgnn
+from tensorflow_gnn.models import contrastive_losses
+
+import tensorflow_gnn_dink as dink
+
+
+def np_bce(labels, logits):
+  """Mean binary cross-entropy with logits, in float64."""
+  labels = np.asarray(labels, np.float64)
+  logits = np.asarray(logits, np.float64)
+  return np.mean(np.maximum(logits, 0) - logits * labels +
+                 np.log1p(np.exp(-np.abs(logits))))
+
+
+def np_squared_distances(x, y):
+  return ((np.asarray(x, np.float64)[:, None] -
+           np.asarray(y, np.float64)[None]) ** 2).sum(-1)
+
+
+def np_dilation(centers):
+  k = len(centers)
+  return -np_squared_distances(centers, centers).sum() / (k * (k - 1))
+
+
+def np_normalize(x):
+  return x / np.linalg.norm(x, axis=1, keepdims=True)
+
+
+def root_indices(graph):
+  """The index of each component's first node."""
+  sizes = graph.node_sets["nodes"].sizes.numpy()
+  return np.concatenate([[0], np.cumsum(sizes)[:-1]])
+
+
+class DeepGraphInfomaxTaskTest(testing_utils.TestCase):
+  """`DeepGraphInfomaxTask`: views, labels, logits and losses."""
+
+  @parameterized.parameters("first_node", "all_nodes")
+  def test_outputs_labels_and_losses_match_numpy(self, readout):
+    graph = testing_utils.rooted_batch(num_graphs=4)
+    task = dink.DeepGraphInfomaxTask("nodes", readout=readout, seed=3,
+                                     dgi_loss_weight=0.5,
+                                     discrimination_loss_weight=2.0)
+    (clean, corrupted), labels = task.preprocess(graph)
+    n = (4 if readout == "first_node"
+         else int(graph.node_sets["nodes"].total_size))
+    self.assertAllEqual(labels["predictions"], np.tile([[0, 1]], (n, 1)))
+    self.assertAllEqual(labels["discrimination_logits"],
+                        np.tile([[1, 0]], (n, 1)))
+    self.assertEqual(labels["representations"].shape, (n, 0))
+
+    gnn = testing_utils.identity_gnn(graph.spec)
+    out = task.predict(gnn(clean), gnn(corrupted))
+    self.assertSetEqual(
+        set(out), {"predictions", "representations", "discrimination_logits"})
+    reps = out["representations"].numpy()
+    feat = graph.node_sets["nodes"]["feat"].numpy()
+    expected_clean = (feat[root_indices(graph)] if readout == "first_node"
+                      else feat)
+    self.assertAllClose(reps[:, 0], expected_clean)
+    # The corrupted view is a row shuffle of the clean one.
+    corrupted_feat = corrupted.node_sets["nodes"]["feat"].numpy()
+    self.assertAllClose(np.sort(corrupted_feat, axis=0), np.sort(feat, axis=0))
+    self.assertNotAllClose(corrupted_feat, feat)
+
+    # Bilinear DGI logits, as in TF-GNN: x . (W^T mean(clean)).
+    w = task._logits_layer._bilinear.kernel.numpy()
+    summary = reps[:, 0].mean(0) @ w
+    self.assertAllClose(out["predictions"], reps @ summary, rtol=1e-4,
+                        atol=1e-5)
+    # Dink-Net logits: sum_d (x W + b)_d.
+    proj = task._discrimination_layer._projection
+    expected = (reps @ proj.kernel.numpy() + proj.bias.numpy()).sum(-1)
+    self.assertAllClose(out["discrimination_logits"], expected, rtol=1e-4,
+                        atol=1e-5)
+
+    loss_fns = task.losses()
+    self.assertAllClose(
+        loss_fns["discrimination_logits"](labels["discrimination_logits"],
+                                          out["discrimination_logits"]),
+        2.0 * np_bce(labels["discrimination_logits"],
+                     out["discrimination_logits"].numpy()), rtol=1e-5)
+    self.assertAllClose(
+        loss_fns["predictions"](labels["predictions"], out["predictions"]),
+        0.5 * np_bce(labels["predictions"], out["predictions"].numpy()),
+        rtol=1e-5)
+    self.assertAllClose(
+        loss_fns["representations"](labels["representations"],
+                                    out["representations"]), 0.0)
+
+  def test_is_drop_in_for_tfgnn_dgi(self):
+    graph = testing_utils.rooted_batch()
+    kwargs = dict(feature_name=tfgnn.HIDDEN_STATE,
+                  representations_layer_name="r", corruptor=None,
+                  projector_units=[8], seed=1)
+    ours = dink.DeepGraphInfomaxTask("nodes", **kwargs)
+    theirs = contrastive_losses.DeepGraphInfomaxTask("nodes", **kwargs)
+    self.assertIsInstance(ours, contrastive_losses.ContrastiveLossTask)
+    _, our_labels = ours.preprocess(graph)
+    _, their_labels = theirs.preprocess(graph)
+    for key, value in their_labels.items():
+      self.assertAllEqual(our_labels[key], value)
+    self.assertContainsSubset(set(theirs.losses()), set(ours.losses()))
+    self.assertContainsSubset(set(theirs.metrics()), set(ours.metrics()))
+    self.assertLen(ours.metrics()["representations"], 1)  # TF-GNN's SVD.
+    fast = dink.DeepGraphInfomaxTask("nodes", svd_metrics=False)
+    self.assertEqual(fast.metrics()["representations"], ())
+
+  def test_augmentor_applies_the_same_columns_to_both_views(self):
+    graph = testing_utils.rooted_batch(num_graphs=30)
+    task = dink.DeepGraphInfomaxTask(
+        "nodes", augmentor=dink.DropFeatureColumns(rate=0.5, seed=3),
+        corruptor=contrastive_losses.ShuffleFeaturesGlobally(seed=2))
+    (clean, corrupted), _ = task.preprocess(graph)
+    before = graph.node_sets["nodes"]["feat"].numpy()
+    clean = clean.node_sets["nodes"]["feat"].numpy()
+    corrupted = corrupted.node_sets["nodes"]["feat"].numpy()
+    dropped = np.all(clean == 0, axis=0)
+    self.assertBetween(dropped.sum(), 1, before.shape[1] - 1)
+    self.assertAllEqual(clean[:, ~dropped], before[:, ~dropped])
+    # The negative view shuffles the rows of the augmented positive view.
+    self.assertTrue(np.all(corrupted[:, dropped] == 0))
+    self.assertAllEqual(np.sort(corrupted, axis=0), np.sort(clean, axis=0))
+    self.assertFalse(np.array_equal(corrupted, clean))
+    # Without an augmentor the positive view is the input (TF-GNN's DGI).
+    (plain, _), _ = dink.DeepGraphInfomaxTask("nodes").preprocess(graph)
+    self.assertAllEqual(plain.node_sets["nodes"]["feat"], before)
+
+
+class SharedModelTest(testing_utils.TestCase):
+  """Several tasks in one Keras model."""
+
+  def test_two_dgi_tasks_and_a_clustering_task_share_one_model(self):
+    graph = testing_utils.rooted_batch()
+    tasks = {"a": dink.DeepGraphInfomaxTask("nodes"),
+             "b": dink.DeepGraphInfomaxTask("nodes"),
+             "dink": dink.DinkClusteringTask("nodes", n_clusters=2),
+             "dink2": dink.DinkClusteringTask("nodes", n_clusters=2)}
+    self.assertEqual((tasks["a"].name, tasks["b"].name), ("dgi", "dgi_1"))
+    self.assertEqual((tasks["dink"].name, tasks["dink2"].name),
+                     ("dink", "dink_1"))
+    gnn = dink.make_gcn_model_fn(hidden_units=8)(graph.spec)
+    model = dink.make_training_model(graph.spec, gnn, tasks)
+    out = model(graph)
+    self.assertEqual(out["dink"]["cluster_probabilities"].shape, (3, 2))
+    self.assertEqual(out["a"]["predictions"].shape, (3, 2))
+    names = [layer.name for layer in model.layers]
+    self.assertLen(set(names), len(names))
+
+
+class DinkClusteringTaskTest(testing_utils.TestCase):
+  """`DinkClusteringTask`: embedding, assignments, loss, metrics, errors."""
+
+  def test_outputs_loss_and_metrics_match_numpy(self):
+    graph = testing_utils.rooted_batch(num_graphs=5)
+    centers = np.random.default_rng(0).normal(size=(3, 12)).astype(np.float32)
+    task = dink.DinkClusteringTask(
+        "nodes", n_clusters=3, readout="all_nodes", cluster_centers=centers,
+        dilation_loss_weight=0.5, shrink_loss_weight=2.0)
+    self.assertIsInstance(task.embedding_layer, dink.ClusteringEmbedding)
+    self.assertIsNone(task.cluster_head)
+    same, labels = task.preprocess(graph)
+    self.assertIs(same, graph)
+    out = task.predict(testing_utils.identity_gnn(graph.spec)(graph))
+    self.assertAllClose(task.cluster_head.cluster_centers, centers)
+    feat = graph.node_sets["nodes"]["feat"].numpy()
+    z = np_normalize(feat)
+    self.assertAllClose(out["embedding"], z, rtol=1e-5)
+    d2 = np_squared_distances(z, centers)
+    self.assertAllEqual(out["cluster_id"], d2.argmin(1))
+    d = np.sqrt(d2)
+    soft = np.exp(-d) / np.exp(-d).sum(1, keepdims=True)
+    self.assertAllClose(out["cluster_probabilities"], soft, rtol=1e-4,
+                        atol=1e-6)
+    loss = task.losses()["embedding"](labels["embedding"], out["embedding"])
+    self.assertAllClose(loss, 2.0 * d2.mean() + 0.5 * np_dilation(centers),
+                        rtol=1e-5)
+    for key in ("cluster_id", "cluster_probabilities"):
+      self.assertAllClose(task.losses()[key](labels[key], out[key]), 0.0)
+
+    non_empty, entropy = task.metrics()["cluster_probabilities"]
+    for metric in (non_empty, entropy):
+      metric.update_state(labels["cluster_probabilities"],
+                          out["cluster_probabilities"])
+    counts = np.bincount(d2.argmin(1), minlength=3)
+    p = counts[counts > 0] / counts.sum()
+    self.assertEqual(float(non_empty.result()), (counts > 0).sum())
+    self.assertAllClose(entropy.result(), -(p * np.log(p)).sum() / np.log(3),
+                        rtol=1e-5)
+
+  @parameterized.named_parameters(
+      ("all_nodes", "all_nodes", 1),
+      ("all_nodes_3_hops", "all_nodes", 3),
+      ("first_node_2_hops", "first_node", 2))
+  def test_propagation_embedding_matches_numpy(self, readout, steps):
+    if readout == "all_nodes":
+      graph, graph_tensor = testing_utils.small_graph(num_nodes=60)
+      edges, feat, rows = graph.edges, graph.features, np.arange(60)
+    else:
+      graph_tensor = testing_utils.rooted_batch(num_graphs=4, seed=1)
+      adjacency = graph_tensor.edge_sets["edges"].adjacency
+      edges = np.stack([adjacency.source.numpy(), adjacency.target.numpy()])
+      feat = graph_tensor.node_sets["nodes"]["feat"].numpy()
+      rows = root_indices(graph_tensor)
+    num_nodes = len(feat)
+    centers = np.random.default_rng(1).normal(size=(4, 12)).astype(np.float32)
+    task = dink.DinkClusteringTask(
+        "nodes", n_clusters=4, readout=readout, cluster_centers=centers,
+        propagation_steps=steps, edge_set_name="edges")
+    self.assertEqual(task.embedding_layer.propagation_steps, steps)
+    out = task.predict(testing_utils.identity_gnn(graph_tensor.spec)(
+        graph_tensor))
+    a_hat = testing_utils.np_normalized_adjacency(edges, num_nodes)
+    h = feat.astype(np.float64)
+    expected = np_normalize(h + np.linalg.matrix_power(a_hat, steps) @ h)[rows]
+    self.assertAllClose(out["embedding"], expected, rtol=1e-4, atol=1e-5)
+    # Smoothing changes the embedding: the check above is not vacuous.
+    self.assertNotAllClose(expected, np_normalize(h)[rows], atol=1e-2)
+    self.assertAllEqual(out["cluster_id"],
+                        np_squared_distances(expected, centers).argmin(1))
+
+  def test_assigned_shrink_is_soft_kmeans(self):
+    graph = testing_utils.rooted_batch(num_graphs=6)
+    centers = np.random.default_rng(2).normal(
+        scale=0.3, size=(3, 12)).astype(np.float32)
+    temperature = 0.5
+    task = dink.DinkClusteringTask(
+        "nodes", n_clusters=3, readout="all_nodes", cluster_centers=centers,
+        shrink="assigned", temperature=temperature, dilation_loss_weight=0.3,
+        shrink_loss_weight=1.5)
+    _, labels = task.preprocess(graph)
+    out = task.predict(testing_utils.identity_gnn(graph.spec)(graph))
+    loss = task.losses()["embedding"](labels["embedding"], out["embedding"])
+    z = np_normalize(graph.node_sets["nodes"]["feat"].numpy())
+    d2 = np_squared_distances(z, centers)
+    logits = -d2 / temperature
+    p = np.exp(logits - logits.max(1, keepdims=True))
+    p /= p.sum(1, keepdims=True)
+    soft_kmeans = (p * d2).sum(1).mean()
+    self.assertAllClose(loss, 1.5 * soft_kmeans + 0.3 * np_dilation(centers),
+                        rtol=1e-5)
+    # It differs from Dink-Net's "all" shrink (the mean over all centres).
+    self.assertGreater(abs(soft_kmeans - d2.mean()), 1e-2)
+
+  @parameterized.parameters("all", "assigned")
+  def test_loss_is_the_heads_loss(self, shrink):
+    graph = testing_utils.rooted_batch(num_graphs=6, seed=2)
+    task = dink.DinkClusteringTask(
+        "nodes", n_clusters=4, readout="all_nodes", shrink=shrink,
+        cluster_centers_initializer=tf.keras.initializers.RandomNormal(
+            seed=3),
+        dilation_loss_weight=0.25, shrink_loss_weight=3.0)
+    _, labels = task.preprocess(graph)
+    out = task.predict(testing_utils.identity_gnn(graph.spec)(graph))
+    z = out["embedding"]
+    loss_fn = task.losses()["embedding"]
+    dilation, shrink_loss = task.cluster_head(z)
+    self.assertAllClose(loss_fn(labels["embedding"], z),
+                        3.0 * shrink_loss + 0.25 * dilation, rtol=1e-5)
+    # With a padding mask, padded rows add nothing to the shrink term; Keras
+    # averages the weighted per-example losses over all rows of the batch.
+    mask = np.zeros(z.shape[0], np.float32)
+    mask[:7] = 1.0
+    dilation, masked_shrink = task.cluster_head(z, sample_weight=mask)
+    self.assertAllClose(
+        loss_fn(labels["embedding"], z, sample_weight=mask),
+        (3.0 * masked_shrink + 0.25 * dilation) * 7 / z.shape[0], rtol=1e-5)
+    self.assertAllClose(masked_shrink,
+                        task.cluster_head(z[:7])[1], rtol=1e-5)
+
+  @parameterized.parameters(True, False)
+  def test_stop_gradient_trains_only_the_centres(self, stop_gradient):
+    graph = testing_utils.rooted_batch(num_graphs=5)
+    gnn = dink.make_gcn_model_fn(hidden_units=6, seed=0)(graph.spec)
+    task = dink.DinkClusteringTask("nodes", n_clusters=3, readout="all_nodes",
+                                   stop_gradient=stop_gradient)
+    _, labels = task.preprocess(graph)
+    with tf.GradientTape() as tape:
+      out = task.predict(gnn(graph))
+      loss = task.losses()["embedding"](labels["embedding"], out["embedding"])
+    centers = task.cluster_head.cluster_centers
+    grads = tape.gradient(loss, [centers] + gnn.trainable_variables,
+                          unconnected_gradients="zero")
+    self.assertGreater(np.abs(grads[0].numpy()).max(), 0.0)
+    encoder_grad = max(np.abs(g.numpy()).max() for g in grads[1:])
+    if stop_gradient:
+      self.assertEqual(encoder_grad, 0.0)
+    else:
+      self.assertGreater(encoder_grad, 0.0)
+
+  def test_errors(self):
+    with self.assertRaisesRegex(ValueError, "n_clusters must be an integer"):
+      dink.DinkClusteringTask("nodes", n_clusters=1)
+    with self.assertRaisesRegex(ValueError, "readout must be one of"):
+      dink.DinkClusteringTask("nodes", n_clusters=2, readout="roots")
+    with self.assertRaisesRegex(ValueError, "shrink must be one of"):
+      dink.DinkClusteringTask("nodes", n_clusters=2, shrink="nearest")
+    with self.assertRaisesRegex(ValueError, "needs the edge_set_name"):
+      dink.DinkClusteringTask("nodes", n_clusters=2, propagation_steps=2)
+    with self.assertRaisesRegex(ValueError, "Call predict"):
+      dink.DinkClusteringTask("nodes", n_clusters=2).losses()
+    graph = testing_utils.rooted_batch()
+    with self.assertRaisesRegex(ValueError,
+                                "Node set 'papers' not in the graph"):
+      dink.DinkClusteringTask("papers", n_clusters=2).preprocess(graph)
+    gnn_out = testing_utils.identity_gnn(graph.spec)(graph)
+    with self.assertRaisesRegex(ValueError,
+                                "Node set 'papers' not in the graph"):
+      dink.DinkClusteringTask("papers", n_clusters=2).predict(gnn_out)
+    task = dink.DinkClusteringTask("nodes", n_clusters=2,
+                                   cluster_centers=np.zeros((2, 5)))
+    with self.assertRaisesRegex(ValueError, r"shape \(2, 12\)"):
+      task.predict(gnn_out)
+    task = dink.DinkClusteringTask("nodes", n_clusters=2)
+    task.predict(gnn_out)
+    states = gnn_out.node_sets["nodes"][tfgnn.HIDDEN_STATE]
+    smaller = gnn_out.replace_features(
+        node_sets={"nodes": {tfgnn.HIDDEN_STATE: states[:, :5]}})
+    with self.assertRaisesRegex(ValueError, "holds centres for 12 features"):
+      task.predict(smaller)
+
+
+if __name__ == "__main__":
+  testing_utils.main()
