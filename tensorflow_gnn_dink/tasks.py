@@ -151,6 +151,16 @@ class DeepGraphInfomaxTask(contrastive_losses.ContrastiveLossTask):
   The two logit outputs carry binary cross-entropy losses weighted by
   `dgi_loss_weight` and `discrimination_loss_weight`. All layer names carry the
   task's `name`, so several such tasks can share a model.
+
+  Example (Dink-Net's views and loss):
+
+  ```python
+  dgi = DeepGraphInfomaxTask(
+      "paper", readout="all_nodes",
+      augmentor=DropFeatureColumns(rate=0.2),  # The same columns, both views.
+      dgi_loss_weight=0.0, discrimination_loss_weight=1.0)
+  runner.run(task={"dgi": dgi}, ...)
+  ```
   """
 
   def __init__(self,

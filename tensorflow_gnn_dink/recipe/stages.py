@@ -13,11 +13,11 @@ calls them in order. No stage branches on how training sees the graph: the
 """
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 import dataclasses
 import math
 import os
-from typing import Any, Optional
+from typing import Any
 
 import ml_collections
 import numpy as np
