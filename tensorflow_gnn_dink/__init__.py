@@ -30,6 +30,7 @@ __version__ = "0.1.0"
 # Layers.
 DinkClusterHead = layers.DinkClusterHead
 DinkDiscriminationLogits = layers.DinkDiscriminationLogits
+ProjectedGCNConv = layers.ProjectedGCNConv
 MultiHopSmoothing = layers.MultiHopSmoothing
 ClusteringEmbedding = layers.ClusteringEmbedding
 NormalizeFeatureRows = layers.NormalizeFeatureRows
@@ -65,6 +66,7 @@ dilation_loss = losses.dilation_loss
 shrink_loss = losses.shrink_loss
 shrink_loss_per_example = losses.shrink_loss_per_example
 assigned_shrink_loss_per_example = losses.assigned_shrink_loss_per_example
+gcn_propagation = layers.gcn_propagation
 squared_distances = geometry.squared_distances
 soft_assignments = geometry.soft_assignments
 hard_assignments = geometry.hard_assignments

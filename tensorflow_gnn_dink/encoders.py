@@ -11,9 +11,9 @@ from typing import Callable
 
 import tensorflow as tf
 import tensorflow_gnn as tfgnn
-from tensorflow_gnn.models import gcn
 
 from tensorflow_gnn_dink import _checks
+from tensorflow_gnn_dink import layers
 
 
 def make_gcn_model_fn(
@@ -24,12 +24,15 @@ def make_gcn_model_fn(
     hidden_units: int = 512,
     num_layers: int = 1,
     seed: int | None = None,
+    sparse_features: bool = False,
 ) -> Callable[[tfgnn.GraphTensorSpec], tf.keras.Model]:
   """Returns a `model_fn` building a GCN + PReLU encoder for `runner.run`.
 
   The model maps a GraphTensor with node feature `feature_name` to the same
   graph with node feature `tfgnn.HIDDEN_STATE` of size `hidden_units`, after
-  `num_layers` rounds of `GCNConv` (self-loops, symmetric normalisation).
+  `num_layers` rounds of TF-GNN's `GCNConv` (self-loops, symmetric
+  normalisation), each computed as `layers.ProjectedGCNConv`: the same
+  function and weights, projected before it propagates.
 
   Args:
     node_set_name: The (only) node set.
@@ -39,6 +42,9 @@ def make_gcn_model_fn(
     hidden_units: Size of the hidden states.
     num_layers: Number of GCN layers.
     seed: Seed of the kernel initializers (None: random).
+    sparse_features: Whether the first layer multiplies only the non-zeros
+      of the input features (for mostly-zero bag-of-words features; the same
+      values either way).
   """
 
   def model_fn(graph_spec: tfgnn.GraphTensorSpec) -> tf.keras.Model:
@@ -54,9 +60,10 @@ def make_gcn_model_fn(
           seed=None if seed is None else seed + i)
       graph = tfgnn.keras.layers.GraphUpdate(
           node_sets={node_set_name: tfgnn.keras.layers.NodeSetUpdate(
-              {edge_set_name: gcn.GCNConv(
+              {edge_set_name: layers.ProjectedGCNConv(
                   hidden_units, activation=None, add_self_loops=True,
-                  kernel_initializer=initializer)},
+                  kernel_initializer=initializer,
+                  sparse_inputs=sparse_features and i == 0)},
               next_state=tfgnn.keras.layers.SingleInputNextState())},
           name=f"gcn_{i}")(graph)
       prelu = tf.keras.layers.PReLU(

@@ -13,7 +13,7 @@
 """
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Optional, Union
 
 import numpy as np
@@ -270,17 +270,136 @@ class DinkDiscriminationLogits(tf.keras.layers.Layer):
             tf.reduce_sum(bias))
 
 
+def gcn_propagation(graph: tfgnn.GraphTensor, edge_set_name: str, *,
+                    add_self_loops: bool = True,
+                    dtype: tf.DType = tf.float32
+                    ) -> Callable[[tf.Tensor], tf.Tensor]:
+  """Returns `x -> A_hat x`, the GCN's propagation over one edge set.
+
+  `A_hat = D_in^-1/2 (A + I) D_out^-1/2` (with `add_self_loops`; without,
+  `A` and degrees of at least 1), where `A[t, s]` counts the edges `s -> t`
+  of `edge_set_name` and the degrees are those of `A + I`: the propagation of
+  TF-GNN's `GCNConv(degree_normalization="in_out")`, which for the symmetric
+  edges of an undirected graph is `D^-1/2 (A + I) D^-1/2`. The edge set must
+  join one node set to itself. Each call is one sparse-dense product: memory
+  grows with edges + nodes x width, never with edges x width.
+
+  Args:
+    graph: A scalar GraphTensor.
+    edge_set_name: The edge set to propagate over.
+    add_self_loops: Whether to add `I` (as the GCN does).
+    dtype: The dtype of the `[num_nodes, width]` inputs `x`.
+  """
+  _checks.check_edge_set(graph.edge_sets, edge_set_name)
+  adjacency = graph.edge_sets[edge_set_name].adjacency
+  if adjacency.source_name != adjacency.target_name:
+    raise ValueError(
+        f"Edge set {edge_set_name!r} joins {adjacency.source_name!r} to "
+        f"{adjacency.target_name!r}; GCN propagation needs one node set.")
+  source = tf.cast(adjacency.source, tf.int64)
+  target = tf.cast(adjacency.target, tf.int64)
+  num_nodes = tf.cast(graph.node_sets[adjacency.target_name].total_size,
+                      tf.int64)
+  ones = tf.ones_like(target, dtype=dtype)
+  in_degree = tf.math.unsorted_segment_sum(ones, target, num_nodes)
+  out_degree = tf.math.unsorted_segment_sum(ones, source, num_nodes)
+  if add_self_loops:
+    in_scale, out_scale = (tf.math.rsqrt(in_degree + 1.0),
+                           tf.math.rsqrt(out_degree + 1.0))
+  else:
+    in_scale, out_scale = (tf.math.rsqrt(tf.maximum(in_degree, 1.0)),
+                           tf.math.rsqrt(tf.maximum(out_degree, 1.0)))
+  a_hat = tf.sparse.SparseTensor(
+      indices=tf.stack([target, source], axis=1),
+      values=tf.gather(in_scale, target) * tf.gather(out_scale, source),
+      dense_shape=tf.stack([num_nodes, num_nodes]))
+  self_loop = (in_scale * out_scale)[:, None]
+
+  def propagate(x: tf.Tensor) -> tf.Tensor:
+    pooled = tf.sparse.sparse_dense_matmul(a_hat, x)
+    return pooled + self_loop * x if add_self_loops else pooled
+
+  return propagate
+
+
+@tf.keras.utils.register_keras_serializable(package=_PACKAGE)
+class ProjectedGCNConv(tf.keras.layers.Layer):
+  """TF-GNN's `GCNConv`, computed as `A_hat (X W) + b`: project, then propagate.
+
+  The same function of the same weights as
+  `tensorflow_gnn.models.gcn.GCNConv(units, add_self_loops=...,
+  degree_normalization="in_out")` without edge weights -- `activation(A_hat X
+  W + b)` -- but `GCNConv` gathers an input-width row for every edge before
+  it projects (memory edges x input width), while this layer projects each
+  node once and propagates `units`-wide rows with one sparse-dense product
+  (memory nodes x units + edges). Its weights (the `Dense` kernel and bias)
+  are in `GCNConv`'s order, so `set_weights` carries them across.
+
+  With `sparse_inputs=True` the projection multiplies only the non-zeros of
+  the (dense) input states, for bag-of-words features that are mostly zeros:
+  the same values, with work that grows with the non-zeros.
+
+  Call it like `GCNConv`, e.g. in a `NodeSetUpdate`:
+  `conv(graph, edge_set_name="cites")` returns the `[num_nodes, units]` new
+  states of the edge set's node set, read from `node_feature`.
+  """
+
+  def __init__(self, units: int, *, activation: Any = None,
+               use_bias: bool = True, add_self_loops: bool = True,
+               kernel_initializer: Any = "glorot_uniform",
+               node_feature: str = tfgnn.HIDDEN_STATE,
+               sparse_inputs: bool = False, **kwargs):
+    super().__init__(**kwargs)
+    self.units = _checks.check_positive_int(units, "units")
+    self.sparse_inputs = bool(sparse_inputs)
+    self.activation = tf.keras.activations.get(activation)
+    self.use_bias = use_bias
+    self.add_self_loops = add_self_loops
+    self.node_feature = node_feature
+    self._filter = tf.keras.layers.Dense(
+        self.units, use_bias=use_bias,
+        kernel_initializer=tfgnn.keras.clone_initializer(
+            tf.keras.initializers.get(kernel_initializer)), name="dense")
+
+  def call(self, graph: tfgnn.GraphTensor, *,
+           edge_set_name: str) -> tf.Tensor:
+    propagate = gcn_propagation(graph, edge_set_name,
+                                add_self_loops=self.add_self_loops)
+    node_set_name = graph.edge_sets[edge_set_name].adjacency.target_name
+    x = graph.node_sets[node_set_name][self.node_feature]
+    if not self._filter.built:
+      self._filter.build(x.shape)
+    kernel = tf.cast(self._filter.kernel, x.dtype)
+    if self.sparse_inputs:  # Work and gradient in the non-zeros of x.
+      projected = tf.sparse.sparse_dense_matmul(tf.sparse.from_dense(x),
+                                                kernel)
+    else:
+      projected = tf.matmul(x, kernel)
+    pooled = propagate(projected)
+    if self.use_bias:
+      pooled += tf.cast(self._filter.bias, pooled.dtype)
+    return self.activation(pooled)
+
+  def get_config(self):
+    return dict(units=self.units,
+                activation=tf.keras.activations.serialize(self.activation),
+                use_bias=self.use_bias, add_self_loops=self.add_self_loops,
+                kernel_initializer=tf.keras.initializers.serialize(
+                    self._filter.kernel_initializer),
+                node_feature=self.node_feature,
+                sparse_inputs=self.sparse_inputs, **super().get_config())
+
+
 @tf.keras.utils.register_keras_serializable(package=_PACKAGE)
 class MultiHopSmoothing(tf.keras.layers.Layer):
   """Adds a parameter-free multi-hop smoothed copy to a node set's states.
 
   Returns the `[num_nodes, dim]` states `h + A_hat^steps h` with
   `A_hat = D^-1/2 (A + I) D^-1/2` (the GCN's propagation, self-loops
-  included), the "local + global" embedding of Dink-Net/GGD. `A` is read from
-  `edge_set_name` (which must hold both directions of each undirected edge)
-  inside the GraphTensor, so a SavedModel computes it too. Each hop is one
-  sparse-dense product: memory grows with edges + nodes x dim, never with
-  edges x dim.
+  included; see `gcn_propagation`), the "local + global" embedding of
+  Dink-Net/GGD. `A` is read from `edge_set_name` (which must hold both
+  directions of each undirected edge) inside the GraphTensor, so a
+  SavedModel computes it too.
   """
 
   def __init__(self, steps: int, *, node_set_name: str, edge_set_name: str,
@@ -296,23 +415,15 @@ class MultiHopSmoothing(tf.keras.layers.Layer):
     local = graph.node_sets[self.node_set_name][self.feature_name]
     if self.steps == 0:
       return local
-    _checks.check_edge_set(graph.edge_sets, self.edge_set_name)
-    adjacency = graph.edge_sets[self.edge_set_name].adjacency
-    source = tf.cast(adjacency.source, tf.int64)
-    target = tf.cast(adjacency.target, tf.int64)
-    num_nodes = tf.cast(graph.node_sets[self.node_set_name].total_size,
-                        tf.int64)
-    degree = 1.0 + tf.math.unsorted_segment_sum(
-        tf.ones_like(target, dtype=local.dtype), target, num_nodes)
-    norm = tf.math.rsqrt(degree)
-    a_hat = tf.sparse.SparseTensor(
-        indices=tf.stack([target, source], axis=1),
-        values=tf.gather(norm, target) * tf.gather(norm, source),
-        dense_shape=tf.stack([num_nodes, num_nodes]))
-    self_loop = tf.square(norm)[:, None]
+    propagate = gcn_propagation(graph, self.edge_set_name, dtype=local.dtype)
+    target = graph.edge_sets[self.edge_set_name].adjacency.target_name
+    if target != self.node_set_name:
+      raise ValueError(
+          f"Edge set {self.edge_set_name!r} joins node set {target!r}, not "
+          f"{self.node_set_name!r}: pass an edge set of {self.node_set_name!r}.")
     smooth = local
     for _ in range(self.steps):
-      smooth = tf.sparse.sparse_dense_matmul(a_hat, smooth) + self_loop * smooth
+      smooth = propagate(smooth)
     return local + smooth
 
   def get_config(self):

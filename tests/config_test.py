@@ -24,6 +24,7 @@ DEFAULTS = {
     "synthetic.feature_noise": (2.0, float),
     "model.hidden_units": (512, int),
     "model.num_layers": (1, int),
+    "model.sparse_features": ("auto", str),
     "embedding.propagation_steps": (5, int),
     "pretrain.steps": (200, int),
     "pretrain.learning_rate": (1e-3, float),

@@ -79,6 +79,32 @@ class InputModesTest(testing_utils.TestCase):
     self.assertAllClose(np.sort(shuffled, axis=0), np.sort(original, axis=0))
     self.assertNotAllClose(shuffled, original)
 
+  def test_sparse_features_setting(self):
+    dense = self.graph_tensor.node_sets["nodes"]["feat"]
+    mostly_zero = tf.where(tf.abs(dense) > 2.5, dense, 0.0)
+    self.assertLess(float(tf.math.count_nonzero(mostly_zero)) /
+                    float(tf.size(dense)), 0.1)
+    choose = input_modes._sparse_features  # pylint: disable=protected-access
+    self.assertFalse(choose("auto", dense))
+    self.assertTrue(choose("auto", mostly_zero))
+    self.assertTrue(choose("always", dense))
+    self.assertFalse(choose("never", mostly_zero))
+    with self.assertRaisesRegex(
+        ValueError, "config.model.sparse_features must be one of"):
+      choose("yes", dense)
+    # Either way the encoder computes the same function.
+    graph = self.graph_tensor.replace_features(node_sets={"nodes": {
+        "feat": mostly_zero}})
+    sparse = input_modes.make(_config(**{"model.sparse_features": "always"}),
+                              graph)
+    dense_mode = input_modes.make(
+        _config(**{"model.sparse_features": "never"}), graph)
+    sparse_encoder, dense_encoder = (sparse.build_encoder(),
+                                     dense_mode.build_encoder())
+    dense_encoder.set_weights(sparse_encoder.get_weights())
+    self.assertAllClose(sparse.encode(sparse_encoder),
+                        dense_mode.encode(dense_encoder), rtol=1e-5, atol=1e-6)
+
   @testing_utils.parameterized.named_parameters(
       ("two_layers", {"model.num_layers": 2}, "config.model.num_layers=1"),
       ("unfrozen", {"finetune.stop_gradient": False}, "stop_gradient=True"),

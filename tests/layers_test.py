@@ -430,6 +430,88 @@ class DinkDiscriminationLogitsTest(testing_utils.TestCase):
       layers.DinkDiscriminationLogits().build(tf.TensorShape([None, 2, None]))
 
 
+class ProjectedGCNConvTest(testing_utils.TestCase):
+  """`ProjectedGCNConv` is TF-GNN's `GCNConv`, projected before propagation."""
+
+  def _directed_graph(self):
+    """Two components, edges in no order, some one-way (in != out degree)."""
+    rng = np.random.default_rng(7)
+    src = rng.integers(0, 9, size=30)
+    dst = rng.integers(0, 9, size=30)
+    keep = src != dst
+    src, dst = src[keep], dst[keep]
+    src = np.concatenate([src, 9 + rng.integers(0, 6, size=10)])
+    dst = np.concatenate([dst, 9 + rng.integers(0, 6, size=10)])
+    return tfgnn.GraphTensor.from_pieces(
+        node_sets={"nodes": tfgnn.NodeSet.from_fields(
+            sizes=tf.constant([9, 6], tf.int64),
+            features={tfgnn.HIDDEN_STATE: tf.constant(
+                rng.normal(size=(15, 5)), tf.float32)})},
+        edge_sets={"edges": tfgnn.EdgeSet.from_fields(
+            sizes=tf.constant([len(src) - 10, 10], tf.int64),
+            adjacency=tfgnn.Adjacency.from_indices(
+                ("nodes", tf.constant(src, tf.int64)),
+                ("nodes", tf.constant(dst, tf.int64))))})
+
+  @parameterized.parameters((True, None, False), (True, "relu", False),
+                            (False, None, False), (True, "relu", True))
+  def test_equals_tfgnn_gcnconv_values_and_gradients(self, self_loops,
+                                                     activation, sparse):
+    from tensorflow_gnn.models.gcn import gcn_conv  # pylint: disable=g-import-not-at-top
+    graph = self._directed_graph()
+    if sparse:  # Mostly zeros, as bag-of-words features are.
+      x = graph.node_sets["nodes"][tfgnn.HIDDEN_STATE]
+      graph = graph.replace_features(node_sets={"nodes": {
+          tfgnn.HIDDEN_STATE: tf.where(tf.abs(x) > 1.0, x, 0.0)}})
+    ours = layers.ProjectedGCNConv(4, activation=activation,
+                                   add_self_loops=self_loops,
+                                   sparse_inputs=sparse)
+    theirs = gcn_conv.GCNConv(4, activation=activation,
+                              add_self_loops=self_loops)
+    theirs(graph, edge_set_name="edges")
+    ours(graph, edge_set_name="edges")
+    weights = [np.random.default_rng(1).normal(size=w.shape)
+               for w in theirs.get_weights()]
+    theirs.set_weights(weights)
+    ours.set_weights(weights)
+    with tf.GradientTape(persistent=True) as tape:
+      got = ours(graph, edge_set_name="edges")
+      want = theirs(graph, edge_set_name="edges")
+      got_sum, want_sum = tf.reduce_sum(got ** 2), tf.reduce_sum(want ** 2)
+    self.assertAllClose(got, want, rtol=1e-5, atol=1e-5)
+    for g, w in zip(tape.gradient(got_sum, ours.trainable_weights),
+                    tape.gradient(want_sum, theirs.trainable_weights)):
+      self.assertAllClose(g, w, rtol=1e-4, atol=1e-4)
+
+  def test_propagation_matches_numpy_on_symmetric_edges(self):
+    graph, graph_tensor = testing_utils.small_graph(seed=2)
+    x = np.random.default_rng(0).normal(size=(graph.num_nodes, 3))
+    propagate = layers.gcn_propagation(graph_tensor, "edges",
+                                       dtype=tf.float64)
+    a_hat = testing_utils.np_normalized_adjacency(graph.edges,
+                                                  graph.num_nodes)
+    self.assertAllClose(propagate(tf.constant(x)), a_hat @ x, rtol=1e-6)
+
+  def test_config_round_trip_and_errors(self):
+    layer = layers.ProjectedGCNConv(3, activation="relu", use_bias=False,
+                                    add_self_loops=False, name="conv")
+    clone = layers.ProjectedGCNConv.from_config(layer.get_config())
+    self.assertEqual(clone.get_config(), layer.get_config())
+    with self.assertRaisesRegex(ValueError, "units must be an integer >= 1"):
+      layers.ProjectedGCNConv(0)
+    graph = self._directed_graph()
+    with self.assertRaisesRegex(ValueError, "Edge set 'cites' not in"):
+      layers.ProjectedGCNConv(2)(graph, edge_set_name="cites")
+    hetero = tfgnn.GraphTensor.from_pieces(
+        node_sets={"a": tfgnn.NodeSet.from_fields(sizes=[2]),
+                   "b": tfgnn.NodeSet.from_fields(sizes=[2])},
+        edge_sets={"ab": tfgnn.EdgeSet.from_fields(
+            sizes=[1], adjacency=tfgnn.Adjacency.from_indices(
+                ("a", [0]), ("b", [1])))})
+    with self.assertRaisesRegex(ValueError, "needs one node set"):
+      layers.gcn_propagation(hetero, "ab")
+
+
 class MultiHopSmoothingTest(testing_utils.TestCase):
   """`layers.MultiHopSmoothing`."""
 

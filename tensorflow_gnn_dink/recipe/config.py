@@ -29,8 +29,11 @@ def default_config() -> ml_collections.ConfigDict:
       homophily=0.8, feature_noise=2.0))
 
   # Encoder: GCN + PReLU, as Dink-Net.
+  # sparse_features: "auto" (the first layer multiplies only non-zeros when
+  # under 10% of the features are non-zero, as for bag-of-words), "always"
+  # or "never"; the values are the same either way.
   config.model = ml_collections.ConfigDict(dict(
-      hidden_units=512, num_layers=1))
+      hidden_units=512, num_layers=1, sparse_features="auto"))
 
   # Embedding for clustering: L2-normalised h + A_hat^steps h.
   config.embedding = ml_collections.ConfigDict(dict(propagation_steps=5))

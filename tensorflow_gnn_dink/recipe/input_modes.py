@@ -24,6 +24,7 @@ import tensorflow_gnn as tfgnn
 from tensorflow_gnn import runner
 from tensorflow_gnn.models import contrastive_losses
 
+from tensorflow_gnn_dink import _checks
 from tensorflow_gnn_dink import encoders
 from tensorflow_gnn_dink import inputs
 from tensorflow_gnn_dink import layers
@@ -56,7 +57,10 @@ class InputMode(abc.ABC):
     self._gcn_fn = encoders.make_gcn_model_fn(
         node_set_name=NODE_SET, edge_set_name=EDGE_SET, feature_name=FEATURE,
         hidden_units=config.model.hidden_units,
-        num_layers=config.model.num_layers, seed=config.seed)
+        num_layers=config.model.num_layers, seed=config.seed,
+        sparse_features=_sparse_features(
+            config.model.sparse_features,
+            graph_tensor.node_sets[NODE_SET][FEATURE]))
 
   @abc.abstractmethod
   def build_encoder(self) -> tf.keras.Model:
@@ -151,6 +155,20 @@ class NodeRows(InputMode):
     gcn.set_weights(encoder.get_weights())
     return gcn
 
+
+
+_SPARSE_FEATURES = ("auto", "always", "never")
+_SPARSE_BELOW_DENSITY = 0.1
+
+
+def _sparse_features(setting: str, features: tf.Tensor) -> bool:
+  """Whether the GCN multiplies only non-zeros (`config.model.sparse_features`)."""
+  _checks.check_one_of(setting, _SPARSE_FEATURES,
+                       "config.model.sparse_features")
+  if setting != "auto":
+    return setting == "always"
+  density = tf.math.count_nonzero(features) / tf.size(features, tf.int64)
+  return bool(density < _SPARSE_BELOW_DENSITY)
 
 
 def _check_node_rows(config: ml_collections.ConfigDict, num_nodes: int) -> None:
