@@ -14,16 +14,8 @@ import tensorflow as tf
 from tensorflow_gnn_dink import geometry
 
 
-def np_squared_distances(x, y):
-  """`[n, m]` squared distances by broadcasting (no matmul)."""
-  return ((x[:, None, :] - y[None, :, :]) ** 2).sum(-1)
-
-
-def np_soft_assignments(z, c):
-  """Row-wise `softmax(-|z_i - c_j|)` in float64."""
-  logits = -np.sqrt(np_squared_distances(z, c))
-  e = np.exp(logits - logits.max(1, keepdims=True))
-  return e / e.sum(1, keepdims=True)
+np_squared_distances = testing_utils.np_sq_dist
+np_soft_assignments = testing_utils.np_soft
 
 
 class GeometryTest(testing_utils.TestCase):

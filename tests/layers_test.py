@@ -27,40 +27,16 @@ from tensorflow_gnn_dink import losses
 from tensorflow_gnn_dink.recipe import data
 
 
-def np_sq_dist(x, y):
-  """`[n, m]` squared distances by broadcasting."""
-  return ((x[:, None, :] - y[None, :, :]) ** 2).sum(-1)
-
-
-def np_dilation(c):
-  """`-1/(K(K-1)) sum_{i != j} |c_i - c_j|^2`."""
-  k = c.shape[0]
-  d = np_sq_dist(c, c)
-  return -(d.sum() - np.trace(d)) / (k * (k - 1))
-
-
-def np_shrink(z, c, w=None):
-  """Mean (or `w`-weighted mean) over rows of the mean distance to centres."""
-  per_row = np_sq_dist(z, c).mean(1)
-  if w is None:
-    return per_row.mean()
-  return (per_row * w).sum() / w.sum()
+np_sq_dist = testing_utils.np_sq_dist
+np_dilation = testing_utils.np_dilation
+np_shrink = testing_utils.np_shrink
+np_soft = testing_utils.np_soft
 
 
 def np_assigned_shrink(z, c, temperature):
   """Per row `sum_j p_ij |z_i - c_j|^2`, `p = softmax(-d^2 / temperature)`."""
-  d2 = np_sq_dist(z, c)
-  logits = -d2 / temperature
-  p = np.exp(logits - logits.max(1, keepdims=True))
-  p /= p.sum(1, keepdims=True)
-  return (p * d2).sum(1)
-
-
-def np_soft(z, c):
-  """Row-wise `softmax(-|z_i - c_j|)`."""
-  logits = -np.sqrt(np_sq_dist(z, c))
-  e = np.exp(logits - logits.max(1, keepdims=True))
-  return e / e.sum(1, keepdims=True)
+  p = testing_utils.np_assignment_weights(z, c, temperature)
+  return (p * np_sq_dist(z, c)).sum(1)
 
 
 def np_smoothed(h, edges, steps):

@@ -15,31 +15,10 @@ import tensorflow as tf
 from tensorflow_gnn_dink import losses
 
 
-def np_sq_dist(x, y):
-  """`[n, m]` squared distances by broadcasting."""
-  return ((x[:, None, :] - y[None, :, :]) ** 2).sum(-1)
-
-
-def np_dilation(c):
-  """`-1/(K(K-1)) sum_{i != j} |c_i - c_j|^2`."""
-  k = c.shape[0]
-  d = np_sq_dist(c, c)
-  return -(d.sum() - np.trace(d)) / (k * (k - 1))
-
-
-def np_shrink(z, c, w=None):
-  """Mean (or `w`-weighted mean) over rows of the mean distance to centres."""
-  per_row = np_sq_dist(z, c).mean(1)
-  if w is None:
-    return per_row.mean()
-  return (per_row * w).sum() / w.sum()
-
-
-def np_assignment_weights(z, c, temperature):
-  """`softmax(-|z_i - c_j|^2 / temperature)` per row."""
-  logits = -np_sq_dist(z, c) / temperature
-  e = np.exp(logits - logits.max(1, keepdims=True))
-  return e / e.sum(1, keepdims=True)
+np_sq_dist = testing_utils.np_sq_dist
+np_dilation = testing_utils.np_dilation
+np_shrink = testing_utils.np_shrink
+np_assignment_weights = testing_utils.np_assignment_weights
 
 
 class DilationLossTest(testing_utils.TestCase):

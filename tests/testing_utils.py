@@ -103,3 +103,44 @@ def np_normalized_adjacency(edges: np.ndarray, num_nodes: int) -> np.ndarray:
 def run_subprocess_env() -> dict:
   """The environment for a fresh Python process (TF picks Keras anew)."""
   return {k: v for k, v in os.environ.items() if k != "TF_USE_LEGACY_KERAS"}
+
+
+# Independent numpy references of the cluster geometry and losses (float64,
+# by broadcasting rather than the library's matmul form).
+
+
+def np_sq_dist(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+  """`[n, m]` squared distances by broadcasting."""
+  return ((x[:, None, :] - y[None, :, :]) ** 2).sum(-1)
+
+
+def np_softmax(logits: np.ndarray) -> np.ndarray:
+  """Row-wise softmax."""
+  e = np.exp(logits - logits.max(1, keepdims=True))
+  return e / e.sum(1, keepdims=True)
+
+
+def np_soft(z: np.ndarray, c: np.ndarray) -> np.ndarray:
+  """Row-wise `softmax(-|z_i - c_j|)`."""
+  return np_softmax(-np.sqrt(np_sq_dist(z, c)))
+
+
+def np_assignment_weights(z: np.ndarray, c: np.ndarray,
+                          temperature: float) -> np.ndarray:
+  """`softmax(-|z_i - c_j|^2 / temperature)` per row."""
+  return np_softmax(-np_sq_dist(z, c) / temperature)
+
+
+def np_dilation(c: np.ndarray) -> float:
+  """`-1/(K(K-1)) sum_{i != j} |c_i - c_j|^2`."""
+  k = c.shape[0]
+  d = np_sq_dist(c, c)
+  return -(d.sum() - np.trace(d)) / (k * (k - 1))
+
+
+def np_shrink(z: np.ndarray, c: np.ndarray, w=None) -> float:
+  """Mean (or `w`-weighted mean) over rows of the mean distance to centres."""
+  per_row = np_sq_dist(z, c).mean(1)
+  if w is None:
+    return per_row.mean()
+  return (per_row * w).sum() / w.sum()
