@@ -1,8 +1,8 @@
 """Dink-Net neural graph clustering for TensorFlow GNN.
 
 The library: Keras layers, pure loss functions, Keras metrics, runner tasks,
-dataset providers, encoders, plain-Keras training helpers and the serving
-export. (The Dink-Net recipe and its command line live in
+dataset providers, encoders, plain-Keras training helpers, the serving
+export, and sparse node features inside GraphTensors (`sparse`). (The Dink-Net recipe and its command line live in
 `tensorflow_gnn_dink.recipe`; nothing here imports it.)
 
 ```python
@@ -23,6 +23,7 @@ from tensorflow_gnn_dink import keras_training
 from tensorflow_gnn_dink import layers
 from tensorflow_gnn_dink import losses
 from tensorflow_gnn_dink import metrics
+from tensorflow_gnn_dink import sparse
 from tensorflow_gnn_dink import tasks
 
 __version__ = "0.1.0"
@@ -31,10 +32,12 @@ __version__ = "0.1.0"
 DinkClusterHead = layers.DinkClusterHead
 DinkDiscriminationLogits = layers.DinkDiscriminationLogits
 ProjectedGCNConv = layers.ProjectedGCNConv
+ProjectNodeFeature = layers.ProjectNodeFeature
 MultiHopSmoothing = layers.MultiHopSmoothing
 ClusteringEmbedding = layers.ClusteringEmbedding
 NormalizeFeatureRows = layers.NormalizeFeatureRows
 DropFeatureColumns = layers.DropFeatureColumns
+ShuffleNodeRows = layers.ShuffleNodeRows
 ReplaceFeature = layers.ReplaceFeature
 
 # Runner tasks.

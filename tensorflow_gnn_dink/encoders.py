@@ -14,6 +14,7 @@ import tensorflow_gnn as tfgnn
 
 from tensorflow_gnn_dink import _checks
 from tensorflow_gnn_dink import layers
+from tensorflow_gnn_dink import sparse
 
 
 def make_gcn_model_fn(
@@ -24,7 +25,7 @@ def make_gcn_model_fn(
     hidden_units: int = 512,
     num_layers: int = 1,
     seed: int | None = None,
-    sparse_features: bool = False,
+    input_width: int | None = None,
 ) -> Callable[[tfgnn.GraphTensorSpec], tf.keras.Model]:
   """Returns a `model_fn` building a GCN + PReLU encoder for `runner.run`.
 
@@ -32,29 +33,28 @@ def make_gcn_model_fn(
   graph with node feature `tfgnn.HIDDEN_STATE` of size `hidden_units`, after
   `num_layers` rounds of TF-GNN's `GCNConv` (self-loops, symmetric
   normalisation), each computed as `layers.ProjectedGCNConv`: the same
-  function and weights, projected before it propagates.
+  function and weights, projected before it propagates. The first layer
+  reads `feature_name` itself, dense or held sparse (`sparse`; then only its
+  non-zeros are multiplied).
 
   Args:
     node_set_name: The (only) node set.
     edge_set_name: The edge set from `node_set_name` to itself; edges in both
       directions for an undirected graph.
-    feature_name: The input node feature, a dense float matrix.
+    feature_name: The input node feature: a dense float matrix, or held
+      sparse (`{feature_name}_columns` + `{feature_name}_values`).
     hidden_units: Size of the hidden states.
     num_layers: Number of GCN layers.
     seed: Seed of the kernel initializers (None: random).
-    sparse_features: Whether the first layer multiplies only the non-zeros
-      of the input features (for mostly-zero bag-of-words features; the same
-      values either way).
+    input_width: The number of feature columns; required for a sparse
+      feature.
   """
 
   def model_fn(graph_spec: tfgnn.GraphTensorSpec) -> tf.keras.Model:
-    _check_feature(graph_spec, node_set_name, feature_name)
+    _check_feature(graph_spec, node_set_name, feature_name, input_width)
     _checks.check_edge_set(graph_spec.edge_sets_spec, edge_set_name)
     inputs = tf.keras.Input(type_spec=graph_spec)
-    graph = tfgnn.keras.layers.MapFeatures(
-        node_sets_fn=lambda node_set, node_set_name: {
-            tfgnn.HIDDEN_STATE: tf.cast(node_set[feature_name], tf.float32)},
-        name="initial_states")(inputs)
+    graph = inputs
     for i in range(num_layers):
       initializer = tf.keras.initializers.GlorotUniform(
           seed=None if seed is None else seed + i)
@@ -63,8 +63,10 @@ def make_gcn_model_fn(
               {edge_set_name: layers.ProjectedGCNConv(
                   hidden_units, activation=None, add_self_loops=True,
                   kernel_initializer=initializer,
-                  sparse_inputs=sparse_features and i == 0)},
-              next_state=tfgnn.keras.layers.SingleInputNextState())},
+                  node_feature=feature_name if i == 0 else tfgnn.HIDDEN_STATE,
+                  input_width=input_width if i == 0 else None)},
+              next_state=tfgnn.keras.layers.SingleInputNextState(),
+              node_input_feature=None)},
           name=f"gcn_{i}")(graph)
       prelu = tf.keras.layers.PReLU(
           alpha_initializer=tf.keras.initializers.Constant(0.25),
@@ -83,30 +85,35 @@ def make_gcn_rows_model_fn(
     feature_name: str = "feat",
     hidden_units: int = 512,
     seed: int | None = None,
+    input_width: int | None = None,
 ) -> Callable[[tfgnn.GraphTensorSpec], tf.keras.Model]:
   """Returns a `model_fn` for a one-layer GCN trained on `A_hat X` rows.
 
-  The model is `PReLU(Dense(x))` per node, for node features `feature_name`
+  The model is `PReLU(x W + b)` per node, for node features `feature_name`
   that already hold `A_hat X` (e.g. the recipe's
-  `propagation.gcn_input_rows`): the same function, with the same weights in
-  the same order (kernel, bias, PReLU slopes), as one layer of `make_gcn_model_fn` on the graph itself, so
-  `gcn_model.set_weights(rows_model.get_weights())` carries a model trained
-  on rows over to the graph (and to serving). Edges, if any, are ignored.
+  `propagation.gcn_input_rows`), dense or held sparse (`sparse`; then give
+  `input_width`): the same function, with the same weights in the same order
+  (kernel, bias, PReLU slopes), as one layer of `make_gcn_model_fn` on the
+  graph itself, so `gcn_model.set_weights(rows_model.get_weights())` carries
+  a model trained on rows over to the graph (and to serving). Edges, if any,
+  are ignored.
   """
 
   def model_fn(graph_spec: tfgnn.GraphTensorSpec) -> tf.keras.Model:
-    _check_feature(graph_spec, node_set_name, feature_name)
+    width = _check_feature(graph_spec, node_set_name, feature_name,
+                           input_width)
     inputs = tf.keras.Input(type_spec=graph_spec)
-    dense = tf.keras.layers.Dense(
-        hidden_units, kernel_initializer=tf.keras.initializers.GlorotUniform(
-            seed=seed), name="gcn_0_dense")
+    dense = layers.ProjectNodeFeature(
+        hidden_units, feature_name=feature_name, input_width=width,
+        kernel_initializer=tf.keras.initializers.GlorotUniform(seed=seed),
+        name="gcn_0_dense")
     prelu = tf.keras.layers.PReLU(
         alpha_initializer=tf.keras.initializers.Constant(0.25),
         name="prelu_0")
+
     graph = tfgnn.keras.layers.MapFeatures(
         node_sets_fn=lambda node_set, node_set_name: {
-            tfgnn.HIDDEN_STATE: dense(tf.cast(node_set[feature_name],
-                                              tf.float32))},
+            tfgnn.HIDDEN_STATE: dense(node_set.features)},
         name="initial_states")(inputs)
     graph = tfgnn.keras.layers.MapFeatures(
         node_sets_fn=_activate(node_set_name, prelu),
@@ -117,11 +124,23 @@ def make_gcn_rows_model_fn(
 
 
 def _check_feature(graph_spec: tfgnn.GraphTensorSpec, node_set_name: str,
-                   feature_name: str) -> None:
+                   feature_name: str, input_width: int | None) -> int:
+  """Checks the input feature; returns its width (dense, or `input_width`)."""
   _checks.check_node_set(graph_spec.node_sets_spec, node_set_name)
-  _checks.check_feature(
-      graph_spec.node_sets_spec[node_set_name].features_spec, node_set_name,
-      feature_name)
+  features = graph_spec.node_sets_spec[node_set_name].features_spec
+  if sparse.is_sparse(features, feature_name):
+    if input_width is None:
+      raise ValueError(
+          f"Node feature {feature_name!r} of {node_set_name!r} is held sparse "
+          f"({' + '.join(sparse.feature_names(feature_name))}): pass its "
+          "number of columns as input_width.")
+    return input_width
+  _checks.check_feature(features, node_set_name, feature_name)
+  width = features[feature_name].shape[-1]
+  if width is None:
+    raise ValueError(f"Node feature {feature_name!r} of {node_set_name!r} "
+                     "needs a static number of columns.")
+  return width
 
 
 def _activate(target: str, activation: tf.keras.layers.Layer):

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Optional
+from typing import Optional, Union
 
 import numpy as np
 import tensorflow as tf
@@ -32,17 +32,25 @@ class NodeRowsDatasetProvider(runner.DatasetProvider):
   """Provides shuffled batches of node rows, each batch a GraphTensor.
 
   Every element is a scalar GraphTensor with one component: `batch_size`
-  nodes of `node_set_name` carrying the given features, and no edges (for
-  features that already hold the graph, e.g. `propagation.gcn_input_rows`).
+  nodes of `node_set_name` carrying the given features (dense or ragged, e.g.
+  the two of a sparse feature, `tensorflow_gnn_dink.sparse`), and no edges
+  (for features that already hold the graph, e.g.
+  `propagation.gcn_input_rows`).
   Batches have a fixed size (the remainder of each pass over the rows is
   dropped, so no batch holds a row twice), as TPUs need; each input pipeline
   reads its own shard of the rows. The row order is reshuffled every pass,
   inside tf.data.
   """
 
-  def __init__(self, features: Mapping[str, np.ndarray], batch_size: int, *,
+  def __init__(self, features: Mapping[str, Union[np.ndarray, tf.Tensor,
+                                                  tf.RaggedTensor]],
+               batch_size: int, *,
                node_set_name: str = "nodes", seed: Optional[int] = None):
-    sizes = {name: len(value) for name, value in features.items()}
+    features = {name: value if isinstance(value, tf.RaggedTensor) else
+                tf.convert_to_tensor(value) for name, value in features.items()}
+    sizes = {name: int(value.nrows() if isinstance(value, tf.RaggedTensor)
+                       else value.shape[0])
+             for name, value in features.items()}
     if not sizes or len(set(sizes.values())) != 1:
       raise ValueError(f"Expected features with one common number of rows, "
                        f"got {sizes}.")
@@ -58,15 +66,17 @@ class NodeRowsDatasetProvider(runner.DatasetProvider):
 
   def to_graph(self, rows: Mapping[str, tf.Tensor]) -> tfgnn.GraphTensor:
     """A batch of rows as a GraphTensor (one component, no edges)."""
-    size = tf.shape(next(iter(rows.values())), out_type=tf.int64)[:1]
+    first = next(iter(rows.values()))
+    size = (tf.reshape(first.nrows(out_type=tf.int64), [1])
+            if isinstance(first, tf.RaggedTensor) else
+            tf.shape(first, out_type=tf.int64)[:1])
     return tfgnn.GraphTensor.from_pieces(node_sets={
         self._node_set_name: tfgnn.NodeSet.from_fields(
             sizes=size, features=dict(rows))})
 
   def get_dataset(self, context: tf.distribute.InputContext) -> tf.data.Dataset:
     # Shuffles row ids, not rows: the features are held once, in memory.
-    tensors = {name: tf.convert_to_tensor(value)
-               for name, value in self._features.items()}
+    tensors = self._features
     shard_rows = len(range(context.input_pipeline_id, self._num_rows,
                            context.num_input_pipelines))
     if shard_rows < self._batch_size:

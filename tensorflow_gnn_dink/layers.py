@@ -13,17 +13,17 @@
 """
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Optional, Union
 
 import numpy as np
 import tensorflow as tf
 import tensorflow_gnn as tfgnn
-from tensorflow_gnn.models import contrastive_losses
 
 from tensorflow_gnn_dink import _checks
 from tensorflow_gnn_dink import geometry
 from tensorflow_gnn_dink import losses
+from tensorflow_gnn_dink import sparse
 
 _PACKAGE = "tensorflow_gnn_dink"
 SHRINKS = ("all", "assigned")
@@ -281,8 +281,10 @@ def gcn_propagation(graph: tfgnn.GraphTensor, edge_set_name: str, *,
   of `edge_set_name` and the degrees are those of `A + I`: the propagation of
   TF-GNN's `GCNConv(degree_normalization="in_out")`, which for the symmetric
   edges of an undirected graph is `D^-1/2 (A + I) D^-1/2`. The edge set must
-  join one node set to itself. Each call is one sparse-dense product: memory
-  grows with edges + nodes x width, never with edges x width.
+  join one node set to itself. Each call is one sparse-dense product
+  (`sparse.matmul`): memory grows with edges + nodes x width, never with
+  edges x width. Edges sorted by target (as the recipe stores them) save a
+  sort per call.
 
   Args:
     graph: A scalar GraphTensor.
@@ -309,14 +311,14 @@ def gcn_propagation(graph: tfgnn.GraphTensor, edge_set_name: str, *,
   else:
     in_scale, out_scale = (tf.math.rsqrt(tf.maximum(in_degree, 1.0)),
                            tf.math.rsqrt(tf.maximum(out_degree, 1.0)))
-  a_hat = tf.sparse.SparseTensor(
+  a_hat = sparse.row_major(tf.sparse.SparseTensor(
       indices=tf.stack([target, source], axis=1),
       values=tf.gather(in_scale, target) * tf.gather(out_scale, source),
-      dense_shape=tf.stack([num_nodes, num_nodes]))
+      dense_shape=tf.stack([num_nodes, num_nodes])))
   self_loop = (in_scale * out_scale)[:, None]
 
   def propagate(x: tf.Tensor) -> tf.Tensor:
-    pooled = tf.sparse.sparse_dense_matmul(a_hat, x)
+    pooled = sparse.matmul(a_hat, x)
     return pooled + self_loop * x if add_self_loops else pooled
 
   return propagate
@@ -335,9 +337,10 @@ class ProjectedGCNConv(tf.keras.layers.Layer):
   (memory nodes x units + edges). Its weights (the `Dense` kernel and bias)
   are in `GCNConv`'s order, so `set_weights` carries them across.
 
-  With `sparse_inputs=True` the projection multiplies only the non-zeros of
-  the (dense) input states, for bag-of-words features that are mostly zeros:
-  the same values, with work that grows with the non-zeros.
+  `node_feature` may be held sparse (`sparse`: `{name}_columns` +
+  `{name}_values`, e.g. bag-of-words); then `X W` multiplies only the
+  non-zeros (work and memory grow with them, not with nodes x input width)
+  and `input_width` must give the number of columns.
 
   Call it like `GCNConv`, e.g. in a `NodeSetUpdate`:
   `conv(graph, edge_set_name="cites")` returns the `[num_nodes, units]` new
@@ -348,10 +351,11 @@ class ProjectedGCNConv(tf.keras.layers.Layer):
                use_bias: bool = True, add_self_loops: bool = True,
                kernel_initializer: Any = "glorot_uniform",
                node_feature: str = tfgnn.HIDDEN_STATE,
-               sparse_inputs: bool = False, **kwargs):
+               input_width: Optional[int] = None, **kwargs):
     super().__init__(**kwargs)
     self.units = _checks.check_positive_int(units, "units")
-    self.sparse_inputs = bool(sparse_inputs)
+    self.input_width = (None if input_width is None else
+                        _checks.check_positive_int(input_width, "input_width"))
     self.activation = tf.keras.activations.get(activation)
     self.use_bias = use_bias
     self.add_self_loops = add_self_loops
@@ -366,18 +370,15 @@ class ProjectedGCNConv(tf.keras.layers.Layer):
     propagate = gcn_propagation(graph, edge_set_name,
                                 add_self_loops=self.add_self_loops)
     node_set_name = graph.edge_sets[edge_set_name].adjacency.target_name
-    x = graph.node_sets[node_set_name][self.node_feature]
+    x = sparse.read(graph.node_sets[node_set_name].features,
+                    self.node_feature, width=self.input_width)
     if not self._filter.built:
-      self._filter.build(x.shape)
-    kernel = tf.cast(self._filter.kernel, x.dtype)
-    if self.sparse_inputs:  # Work and gradient in the non-zeros of x.
-      projected = tf.sparse.sparse_dense_matmul(tf.sparse.from_dense(x),
-                                                kernel)
-    else:
-      projected = tf.matmul(x, kernel)
-    pooled = propagate(projected)
+      self._filter.build(tf.TensorShape(
+          [None, x.shape[-1] if self.input_width is None else
+           self.input_width]))
+    pooled = propagate(sparse.matmul(x, self._filter.kernel))
     if self.use_bias:
-      pooled += tf.cast(self._filter.bias, pooled.dtype)
+      pooled += self._filter.bias
     return self.activation(pooled)
 
   def get_config(self):
@@ -387,7 +388,44 @@ class ProjectedGCNConv(tf.keras.layers.Layer):
                 kernel_initializer=tf.keras.initializers.serialize(
                     self._filter.kernel_initializer),
                 node_feature=self.node_feature,
-                sparse_inputs=self.sparse_inputs, **super().get_config())
+                input_width=self.input_width, **super().get_config())
+
+
+@tf.keras.utils.register_keras_serializable(package=_PACKAGE)
+class ProjectNodeFeature(tf.keras.layers.Dense):
+  """A `Dense` layer on one node feature, dense or held sparse.
+
+  Called on a node set's features (a mapping, e.g. inside `MapFeatures`),
+  returns `activation(X W + b)` for the feature `feature_name`. If it is held
+  sparse (`sparse`: `{name}_columns` + `{name}_values`), only its non-zeros
+  are multiplied and `input_width` must give the number of columns. The
+  weights are a `Dense` layer's (kernel, bias).
+  """
+
+  def __init__(self, units: int, *, feature_name: str,
+               input_width: Optional[int] = None, **kwargs):
+    super().__init__(units, **kwargs)
+    self.input_spec = None  # Called on a mapping of features, not a matrix.
+    self.feature_name = feature_name
+    self.input_width = input_width
+
+  def build(self, input_shape) -> None:
+    width = self.input_width
+    if self.feature_name in input_shape:
+      width = input_shape[self.feature_name][-1]
+    super().build(tf.TensorShape([None, width]))
+    self.input_spec = None  # Called on a mapping of features, not a matrix.
+
+  def call(self, features: Mapping[str, tfgnn.Field]) -> tf.Tensor:
+    x = sparse.read(features, self.feature_name, width=self.input_width)
+    outputs = sparse.matmul(x, self.kernel)
+    if self.use_bias:
+      outputs = tf.nn.bias_add(outputs, self.bias)
+    return outputs if self.activation is None else self.activation(outputs)
+
+  def get_config(self):
+    return dict(feature_name=self.feature_name, input_width=self.input_width,
+                **super().get_config())
 
 
 @tf.keras.utils.register_keras_serializable(package=_PACKAGE)
@@ -511,16 +549,36 @@ class ClusteringEmbedding(tf.keras.layers.Layer):
                 normalize=self.normalize, **super().get_config())
 
 
+def _node_sets_with(graph: tfgnn.GraphTensor, feature_name: str,
+                    node_set_names: Optional[Sequence[str]]) -> list[str]:
+  """`node_set_names`, checked, or every node set holding the feature."""
+  if node_set_names is None:
+    names = [n for n, s in graph.node_sets.items()
+             if sparse.has_feature(s.features, feature_name)]
+    if not names:
+      features = {n: sorted(s.features) for n, s in graph.node_sets.items()}
+      raise ValueError(
+          f"No node set has the feature {feature_name!r}; the graph's node "
+          f"features are {features}. Pass one of them as feature_name.")
+    return names
+  for name in node_set_names:
+    _checks.check_node_set(graph.node_sets, name)
+    features = graph.node_sets[name].features
+    if not sparse.has_feature(features, feature_name):
+      _checks.check_feature(features, name, feature_name)
+  return list(node_set_names)
+
+
 @tf.keras.utils.register_keras_serializable(package=_PACKAGE)
 class NormalizeFeatureRows(tf.keras.layers.Layer):
   """Divides each node's feature row by its L1 norm (Dink-Net's input step).
 
-  GraphTensor -> GraphTensor: feature `feature_name` of each node set in
-  `node_set_names` (default: every node set that has it) becomes
-  `x / sum(|x|)` per row; all-zero rows are left as they are. Use it where the
-  features enter the model (as a `runner.run` feature processor, and in
-  `export.make_serving_model(feature_processors=...)`), so that a served model
-  takes the graph as read from disk.
+  GraphTensor -> GraphTensor: feature `feature_name` (dense, or held sparse;
+  see `sparse`) of each node set in `node_set_names` (default: every node set
+  that has it) becomes `x / sum(|x|)` per row; all-zero rows are left as they
+  are. Use it where the features enter the model (as a `runner.run` feature
+  processor, and in `export.make_serving_model(feature_processors=...)`), so
+  that a served model takes the graph as read from disk.
   """
 
   def __init__(self, feature_name: str = "feat", *,
@@ -531,25 +589,18 @@ class NormalizeFeatureRows(tf.keras.layers.Layer):
                            else list(node_set_names))
 
   def call(self, graph: tfgnn.GraphTensor) -> tfgnn.GraphTensor:
-    names = self.node_set_names
-    if names is None:
-      names = [n for n, s in graph.node_sets.items()
-               if self.feature_name in s.features]
-      if not names:
-        features = {n: sorted(s.features) for n, s in graph.node_sets.items()}
-        raise ValueError(
-            f"No node set has the feature {self.feature_name!r} to normalise; "
-            f"the graph's node features are {features}. Pass one of them as "
-            "feature_name.")
     updates = {}
-    for name in names:
-      _checks.check_node_set(graph.node_sets, name)
-      features = graph.node_sets[name].features
-      _checks.check_feature(features, name, self.feature_name)
-      x = features[self.feature_name]
+    for name in _node_sets_with(graph, self.feature_name, self.node_set_names):
+      features = dict(graph.node_sets[name].features)
+      key = (self.feature_name if self.feature_name in features else
+             sparse.feature_names(self.feature_name)[1])
+      x = features[key]
       row_sums = tf.reduce_sum(tf.abs(x), axis=-1, keepdims=True)
-      updates[name] = {**features, self.feature_name: x / tf.where(
-          row_sums > 0, row_sums, tf.ones_like(row_sums))}
+      if isinstance(row_sums, tf.RaggedTensor):  # [n, 1] sums of sparse rows.
+        row_sums = row_sums.to_tensor()
+      features[key] = x / tf.where(row_sums > 0, row_sums,
+                                   tf.ones_like(row_sums))
+      updates[name] = features
     return graph.replace_features(node_sets=updates)
 
   def get_config(self):
@@ -557,35 +608,109 @@ class NormalizeFeatureRows(tf.keras.layers.Layer):
                 node_set_names=self.node_set_names, **super().get_config())
 
 
-def _drop_feature_columns(tensor: tfgnn.Field,
-                          rate: float,
-                          *,
-                          seed: Optional[int] = None) -> tfgnn.Field:
-  """Zeroes a random `rate` fraction of the feature columns (same for all rows)."""
-  if not 0.0 <= rate <= 1.0:
-    raise ValueError(f"Feature-column drop rate must be in [0, 1], got {rate}.")
-  if (rate == 0.0 or not tfgnn.is_dense_tensor(tensor)
-      or not tensor.dtype.is_floating or tensor.shape.rank != 2):
-    return tensor
-  keep = tf.random.uniform(tf.shape(tensor)[-1:], seed=seed) >= rate
-  return tensor * tf.cast(keep, tensor.dtype)
+@tf.keras.utils.register_keras_serializable(package=_PACKAGE)
+class DropFeatureColumns(tf.keras.layers.Layer):
+  """Zeroes a random `rate` fraction of feature columns (Dink-Net's augmentation).
 
-
-class DropFeatureColumns(contrastive_losses.Corruptor):
-  """Corrupts by zeroing a random subset of feature columns (Dink-Net's view).
-
-  The same columns are dropped for every row of a feature, as in the official
-  Dink-Net `aug_feature_dropout`; unlike `tf.nn.dropout` nothing is rescaled.
-  Only dense float features of rank 2 are touched. TPU-safe (no shuffles).
-  Used as `DeepGraphInfomaxTask(augmentor=DropFeatureColumns(rate=0.2))`, it
-  drops the same columns in both views.
+  GraphTensor -> GraphTensor. For every node set, each dense float feature of
+  rank 2 and each feature held sparse (`sparse`) gets its own random set of
+  dropped columns, the same for every row, as in the official Dink-Net
+  `aug_feature_dropout`; unlike `tf.nn.dropout` nothing is rescaled. Sparse
+  features keep their structure (dropped non-zeros become zeros). Used as
+  `DeepGraphInfomaxTask(augmentor=DropFeatureColumns(rate=0.2))`, it drops
+  the same columns in both views. TPU-safe (static shapes, no shuffles).
   """
 
-  def __init__(self, *args, rate: float = 0.2, seed: Optional[int] = None,
+  def __init__(self, rate: float = 0.2, *, seed: Optional[int] = None,
                **kwargs):
-    def fn(tensor, value):
-      return _drop_feature_columns(tensor, value, seed=seed)
-    super().__init__(*args, corruption_fn=fn, default=rate, **kwargs)
+    super().__init__(**kwargs)
+    if not 0.0 <= rate <= 1.0:
+      raise ValueError(
+          f"Feature-column drop rate must be in [0, 1], got {rate}.")
+    self.rate = float(rate)
+    self.seed = seed
+
+  def _keep(self, width: tf.Tensor) -> tf.Tensor:
+    return tf.random.uniform(tf.reshape(width, [1]), seed=self.seed) >= (
+        self.rate)
+
+  def _drop(self, features: Mapping[str, tfgnn.Field]) -> dict[str, Any]:
+    features = dict(features)
+    for name, x in list(features.items()):
+      if name.endswith(sparse.VALUES_SUFFIX):
+        stem = name[:-len(sparse.VALUES_SUFFIX)]
+        if sparse.is_sparse(features, stem):
+          columns = features[stem + sparse.COLUMNS_SUFFIX].flat_values
+          keep = self._keep(tf.reduce_max(
+              tf.concat([columns, -tf.ones([1], columns.dtype)], 0)) + 1)
+          features[name] = x.with_flat_values(x.flat_values * tf.cast(
+              tf.gather(keep, columns), x.dtype))
+      elif (tfgnn.is_dense_tensor(x) and x.dtype.is_floating
+            and x.shape.rank == 2):
+        features[name] = x * tf.cast(self._keep(tf.shape(x)[-1]), x.dtype)
+    return features
+
+  def call(self, graph: tfgnn.GraphTensor) -> tfgnn.GraphTensor:
+    if self.rate == 0.0:
+      return graph
+    return graph.replace_features(node_sets={
+        name: self._drop(node_set.features)
+        for name, node_set in graph.node_sets.items()})
+
+  def get_config(self):
+    return dict(rate=self.rate, seed=self.seed, **super().get_config())
+
+
+def _gather_rows(value: tfgnn.Field, indices: tf.Tensor) -> tfgnn.Field:
+  """`tf.gather(value, indices)`, keeping a ragged value's static row count."""
+  gathered = tf.gather(value, indices)
+  if isinstance(value, tf.RaggedTensor):
+    gathered = tf.RaggedTensor.from_row_splits(
+        gathered.values, tf.ensure_shape(gathered.row_splits,
+                                         value.row_splits.shape),
+        validate=False)
+  return gathered
+
+
+@tf.keras.utils.register_keras_serializable(package=_PACKAGE)
+class ShuffleNodeRows(tf.keras.layers.Layer):
+  """Permutes the nodes' features: Dink-Net's and DGI's negative view.
+
+  GraphTensor -> GraphTensor. Each node set in `node_set_names` (default:
+  all) gets one random permutation of its nodes, applied to every feature,
+  dense or ragged, so a node's features move together (a sparse feature's
+  columns and values included; TF-GNN's `ShuffleFeaturesGlobally` shuffles
+  each feature on its own). The structure is unchanged. The permutation is
+  the argsort of uniform noise: static shapes, valid on TPU.
+  """
+
+  def __init__(self, *, seed: Optional[int] = None,
+               node_set_names: Optional[Sequence[str]] = None, **kwargs):
+    super().__init__(**kwargs)
+    self.seed = seed
+    self.node_set_names = (None if node_set_names is None
+                           else list(node_set_names))
+
+  def call(self, graph: tfgnn.GraphTensor) -> tfgnn.GraphTensor:
+    names = self.node_set_names or list(graph.node_sets)
+    updates = {}
+    for name in names:
+      _checks.check_node_set(graph.node_sets, name)
+      node_set = graph.node_sets[name]
+      if not node_set.features:
+        continue
+      num_nodes = node_set.spec.total_size  # Static where known.
+      if num_nodes is None:
+        num_nodes = node_set.total_size
+      perm = tf.argsort(tf.random.uniform(tf.reshape(num_nodes, [1]),
+                                          seed=self.seed))
+      updates[name] = {k: _gather_rows(v, perm)
+                       for k, v in node_set.features.items()}
+    return graph.replace_features(node_sets=updates)
+
+  def get_config(self):
+    return dict(seed=self.seed, node_set_names=self.node_set_names,
+                **super().get_config())
 
 
 class ReplaceFeature(tf.keras.layers.Layer):
@@ -593,8 +718,9 @@ class ReplaceFeature(tf.keras.layers.Layer):
 
   Returns the graph with node feature `target` of `node_set_name` replaced by
   feature `source` (e.g. the `A_hat (P X)` rows of the recipe's node-row
-  training, the one-layer GCN's input under Dink-Net's row shuffle). Use as
-  `DeepGraphInfomaxTask(corruptor=...)`. TPU-safe.
+  training, the one-layer GCN's input under Dink-Net's row shuffle). A
+  `source` held sparse (`sparse`) replaces the sparse `target`'s two
+  features. Use as `DeepGraphInfomaxTask(corruptor=...)`. TPU-safe.
   """
 
   def __init__(self, *, node_set_name: str, source: str,
@@ -605,10 +731,15 @@ class ReplaceFeature(tf.keras.layers.Layer):
     self._target = target
 
   def call(self, graph: tfgnn.GraphTensor) -> tfgnn.GraphTensor:
-    features = graph.node_sets[self._node_set_name].features
-    if self._source not in features:
+    features = dict(graph.node_sets[self._node_set_name].features)
+    if self._source in features:
+      features[self._target] = features[self._source]
+    elif sparse.is_sparse(features, self._source):
+      for source, target in zip(sparse.feature_names(self._source),
+                                sparse.feature_names(self._target)):
+        features[target] = features[source]
+    else:
       raise ValueError(
           f"Node set {self._node_set_name!r} has no feature {self._source!r} "
           f"to use as the negative view; it has {sorted(features)}.")
-    return graph.replace_features(node_sets={self._node_set_name: {
-        **features, self._target: features[self._source]}})
+    return graph.replace_features(node_sets={self._node_set_name: features})

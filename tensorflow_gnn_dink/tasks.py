@@ -168,10 +168,10 @@ class DeepGraphInfomaxTask(contrastive_losses.ContrastiveLossTask):
                *,
                feature_name: str = tfgnn.HIDDEN_STATE,
                representations_layer_name: Optional[str] = None,
-               corruptor: Optional[contrastive_losses.Corruptor] = None,
+               corruptor: Optional[tf.keras.layers.Layer] = None,
                projector_units: Optional[Sequence[int]] = None,
                seed: Optional[int] = None,
-               augmentor: Optional[contrastive_losses.Corruptor] = None,
+               augmentor: Optional[tf.keras.layers.Layer] = None,
                svd_metrics: bool = True,
                readout: str = "first_node",
                dgi_loss_weight: float = 1.0,
@@ -184,12 +184,15 @@ class DeepGraphInfomaxTask(contrastive_losses.ContrastiveLossTask):
       feature_name: The feature of the GNN's output to read out.
       representations_layer_name: Name of the layer emitting the clean
         representations; default `"{name}_clean_representations"`.
-      corruptor: A `contrastive_losses.Corruptor` making the negative view;
-        default TF-GNN's `ShuffleFeaturesGlobally(seed=seed)` (row shuffle).
+      corruptor: A layer (GraphTensor -> GraphTensor, e.g. a TF-GNN
+        `contrastive_losses.Corruptor`) making the negative view; default
+        `layers.ShuffleNodeRows(seed=seed)`: one permutation of the nodes for
+        all their features, so sparse features stay consistent (TF-GNN's DGI
+        default, `ShuffleFeaturesGlobally`, shuffles each feature apart).
       projector_units: Optional sizes of a ReLU MLP applied to both views
         before the contrastive layers (as in TF-GNN).
       seed: Seed of the default corruptor.
-      augmentor: Optional `Corruptor` applied before `corruptor`, to both
+      augmentor: Optional layer applied before `corruptor`, to both
         views (e.g. `layers.DropFeatureColumns`, as Dink-Net). Without it the
         positive view is the input graph itself (TF-GNN's DGI).
       svd_metrics: Whether to report TF-GNN's SVD metrics of the clean
@@ -209,7 +212,7 @@ class DeepGraphInfomaxTask(contrastive_losses.ContrastiveLossTask):
         feature_name=feature_name,
         representations_layer_name=(representations_layer_name or
                                     f"{self._name}_clean_representations"),
-        corruptor=corruptor,
+        corruptor=corruptor or layers.ShuffleNodeRows(seed=seed),
         projector_units=projector_units,
         seed=seed)
     self._node_set_name = node_set_name

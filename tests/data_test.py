@@ -3,13 +3,16 @@ import testing_utils  # Keras 2 before TensorFlow: the first import.
 
 from absl.testing import parameterized
 import numpy as np
+import scipy.sparse as sp
 import tensorflow as tf
 
 from tensorflow_gnn_dink.recipe import data
 
 
 def _graph(features, edges, labels=None) -> data.Graph:
-  return data.Graph(features=np.asarray(features, np.float32),
+  if not sp.issparse(features):
+    features = np.asarray(features, np.float32)
+  return data.Graph(features=features,
                     edges=np.asarray(edges, np.int64), labels=labels)
 
 
@@ -98,6 +101,28 @@ class MakeCsbmTest(testing_utils.TestCase):
     means = graph.features[[np.argmax(graph.labels == c) for c in range(3)]]
     self.assertFalse(np.allclose(means[0], means[1]))
 
+  def test_bag_of_words_features_are_sparse_and_on_topic(self):
+    graph = data.make_csbm(num_nodes=300, n_clusters=3, num_features=600,
+                           words_per_node=20, feature_noise=0.5, seed=1)
+    self.assertTrue(sp.issparse(graph.features))
+    self.assertEqual(graph.features.shape, (300, 600))
+    self.assertEqual(graph.features.dtype, np.float32)
+    self.assertAllEqual(np.unique(graph.features.data), [1.0])
+    words = np.asarray(graph.features.sum(1)).ravel()
+    self.assertBetween(words.min(), 1, 20)
+    self.assertGreater(words.mean(), 15)  # Few repeats merge.
+    # Two thirds of the words come from the community's topic: rows of one
+    # community share more columns than rows of two communities.
+    x = graph.features.toarray()
+    same = x[graph.labels == 0][:50] @ x[graph.labels == 0][50:100].T
+    other = x[graph.labels == 0][:50] @ x[graph.labels == 1][:50].T
+    self.assertGreater(same.mean(), 1.5 * other.mean())
+    again = data.make_csbm(num_nodes=300, n_clusters=3, num_features=600,
+                           words_per_node=20, feature_noise=0.5, seed=1)
+    self.assertEqual((again.features != graph.features).nnz, 0)
+    with self.assertRaisesRegex(ValueError, "words_per_node must be"):
+      data.make_csbm(num_nodes=30, words_per_node=0)
+
   @parameterized.named_parameters(
       ("one", 1, 10, "n_clusters must be an integer >= 2, got 1"),
       ("zero", 0, 10, "n_clusters must be an integer >= 2, got 0"),
@@ -112,19 +137,19 @@ class MakeCsbmTest(testing_utils.TestCase):
 
 class SymmetrizeEdgesTest(testing_utils.TestCase):
 
-  def test_both_directions_sorted(self):
+  def test_both_directions_sorted_by_target(self):
     edges = data.symmetrize_edges(np.array([[0, 2], [1, 1]]), 3)
-    self.assertAllEqual(edges, [[0, 1, 1, 2], [1, 0, 2, 1]])
+    self.assertAllEqual(edges, [[1, 0, 2, 1], [0, 1, 1, 2]])
     self.assertEqual(edges.dtype, np.int64)
 
   def test_self_loops_are_dropped(self):
     edges = data.symmetrize_edges(np.array([[0, 1, 2], [0, 2, 2]]), 3)
-    self.assertAllEqual(edges, [[1, 2], [2, 1]])
+    self.assertAllEqual(edges, [[2, 1], [1, 2]])
 
   def test_duplicates_and_reverse_pairs_are_merged(self):
     edges = data.symmetrize_edges(
         np.array([[0, 0, 1, 3, 3], [1, 1, 0, 2, 2]]), 4)
-    self.assertAllEqual(edges, [[0, 1, 2, 3], [1, 0, 3, 2]])
+    self.assertAllEqual(edges, [[1, 0, 3, 2], [0, 1, 2, 3]])
 
   def test_only_self_loops_or_nothing_give_no_edges(self):
     self.assertEqual(data.symmetrize_edges(np.array([[1], [1]]), 2).shape,
@@ -173,6 +198,39 @@ class ToGraphTensorTest(testing_utils.TestCase):
     with self.assertRaisesRegex(ValueError, "outside"):
       data.to_graph_tensor(_graph(np.zeros((2, 1)), [[0], [2]]))
 
+  def test_sparse_features_become_two_ragged_features(self):
+    dense = np.array([[0.0, 2.0, 0.0], [0.0, 0.0, 0.0], [1.0, 0.0, 3.0]],
+                     np.float32)
+    graph = _graph(sp.csr_matrix(dense), [[0, 1], [1, 0]])
+    nodes = data.to_graph_tensor(graph).node_sets["nodes"]
+    self.assertEqual(sorted(nodes.features), ["feat_columns", "feat_values"])
+    self.assertAllEqual(nodes["feat_columns"].to_list(), [[1], [], [0, 2]])
+    self.assertAllEqual(nodes["feat_values"].to_list(), [[2.0], [], [1.0, 3.0]])
+
+
+class WithFeatureFormatTest(testing_utils.TestCase):
+
+  def test_formats(self):
+    mostly_zero = np.eye(20, dtype=np.float32)  # 5% non-zero.
+    full = np.ones((20, 3), np.float32)
+    edges = np.zeros((2, 0))
+    auto = data.with_feature_format(_graph(mostly_zero, edges), "auto")
+    self.assertTrue(sp.issparse(auto.features))
+    self.assertAllEqual(auto.features.toarray(), mostly_zero)
+    self.assertIsInstance(
+        data.with_feature_format(_graph(full, edges), "auto").features,
+        np.ndarray)
+    self.assertIsInstance(data.with_feature_format(
+        _graph(sp.csr_matrix(full), edges), "auto").features, np.ndarray)
+    self.assertTrue(sp.issparse(data.with_feature_format(
+        _graph(full, edges), "sparse").features))
+    self.assertIsInstance(data.with_feature_format(
+        _graph(sp.csr_matrix(mostly_zero), edges), "dense").features,
+                          np.ndarray)
+    with self.assertRaisesRegex(
+        ValueError, "config.data.feature_format must be one of"):
+      data.with_feature_format(_graph(full, edges), "csr")
+
 
 class ValidateTest(testing_utils.TestCase):
 
@@ -214,6 +272,12 @@ class ValidateTest(testing_utils.TestCase):
     with self.assertRaisesRegex(
         ValueError, r"features contain NaN or inf in 2 rows \(first: \[1, 6\]\)"
         r"\. Clean or impute them"):
+      data.validate(_graph(features, np.zeros((2, 0))))
+
+  def test_nan_in_sparse_features(self):
+    features = sp.csr_matrix(np.array([[0, 1], [np.nan, 0], [0, 0]],
+                                      np.float32))
+    with self.assertRaisesRegex(ValueError, r"in 1 rows \(first: \[1\]\)"):
       data.validate(_graph(features, np.zeros((2, 0))))
 
   def test_nan_rows_lists_only_the_first_five(self):

@@ -1,5 +1,11 @@
-"""Full-graph and node-row training inputs: one interface, the same model."""
+"""Full-graph and node-row training inputs: one interface, the same model.
+
+Both modes, with features dense or held sparse, compute the same encoder and
+embedding (checked against numpy and against each other).
+"""
 import testing_utils  # First: Keras 2 before TensorFlow.
+
+import dataclasses
 
 import numpy as np
 import tensorflow as tf
@@ -7,6 +13,7 @@ import tensorflow_gnn as tfgnn
 
 import tensorflow_gnn_dink as dink
 from tensorflow_gnn_dink.recipe import config as config_lib
+from tensorflow_gnn_dink.recipe import data
 from tensorflow_gnn_dink.recipe import input_modes
 
 
@@ -30,15 +37,27 @@ class InputModesTest(testing_utils.TestCase):
     self.embedding = dink.ClusteringEmbedding(
         "nodes", edge_set_name="edges", propagation_steps=2)
 
+  def _make(self, config, graph_tensor=None):
+    return input_modes.make(config, graph_tensor or self.graph_tensor,
+                            self.graph.num_features)
+
+  def _mostly_zero(self, feature_format):
+    """The graph with 90% of its features zeroed, held dense or sparse."""
+    x = np.where(np.abs(self.graph.features) > 1.6, self.graph.features, 0.0)
+    graph = data.with_feature_format(
+        dataclasses.replace(self.graph, features=x.astype(np.float32)),
+        feature_format)
+    return data.to_graph_tensor(graph)
+
   def test_make_picks_the_mode_by_batch_size(self):
-    self.assertIsInstance(input_modes.make(_config(), self.graph_tensor),
+    self.assertIsInstance(self._make(_config()),
                           input_modes.FullGraph)
     self.assertIsInstance(
-        input_modes.make(_config(batch_size=16), self.graph_tensor),
+        self._make(_config(batch_size=16)),
         input_modes.NodeRows)
 
   def test_full_graph_embedding_matches_numpy(self):
-    mode = input_modes.make(_config(), self.graph_tensor)
+    mode = self._make(_config())
     self.assertEqual(mode.spec, self.graph_tensor.spec)
     encoder = mode.build_encoder()
     h = encoder(self.graph_tensor).node_sets["nodes"][tfgnn.HIDDEN_STATE]
@@ -53,8 +72,8 @@ class InputModesTest(testing_utils.TestCase):
     self.assertIs(mode.serving_encoder(encoder), encoder)
 
   def test_node_rows_give_the_full_graph_model(self):
-    full = input_modes.make(_config(), self.graph_tensor)
-    rows = input_modes.make(_config(batch_size=16), self.graph_tensor)
+    full = self._make(_config())
+    rows = self._make(_config(batch_size=16))
     rows_encoder, gcn = rows.build_encoder(), full.build_encoder()
     rng = np.random.default_rng(0)
     rows_encoder.set_weights([rng.normal(size=w.shape)
@@ -69,41 +88,43 @@ class InputModesTest(testing_utils.TestCase):
                         atol=1e-6)
 
   def test_negative_views(self):
-    rows = input_modes.make(_config(batch_size=16), self.graph_tensor)
+    rows = self._make(_config(batch_size=16))
     batch = next(iter(rows.provider.get_dataset(tf.distribute.InputContext())))
     negative = rows.corruptor(0)(batch).node_sets["nodes"]["feat"]
     self.assertAllEqual(negative, batch.node_sets["nodes"]["feat_negative"])
-    full = input_modes.make(_config(), self.graph_tensor)
+    full = self._make(_config())
     shuffled = full.corruptor(0)(self.graph_tensor).node_sets["nodes"]["feat"]
     original = self.graph_tensor.node_sets["nodes"]["feat"]
     self.assertAllClose(np.sort(shuffled, axis=0), np.sort(original, axis=0))
     self.assertNotAllClose(shuffled, original)
 
-  def test_sparse_features_setting(self):
-    dense = self.graph_tensor.node_sets["nodes"]["feat"]
-    mostly_zero = tf.where(tf.abs(dense) > 2.5, dense, 0.0)
-    self.assertLess(float(tf.math.count_nonzero(mostly_zero)) /
-                    float(tf.size(dense)), 0.1)
-    choose = input_modes._sparse_features  # pylint: disable=protected-access
-    self.assertFalse(choose("auto", dense))
-    self.assertTrue(choose("auto", mostly_zero))
-    self.assertTrue(choose("always", dense))
-    self.assertFalse(choose("never", mostly_zero))
-    with self.assertRaisesRegex(
-        ValueError, "config.model.sparse_features must be one of"):
-      choose("yes", dense)
-    # Either way the encoder computes the same function.
-    graph = self.graph_tensor.replace_features(node_sets={"nodes": {
-        "feat": mostly_zero}})
-    sparse = input_modes.make(_config(**{"model.sparse_features": "always"}),
-                              graph)
-    dense_mode = input_modes.make(
-        _config(**{"model.sparse_features": "never"}), graph)
-    sparse_encoder, dense_encoder = (sparse.build_encoder(),
-                                     dense_mode.build_encoder())
-    dense_encoder.set_weights(sparse_encoder.get_weights())
-    self.assertAllClose(sparse.encode(sparse_encoder),
-                        dense_mode.encode(dense_encoder), rtol=1e-5, atol=1e-6)
+  def test_sparse_features_give_the_same_model_in_both_modes(self):
+    dense_graph, sparse_graph = (self._mostly_zero("dense"),
+                                 self._mostly_zero("sparse"))
+    self.assertIn("feat_values", sparse_graph.node_sets["nodes"].features)
+    modes = [self._make(_config(**changes), graph)
+             for changes in ({}, {"batch_size": 16})
+             for graph in (dense_graph, sparse_graph)]
+    encoders = [mode.build_encoder() for mode in modes]
+    rng = np.random.default_rng(1)
+    weights = [rng.normal(size=w.shape) for w in encoders[0].get_weights()]
+    for encoder in encoders:
+      encoder.set_weights(weights)
+    want = modes[0].embed(encoders[0], self.embedding)
+    for mode, encoder in zip(modes[1:], encoders[1:]):
+      self.assertAllClose(mode.embed(encoder, self.embedding), want,
+                          rtol=1e-4, atol=1e-5)
+    # Node rows of sparse features are sparse rows of A_hat X.
+    sparse_rows = modes[3]
+    batch = next(iter(sparse_rows.provider.get_dataset(
+        tf.distribute.InputContext())))
+    features = batch.node_sets["nodes"].features
+    self.assertEqual(
+        sorted(features), ["feat_columns", "feat_negative_columns",
+                           "feat_negative_values", "feat_values"])
+    negative = sparse_rows.corruptor(0)(batch).node_sets["nodes"].features
+    self.assertAllEqual(negative["feat_values"],
+                        features["feat_negative_values"])
 
   @testing_utils.parameterized.named_parameters(
       ("two_layers", {"model.num_layers": 2}, "config.model.num_layers=1"),
@@ -113,7 +134,7 @@ class InputModesTest(testing_utils.TestCase):
   def test_node_rows_errors_name_the_fix(self, changes, message):
     config = _config(**{"batch_size": 16, **changes})
     with self.assertRaisesRegex(ValueError, message):
-      input_modes.make(config, self.graph_tensor)
+      self._make(config)
 
 
 if __name__ == "__main__":

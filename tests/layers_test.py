@@ -9,8 +9,10 @@
 * `MultiHopSmoothing` and `ClusteringEmbedding`: `normalize(h + A_hat^p h)`
   against a dense numpy `A_hat`, edges in any order, several components,
   readouts, and their argument errors.
-* `NormalizeFeatureRows`, `DropFeatureColumns`, `ReplaceFeature` and
-  `make_readout`: the feature-processing layers and views.
+* `NormalizeFeatureRows`, `DropFeatureColumns`, `ShuffleNodeRows`,
+  `ReplaceFeature` and `make_readout`: the feature-processing layers and
+  views, on dense features and on sparse ones (`sparse`), whose results must
+  equal the dense ones.
 """
 import testing_utils  # pylint: disable=g-bad-import-order
 
@@ -24,6 +26,7 @@ import tensorflow_gnn as tfgnn
 
 from tensorflow_gnn_dink import layers
 from tensorflow_gnn_dink import losses
+from tensorflow_gnn_dink import sparse as dink_sparse
 from tensorflow_gnn_dink.recipe import data
 
 
@@ -435,23 +438,27 @@ class ProjectedGCNConvTest(testing_utils.TestCase):
                                                      activation, sparse):
     from tensorflow_gnn.models.gcn import gcn_conv  # pylint: disable=g-import-not-at-top
     graph = self._directed_graph()
-    if sparse:  # Mostly zeros, as bag-of-words features are.
+    ours_graph = graph
+    if sparse:  # Mostly zeros, as bag-of-words features are, held sparse.
       x = graph.node_sets["nodes"][tfgnn.HIDDEN_STATE]
+      x = tf.where(tf.abs(x) > 1.0, x, 0.0)
       graph = graph.replace_features(node_sets={"nodes": {
-          tfgnn.HIDDEN_STATE: tf.where(tf.abs(x) > 1.0, x, 0.0)}})
+          tfgnn.HIDDEN_STATE: x}})
+      ours_graph = graph.replace_features(node_sets={
+          "nodes": dink_sparse.from_dense(tfgnn.HIDDEN_STATE, x)})
     ours = layers.ProjectedGCNConv(4, activation=activation,
                                    add_self_loops=self_loops,
-                                   sparse_inputs=sparse)
+                                   input_width=5 if sparse else None)
     theirs = gcn_conv.GCNConv(4, activation=activation,
                               add_self_loops=self_loops)
     theirs(graph, edge_set_name="edges")
-    ours(graph, edge_set_name="edges")
+    ours(ours_graph, edge_set_name="edges")
     weights = [np.random.default_rng(1).normal(size=w.shape)
                for w in theirs.get_weights()]
     theirs.set_weights(weights)
     ours.set_weights(weights)
     with tf.GradientTape(persistent=True) as tape:
-      got = ours(graph, edge_set_name="edges")
+      got = ours(ours_graph, edge_set_name="edges")
       want = theirs(graph, edge_set_name="edges")
       got_sum, want_sum = tf.reduce_sum(got ** 2), tf.reduce_sum(want ** 2)
     self.assertAllClose(got, want, rtol=1e-5, atol=1e-5)
@@ -683,6 +690,15 @@ class NormalizeFeatureRowsTest(testing_utils.TestCase):
         ValueError, "No node set has the feature 'typo'.*Pass one of them"):
       layers.NormalizeFeatureRows("typo")(gt)
 
+  def test_sparse_feature_equals_dense(self):
+    gt, a, *_ = self._graph()
+    held_sparse = gt.replace_features(node_sets={
+        "a": dink_sparse.from_dense("feat", tf.constant(a))})
+    out = layers.NormalizeFeatureRows()(held_sparse).node_sets["a"]
+    got = tf.sparse.to_dense(dink_sparse.read(out.features, "feat", width=3))
+    want = layers.NormalizeFeatureRows()(gt).node_sets["a"]["feat"]
+    self.assertAllClose(got, want, rtol=1e-6)
+
   def test_config_round_trip(self):
     layer = layers.NormalizeFeatureRows("x", node_set_names=("c",))
     clone = layers.NormalizeFeatureRows.from_config(layer.get_config())
@@ -691,7 +707,7 @@ class NormalizeFeatureRowsTest(testing_utils.TestCase):
 
 
 class ViewsTest(testing_utils.TestCase):
-  """`layers.DropFeatureColumns` and `layers.ReplaceFeature`."""
+  """`DropFeatureColumns`, `ShuffleNodeRows` and `ReplaceFeature`."""
 
   def test_drop_feature_columns_zeroes_whole_columns(self):
     graph = testing_utils.rooted_batch(num_graphs=30)
@@ -710,6 +726,59 @@ class ViewsTest(testing_utils.TestCase):
                         np.zeros_like(before))
     with self.assertRaisesRegex(ValueError, r"\[0, 1\]"):
       layers.DropFeatureColumns(rate=1.5)(graph)
+
+  def _sparse_graph(self):
+    """Nodes with a dense feature `x` and the same values held sparse."""
+    rng = np.random.default_rng(0)
+    x = rng.uniform(1.0, 2.0, size=(40, 12)) * (rng.random((40, 12)) < 0.3)
+    x = tf.constant(x, tf.float32)
+    return tfgnn.GraphTensor.from_pieces(node_sets={
+        "nodes": tfgnn.NodeSet.from_fields(sizes=[40], features={
+            "x": x, **dink_sparse.from_dense("feat", x)}),
+        "other": tfgnn.NodeSet.from_fields(sizes=[3], features={
+            "y": tf.range(3)})}), x.numpy()
+
+  def _dense(self, graph, name="feat", width=12):
+    return tf.sparse.to_dense(dink_sparse.read(
+        graph.node_sets["nodes"].features, name, width=width)).numpy()
+
+  def test_drop_feature_columns_of_sparse_features(self):
+    graph, x = self._sparse_graph()
+    out = layers.DropFeatureColumns(rate=0.5, seed=1)(graph)
+    after = self._dense(out)
+    kept = np.all(after == x, axis=0)
+    dropped = np.all(after == 0, axis=0)
+    self.assertAllEqual(kept | dropped, np.ones(12, bool))  # Whole columns.
+    self.assertBetween(int((dropped & np.any(x != 0, axis=0)).sum()), 1, 11)
+    # The structure stays: the same non-zero positions, some now zero.
+    self.assertAllEqual(out.node_sets["nodes"]["feat_columns"],
+                        graph.node_sets["nodes"]["feat_columns"])
+    self.assertEqual(out.spec, graph.spec)
+    clone = layers.DropFeatureColumns.from_config(
+        layers.DropFeatureColumns(rate=0.3, seed=2).get_config())
+    self.assertEqual((clone.rate, clone.seed), (0.3, 2))
+
+  def test_shuffle_node_rows_moves_all_features_of_a_node_together(self):
+    graph, x = self._sparse_graph()
+    out = layers.ShuffleNodeRows(seed=3)(graph)
+    self.assertEqual(out.spec, graph.spec)  # Static shapes kept.
+    shuffled_dense = out.node_sets["nodes"]["x"].numpy()
+    self.assertAllEqual(self._dense(out), shuffled_dense)  # Same rows.
+    self.assertNotAllClose(shuffled_dense, x)
+    self.assertAllClose(np.sort(shuffled_dense, axis=0), np.sort(x, axis=0))
+    self.assertAllEqual(np.sort(out.node_sets["other"]["y"]), [0, 1, 2])
+    only = layers.ShuffleNodeRows(seed=3, node_set_names=["other"])(graph)
+    self.assertAllEqual(only.node_sets["nodes"]["x"], x)
+    with self.assertRaisesRegex(ValueError, "Node set 'papers' not in the"):
+      layers.ShuffleNodeRows(node_set_names=["papers"])(graph)
+
+  def test_replace_feature_with_a_sparse_source(self):
+    graph, x = self._sparse_graph()
+    features = dict(graph.node_sets["nodes"].features)
+    features.update(dink_sparse.from_dense("neg", tf.constant(2 * x)))
+    graph = graph.replace_features(node_sets={"nodes": features})
+    out = layers.ReplaceFeature(node_set_name="nodes", source="neg")(graph)
+    self.assertAllClose(self._dense(out), 2 * x)
 
   def test_replace_feature_swaps_in_the_negative_view(self):
     gt = tfgnn.GraphTensor.from_pieces(node_sets={

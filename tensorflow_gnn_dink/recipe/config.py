@@ -20,20 +20,24 @@ def default_config() -> ml_collections.ConfigDict:
   config.n_clusters = config_dict.placeholder(int)
 
   # The graph: a file/directory for `loaders.load`, else the synthetic CSBM.
+  # feature_format: "auto" keeps features sparse (only non-zeros stored and
+  # multiplied) when under 10% of them are non-zero, as for bag-of-words;
+  # "sparse" or "dense" force one. The results are the same either way.
   config.data = ml_collections.ConfigDict(dict(
       path=config_dict.placeholder(str),
       normalize_features="row",  # "row" (Dink-Net: rows sum to 1) or "none".
+      feature_format="auto",
   ))
+  # words_per_node: None for dense Gaussian features, else a sparse binary
+  # bag of words with about that many words per node (see data.make_csbm).
   config.synthetic = ml_collections.ConfigDict(dict(
       num_nodes=1000, n_clusters=5, num_features=64, avg_degree=10.0,
-      homophily=0.8, feature_noise=2.0))
+      homophily=0.8, feature_noise=2.0,
+      words_per_node=config_dict.placeholder(int)))
 
   # Encoder: GCN + PReLU, as Dink-Net.
-  # sparse_features: "auto" (the first layer multiplies only non-zeros when
-  # under 10% of the features are non-zero, as for bag-of-words), "always"
-  # or "never"; the values are the same either way.
-  config.model = ml_collections.ConfigDict(dict(
-      hidden_units=512, num_layers=1, sparse_features="auto"))
+  config.model = ml_collections.ConfigDict(dict(hidden_units=512,
+                                                num_layers=1))
 
   # Embedding for clustering: L2-normalised h + A_hat^steps h.
   config.embedding = ml_collections.ConfigDict(dict(propagation_steps=5))

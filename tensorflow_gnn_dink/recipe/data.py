@@ -1,21 +1,31 @@
 """Graphs in memory: arrays to `tfgnn.GraphTensor`, and a synthetic generator.
 
-A graph here is homogeneous: one node set (default `"nodes"`) with a dense
-float feature matrix (default feature `"feat"`) and one edge set (default
+A graph here is homogeneous: one node set (default `"nodes"`) with a float
+feature matrix (default feature `"feat"`) and one edge set (default
 `"edges"`) from that node set to itself, holding both directions of every
-undirected edge. Labels, where known, are kept *outside* the GraphTensor
-(`Graph.labels`) so that they cannot reach training.
+undirected edge, sorted by target. Features are a dense numpy array or a
+scipy sparse matrix (bag-of-words); sparse ones stay sparse in the
+GraphTensor (`tensorflow_gnn_dink.sparse`). Labels, where known, are kept
+*outside* the GraphTensor (`Graph.labels`) so that they cannot reach
+training.
 """
 from __future__ import annotations
 
 import dataclasses
-from typing import Optional
+from typing import Optional, Union
 
 import numpy as np
+import scipy.sparse as sp
 import tensorflow as tf
 import tensorflow_gnn as tfgnn
 
 from tensorflow_gnn_dink import _checks
+from tensorflow_gnn_dink import sparse
+
+Features = Union[np.ndarray, sp.csr_matrix]
+FEATURE_FORMATS = ("auto", "sparse", "dense")
+# "auto" keeps features sparse below this fraction of non-zeros.
+SPARSE_BELOW_DENSITY = 0.1
 
 
 @dataclasses.dataclass(frozen=True)
@@ -23,14 +33,15 @@ class Graph:
   """An attributed graph in memory.
 
   Attributes:
-    features: `[num_nodes, num_features]` float32 node features.
+    features: `[num_nodes, num_features]` float32 node features: a numpy
+      array, or a scipy CSR matrix (kept sparse).
     edges: `[2, num_edges]` int64 (source, target) pairs, both directions of
       each undirected edge, no self-loops.
     labels: Optional `[num_nodes]` int labels (-1 = unknown), for evaluation
       only.
     name: A short name for reports.
   """
-  features: np.ndarray
+  features: Features
   edges: np.ndarray
   labels: Optional[np.ndarray] = None
   name: str = "graph"
@@ -38,6 +49,10 @@ class Graph:
   @property
   def num_nodes(self) -> int:
     return int(self.features.shape[0])
+
+  @property
+  def num_features(self) -> int:
+    return int(self.features.shape[1])
 
   @property
   def num_classes(self) -> Optional[int]:
@@ -54,8 +69,12 @@ def validate(graph: Graph) -> None:
                      f"got shape {graph.features.shape}.")
   if graph.num_nodes == 0:
     raise ValueError("The graph has no nodes: nothing to cluster.")
-  if not np.all(np.isfinite(graph.features)):
+  if sp.issparse(graph.features):
+    coo = graph.features.tocoo()
+    bad = np.unique(coo.row[~np.isfinite(coo.data)])
+  else:
     bad = np.unique(np.nonzero(~np.isfinite(graph.features))[0])
+  if bad.size:
     raise ValueError(
         f"features contain NaN or inf in {bad.size} rows (first: "
         f"{bad[:5].tolist()}). Clean or impute them before clustering.")
@@ -77,14 +96,24 @@ def to_graph_tensor(graph: Graph,
                     node_set_name: str = "nodes",
                     edge_set_name: str = "edges",
                     feature_name: str = "feat") -> tfgnn.GraphTensor:
-  """Returns the whole graph as one scalar GraphTensor with one component."""
+  """Returns the whole graph as one scalar GraphTensor with one component.
+
+  Sparse features become the two ragged features of `sparse.from_csr`
+  (`{feature_name}_columns`, `{feature_name}_values`), dense ones one dense
+  feature.
+  """
   validate(graph)
-  features = tf.constant(graph.features, tf.float32)
+  if sp.issparse(graph.features):
+    x = sp.csr_matrix(graph.features, dtype=np.float32)
+    x.sort_indices()
+    features = sparse.from_csr(feature_name, x.indptr, x.indices, x.data)
+  else:
+    features = {feature_name: tf.constant(graph.features, tf.float32)}
   return tfgnn.GraphTensor.from_pieces(
       node_sets={
           node_set_name: tfgnn.NodeSet.from_fields(
               sizes=tf.constant([graph.num_nodes], tf.int64),
-              features={feature_name: features})
+              features=features)
       },
       edge_sets={
           edge_set_name: tfgnn.EdgeSet.from_fields(
@@ -97,14 +126,38 @@ def to_graph_tensor(graph: Graph,
       })
 
 
+def with_feature_format(graph: Graph, feature_format: str) -> Graph:
+  """`graph` with features sparse or dense (`FEATURE_FORMATS`).
+
+  `"auto"` keeps features sparse when under `SPARSE_BELOW_DENSITY` of them
+  are non-zero (bag-of-words) and dense otherwise. Values are unchanged.
+  """
+  _checks.check_one_of(feature_format, FEATURE_FORMATS,
+                       "config.data.feature_format")
+  x = graph.features
+  if feature_format == "auto":
+    nonzeros = x.nnz if sp.issparse(x) else np.count_nonzero(x)
+    density = nonzeros / max(x.shape[0] * x.shape[1], 1)
+    feature_format = "sparse" if density < SPARSE_BELOW_DENSITY else "dense"
+  if feature_format == "sparse" and not sp.issparse(x):
+    x = sp.csr_matrix(x, dtype=np.float32)
+  elif feature_format == "dense" and sp.issparse(x):
+    x = x.toarray()
+  return dataclasses.replace(graph, features=x)
+
+
 def symmetrize_edges(edges: np.ndarray, num_nodes: int) -> np.ndarray:
-  """Returns `[2, E]` unique directed edges of both directions, no self-loops."""
+  """Returns `[2, E]` unique directed edges of both directions, no self-loops.
+
+  Edges are sorted by target, then source: the row-major order of the GCN's
+  `A_hat` (`tensorflow_gnn_dink.sparse`).
+  """
   src, dst = np.asarray(edges, dtype=np.int64)
   keep = src != dst
   src, dst = src[keep], dst[keep]
-  both = np.concatenate([src * num_nodes + dst, dst * num_nodes + src])
+  both = np.concatenate([dst * num_nodes + src, src * num_nodes + dst])
   both = np.unique(both)
-  return np.stack([both // num_nodes, both % num_nodes])
+  return np.stack([both % num_nodes, both // num_nodes])
 
 
 def make_csbm(*,
@@ -114,14 +167,20 @@ def make_csbm(*,
               avg_degree: float = 8.0,
               homophily: float = 0.8,
               feature_noise: float = 1.0,
+              words_per_node: Optional[int] = None,
               seed: int = 0) -> Graph:
   """Samples a contextual stochastic block model (a labelled synthetic graph).
 
   Nodes get one of `n_clusters` communities uniformly; each undirected edge
   joins two nodes of the same community with probability `homophily` and
-  otherwise two nodes of different communities; features are the community's
-  random mean (unit-norm direction scaled by 2) plus Gaussian noise of scale
-  `feature_noise`. Same arguments, same graph.
+  otherwise two nodes of different communities. Features are dense: the
+  community's random mean (unit-norm direction scaled by 2) plus Gaussian
+  noise of scale `feature_noise`; or, with `words_per_node`, a sparse binary
+  bag of words: each node draws that many words (columns), each from its
+  community's topic (a random `1 / n_clusters` of the vocabulary) with
+  probability `1 / (1 + feature_noise)` and otherwise from the whole
+  vocabulary (repeats merge). Same arguments, same graph; memory and time
+  grow with nodes, edges and non-zeros.
 
   Returns:
     A `Graph` with labels = communities, named `"csbm"`.
@@ -141,10 +200,37 @@ def make_csbm(*,
   dst_cluster = np.where(same, labels[src], other)
   offsets = (rng.random(num_edges) * counts[dst_cluster]).astype(np.int64)
   dst = by_cluster[starts[dst_cluster] + offsets]  # Uniform in the cluster.
-  means = rng.normal(size=(n_clusters, num_features))
-  means *= 2.0 / np.linalg.norm(means, axis=1, keepdims=True)
-  features = means[labels] + feature_noise * rng.normal(
-      size=(num_nodes, num_features))
-  return Graph(features=features.astype(np.float32),
+  if words_per_node is None:
+    means = rng.normal(size=(n_clusters, num_features))
+    means *= 2.0 / np.linalg.norm(means, axis=1, keepdims=True)
+    features = (means[labels] + feature_noise * rng.normal(
+        size=(num_nodes, num_features))).astype(np.float32)
+  else:
+    features = _bag_of_words(rng, labels, n_clusters, num_features,
+                             _checks.check_positive_int(
+                                 words_per_node, "words_per_node"),
+                             feature_noise)
+  return Graph(features=features,
                edges=symmetrize_edges(np.stack([src, dst]), num_nodes),
                labels=labels.astype(np.int64), name="csbm")
+
+
+def _bag_of_words(rng: np.random.Generator, labels: np.ndarray,
+                  n_clusters: int, num_features: int, words_per_node: int,
+                  feature_noise: float) -> sp.csr_matrix:
+  """Binary `[num_nodes, num_features]` CSR words drawn as `make_csbm` says."""
+  topic_size = max(num_features // n_clusters, 1)
+  topics = np.stack([rng.permutation(num_features)[:topic_size]
+                     for _ in range(n_clusters)])
+  rows = np.repeat(np.arange(len(labels)), words_per_node)
+  on_topic = rng.random(rows.size) < 1.0 / (1.0 + feature_noise)
+  words = np.where(
+      on_topic,
+      topics[labels[rows], rng.integers(0, topic_size, size=rows.size)],
+      rng.integers(0, num_features, size=rows.size))
+  features = sp.csr_matrix(
+      (np.ones(rows.size, np.float32), (rows, words)),
+      shape=(len(labels), num_features))
+  features.sum_duplicates()
+  features.data[:] = 1.0
+  return features

@@ -12,22 +12,27 @@ on the mode:
     shard per replica). The trained weights are carried over to the same GCN
     on the graph for embedding and serving.
 
-`make(config, graph_tensor)` picks the mode from `config.batch_size`.
+Sparse features (`tensorflow_gnn_dink.sparse`) stay sparse in both: the
+rows of `A_hat X` are then sparse too.
+
+`make(config, graph_tensor, input_width)` picks the mode from
+`config.batch_size`.
 """
 from __future__ import annotations
 
 import abc
 
 import ml_collections
+import numpy as np
+import scipy.sparse as sp
 import tensorflow as tf
 import tensorflow_gnn as tfgnn
 from tensorflow_gnn import runner
-from tensorflow_gnn.models import contrastive_losses
 
-from tensorflow_gnn_dink import _checks
 from tensorflow_gnn_dink import encoders
 from tensorflow_gnn_dink import inputs
 from tensorflow_gnn_dink import layers
+from tensorflow_gnn_dink import sparse
 from tensorflow_gnn_dink.recipe import config as config_lib
 from tensorflow_gnn_dink.recipe import propagation
 
@@ -52,15 +57,14 @@ class InputMode(abc.ABC):
   spec: tfgnn.GraphTensorSpec
 
   def __init__(self, config: ml_collections.ConfigDict,
-               graph_tensor: tfgnn.GraphTensor):
+               graph_tensor: tfgnn.GraphTensor, input_width: int):
     self.graph_tensor = graph_tensor
+    self.input_width = input_width
     self._gcn_fn = encoders.make_gcn_model_fn(
         node_set_name=NODE_SET, edge_set_name=EDGE_SET, feature_name=FEATURE,
         hidden_units=config.model.hidden_units,
         num_layers=config.model.num_layers, seed=config.seed,
-        sparse_features=_sparse_features(
-            config.model.sparse_features,
-            graph_tensor.node_sets[NODE_SET][FEATURE]))
+        input_width=input_width)
 
   @abc.abstractmethod
   def build_encoder(self) -> tf.keras.Model:
@@ -92,8 +96,8 @@ class FullGraph(InputMode):
   description = "full-graph steps"
 
   def __init__(self, config: ml_collections.ConfigDict,
-               graph_tensor: tfgnn.GraphTensor):
-    super().__init__(config, graph_tensor)
+               graph_tensor: tfgnn.GraphTensor, input_width: int):
+    super().__init__(config, graph_tensor, input_width)
     self.provider = inputs.FullGraphDatasetProvider(graph_tensor)
     self.spec = graph_tensor.spec
 
@@ -101,7 +105,7 @@ class FullGraph(InputMode):
     return self._gcn_fn(self.spec)
 
   def corruptor(self, seed: int) -> tf.keras.layers.Layer:
-    return contrastive_losses.ShuffleFeaturesGlobally(seed=seed)
+    return layers.ShuffleNodeRows(seed=seed)
 
   def encode(self, encoder: tf.keras.Model) -> tf.Tensor:
     return encoder(self.graph_tensor).node_sets[NODE_SET][tfgnn.HIDDEN_STATE]
@@ -111,28 +115,28 @@ class NodeRows(InputMode):
   """Steps see batches of `A_hat X` rows, computed once (one-layer GCN)."""
 
   def __init__(self, config: ml_collections.ConfigDict,
-               graph_tensor: tfgnn.GraphTensor):
-    super().__init__(config, graph_tensor)
+               graph_tensor: tfgnn.GraphTensor, input_width: int):
+    super().__init__(config, graph_tensor, input_width)
     num_nodes = int(graph_tensor.node_sets[NODE_SET].total_size)
     _check_node_rows(config, num_nodes)
     adjacency = graph_tensor.edge_sets[EDGE_SET].adjacency
     a_hat = propagation.normalized_adjacency(
         tf.stack([adjacency.source, adjacency.target]).numpy(), num_nodes)
     rows = propagation.gcn_input_rows(
-        a_hat, graph_tensor.node_sets[NODE_SET][FEATURE].numpy(),
-        seed=config.seed)
-    self._rows = {FEATURE: rows["feat"], _NEGATIVE: rows["feat_negative"]}
+        a_hat, _features(graph_tensor, input_width), seed=config.seed)
+    self._rows = {**_as_features(FEATURE, rows["feat"]),
+                  **_as_features(_NEGATIVE, rows["feat_negative"])}
     self.provider = inputs.NodeRowsDatasetProvider(
         self._rows, config.batch_size, node_set_name=NODE_SET,
         seed=config.seed)
     self.spec = self.provider.to_graph(
-        {k: tf.constant(v[:1]) for k, v in self._rows.items()}).spec.relax(
-            num_nodes=True)
+        {k: v[:1] for k, v in self._rows.items()}).spec.relax(num_nodes=True)
     self.description = (f"steps of {config.batch_size} node rows per "
                         "replica")
     self._rows_fn = encoders.make_gcn_rows_model_fn(
         node_set_name=NODE_SET, feature_name=FEATURE,
-        hidden_units=config.model.hidden_units, seed=config.seed)
+        hidden_units=config.model.hidden_units, seed=config.seed,
+        input_width=input_width)
 
   def build_encoder(self) -> tf.keras.Model:
     return self._rows_fn(self.spec)
@@ -144,9 +148,10 @@ class NodeRows(InputMode):
 
   def encode(self, encoder: tf.keras.Model) -> tf.Tensor:
     chunks = []
-    for i in range(0, len(self._rows[FEATURE]), _EMBED_CHUNK_ROWS):
-      rows = tf.constant(self._rows[FEATURE][i:i + _EMBED_CHUNK_ROWS])
-      batch = self.provider.to_graph({FEATURE: rows, _NEGATIVE: rows})
+    num_nodes = int(self.graph_tensor.node_sets[NODE_SET].total_size)
+    for i in range(0, num_nodes, _EMBED_CHUNK_ROWS):
+      batch = self.provider.to_graph(
+          {k: v[i:i + _EMBED_CHUNK_ROWS] for k, v in self._rows.items()})
       chunks.append(encoder(batch).node_sets[NODE_SET][tfgnn.HIDDEN_STATE])
     return tf.concat(chunks, axis=0)
 
@@ -157,18 +162,23 @@ class NodeRows(InputMode):
 
 
 
-_SPARSE_FEATURES = ("auto", "always", "never")
-_SPARSE_BELOW_DENSITY = 0.1
+def _features(graph_tensor: tfgnn.GraphTensor, width: int):
+  """The node features as a numpy array, or as scipy CSR if held sparse."""
+  features = graph_tensor.node_sets[NODE_SET].features
+  if FEATURE in features:
+    return features[FEATURE].numpy()
+  columns, values = (features[n] for n in sparse.feature_names(FEATURE))
+  return sp.csr_matrix((values.flat_values.numpy(),
+                        columns.flat_values.numpy(),
+                        columns.row_splits.numpy()),
+                       shape=(int(columns.nrows()), width))
 
 
-def _sparse_features(setting: str, features: tf.Tensor) -> bool:
-  """Whether the GCN multiplies only non-zeros (`config.model.sparse_features`)."""
-  _checks.check_one_of(setting, _SPARSE_FEATURES,
-                       "config.model.sparse_features")
-  if setting != "auto":
-    return setting == "always"
-  density = tf.math.count_nonzero(features) / tf.size(features, tf.int64)
-  return bool(density < _SPARSE_BELOW_DENSITY)
+def _as_features(name: str, x) -> dict:
+  """Rows `x` as node features `name`: dense, or the sparse pair."""
+  if sp.issparse(x):
+    return sparse.from_csr(name, x.indptr, x.indices, x.data)
+  return {name: tf.constant(np.asarray(x, np.float32))}
 
 
 def _check_node_rows(config: ml_collections.ConfigDict, num_nodes: int) -> None:
@@ -190,9 +200,12 @@ def _check_node_rows(config: ml_collections.ConfigDict, num_nodes: int) -> None:
                      f"number of nodes) or None, got {config.batch_size}.")
 
 
-def make(config: ml_collections.ConfigDict,
-         graph_tensor: tfgnn.GraphTensor) -> InputMode:
-  """`FullGraph` if `config.batch_size` is None, else `NodeRows`."""
+def make(config: ml_collections.ConfigDict, graph_tensor: tfgnn.GraphTensor,
+         input_width: int) -> InputMode:
+  """`FullGraph` if `config.batch_size` is None, else `NodeRows`.
+
+  `input_width` is the number of feature columns (dense or sparse).
+  """
   if config.get("batch_size") is None:
-    return FullGraph(config, graph_tensor)
-  return NodeRows(config, graph_tensor)
+    return FullGraph(config, graph_tensor, input_width)
+  return NodeRows(config, graph_tensor, input_width)

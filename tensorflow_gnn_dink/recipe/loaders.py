@@ -29,9 +29,10 @@ import tensorflow_gnn as tfgnn
 from tensorflow_gnn_dink.recipe import data
 
 
-def _dense(matrix) -> np.ndarray:
+def _float32(matrix) -> data.Features:
+  """A float32 CSR matrix if `matrix` is sparse, else a float32 array."""
   if sp.issparse(matrix):
-    matrix = matrix.toarray()
+    return sp.csr_matrix(matrix, dtype=np.float32)
   return np.asarray(matrix, dtype=np.float32)
 
 
@@ -72,7 +73,7 @@ def load_npz(path: str, name: Optional[str] = None) -> data.Graph:
   labels = parts.get("labels")
   if labels is not None:
     labels = np.asarray(labels, np.int64)
-  return data.Graph(features=_dense(features),
+  return data.Graph(features=_float32(features),
                     edges=_edges_from_adjacency(adjacency),
                     labels=labels,
                     name=name or os.path.basename(path).split(".")[0])
@@ -82,7 +83,8 @@ def load_planetoid(path: str) -> data.Graph:
   """Reads Planetoid files; `path` is the directory or `DIR/ind.NAME`.
 
   Test rows are put back at their `test.index` positions; ids in the test
-  range without a row (CiteSeer) get zero features and label -1.
+  range without a row (CiteSeer) get zero features and label -1. Sparse
+  features stay sparse.
   """
   if os.path.isdir(path):
     found = sorted(glob.glob(os.path.join(path, "ind.*.graph")))
@@ -107,11 +109,16 @@ def load_planetoid(path: str) -> data.Graph:
     test_index = np.array([int(line) for line in f if line.strip()])
   num_nodes = max(allx.shape[0] + (test_index.max() - test_index.min() + 1),
                   max(graph) + 1)
-  features = np.zeros((num_nodes, allx.shape[1]), np.float32)
+  # Row i of [allx; tx] goes to node position[i].
+  position = np.concatenate([np.arange(allx.shape[0]), test_index])
+  stacked = sp.coo_matrix(sp.vstack([sp.csr_matrix(allx), sp.csr_matrix(tx)]))
+  features = _float32(sp.csr_matrix(
+      (stacked.data, (position[stacked.row], stacked.col)),
+      shape=(num_nodes, allx.shape[1])))
+  if not (sp.issparse(allx) and sp.issparse(tx)):
+    features = features.toarray()
   labels = np.full(num_nodes, -1, np.int64)
-  features[:allx.shape[0]] = _dense(allx)
   labels[:ally.shape[0]] = np.argmax(ally, axis=1)
-  features[test_index] = _dense(tx)
   test_labels = np.where(np.asarray(ty).sum(1) > 0,
                          np.argmax(ty, axis=1), -1)
   labels[test_index] = test_labels

@@ -35,22 +35,32 @@ def normalized_adjacency(edges: np.ndarray, num_nodes: int) -> sp.csr_matrix:
   return (scale @ adjacency @ scale).astype(np.float32).tocsr()
 
 
-def propagate(a_hat: sp.spmatrix, x: np.ndarray, steps: int) -> np.ndarray:
-  """`A_hat^steps x` (float32), one sparse product per step."""
+def propagate(a_hat: sp.spmatrix, x, steps: int):
+  """`A_hat^steps x` (float32), one sparse product per step.
+
+  A sparse `x` gives a CSR matrix with sorted column ids, a dense one an
+  array.
+  """
+  if sp.issparse(x):
+    x = sp.csr_matrix(x, dtype=np.float32)
+    for _ in range(steps):
+      x = sp.csr_matrix(a_hat @ x, dtype=np.float32)
+    x.sort_indices()
+    return x
   x = np.asarray(x, dtype=np.float32)
   for _ in range(steps):
     x = np.asarray(a_hat @ x, dtype=np.float32)
   return x
 
 
-def gcn_input_rows(a_hat: sp.spmatrix, features: np.ndarray,
-                   *, seed: int) -> dict[str, np.ndarray]:
+def gcn_input_rows(a_hat: sp.spmatrix, features, *, seed: int) -> dict:
   """The rows a one-layer GCN sees: clean `A_hat X` and negative `A_hat P X`.
 
   Returns:
     `{"feat": A_hat X, "feat_negative": A_hat X[perm]}`, float32
-    `[num_nodes, num_features]`, with `perm` a random permutation from `seed`.
+    `[num_nodes, num_features]` (sparse if `features` are), with `perm` a
+    random permutation from `seed`.
   """
   perm = np.random.default_rng(seed).permutation(features.shape[0])
   return {"feat": propagate(a_hat, features, 1),
-          "feat_negative": propagate(a_hat, np.asarray(features)[perm], 1)}
+          "feat_negative": propagate(a_hat, features[perm], 1)}

@@ -58,7 +58,8 @@ class Prepared:
   """The validated graph, as the model sees it.
 
   Attributes:
-    graph: The graph as given (labels for evaluation only).
+    graph: The graph as given, its features sparse or dense as
+      `config.data.feature_format` says (labels for evaluation only).
     graph_tensor: The whole graph with processed features (one component).
     feature_processors: What was done to the features, as layers; the export
       applies the same, so that it serves the graph as given.
@@ -144,6 +145,7 @@ def prepare(config: ml_collections.ConfigDict, graph: data.Graph) -> Prepared:
   """Checks the config and the graph; processes features; picks the mode."""
   selection.check_rule(config.selection)
   data.validate(graph)
+  graph = data.with_feature_format(graph, config.data.feature_format)
   n_clusters = resolve_n_clusters(config, graph)
   processors = feature_processors(config)
   graph_tensor = data.to_graph_tensor(graph, node_set_name=NODE_SET,
@@ -153,7 +155,8 @@ def prepare(config: ml_collections.ConfigDict, graph: data.Graph) -> Prepared:
     graph_tensor = processor(graph_tensor)
   return Prepared(
       graph=graph, graph_tensor=graph_tensor, feature_processors=processors,
-      n_clusters=n_clusters, mode=input_modes.make(config, graph_tensor),
+      n_clusters=n_clusters,
+      mode=input_modes.make(config, graph_tensor, graph.num_features),
       embedding=layers.ClusteringEmbedding(
           NODE_SET, edge_set_name=EDGE_SET,
           propagation_steps=config.embedding.propagation_steps))

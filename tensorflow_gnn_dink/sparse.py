@@ -1,0 +1,158 @@
+"""Sparse node features inside a GraphTensor, and fast sparse-dense products.
+
+A GraphTensor holds dense and ragged features only. A sparse
+`[num_nodes, width]` feature matrix `X` named `name` (e.g. bag-of-words) is
+held as two ragged features of its node set, row `i` holding the non-zeros of
+node `i`:
+
+  * `{name}_columns`: int64 `[num_nodes, (nnz_i)]`, column ids, ascending;
+  * `{name}_values`: float32 `[num_nodes, (nnz_i)]`, the values.
+
+Both serialise to `tf.Example`s (a GraphSchema with `shape { dim { size: -1 }
+}`), batch and merge like any TF-GNN feature, and a permutation of the nodes
+(`tf.gather` of every feature, `layers.ShuffleNodeRows`) keeps each node's
+non-zeros together. Memory and work grow with the non-zeros, never with
+`num_nodes x width`. The width itself is not stored: layers that multiply
+`X` by a kernel take it as an argument (`input_width`).
+
+Products use TensorFlow's CSR kernels (`SparseMatrixMatMul`), several times
+faster on CPU than `tf.sparse.sparse_dense_matmul`; they need the row-major
+order that these features (and `gcn_propagation`'s adjacency) have.
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Optional, Union
+
+import numpy as np
+import tensorflow as tf
+import tensorflow_gnn as tfgnn
+
+COLUMNS_SUFFIX = "_columns"
+VALUES_SUFFIX = "_values"
+
+Matrix = Union[tf.Tensor, tf.SparseTensor]
+
+
+def feature_names(name: str) -> tuple[str, str]:
+  """The names `({name}_columns, {name}_values)` of sparse feature `name`."""
+  return name + COLUMNS_SUFFIX, name + VALUES_SUFFIX
+
+
+def is_sparse(features: Mapping[str, object], name: str) -> bool:
+  """Whether `features` (of a node set, or their specs) hold `name` sparse."""
+  return name not in features and all(n in features
+                                      for n in feature_names(name))
+
+
+def has_feature(features: Mapping[str, object], name: str) -> bool:
+  """Whether `features` hold `name`, dense or sparse."""
+  return name in features or is_sparse(features, name)
+
+
+def from_csr(name: str, indptr: np.ndarray, indices: np.ndarray,
+             values: np.ndarray) -> dict[str, tf.RaggedTensor]:
+  """The two ragged features of a CSR matrix (scipy's `indptr, indices, data`).
+
+  Column ids must be ascending within each row (scipy: `sort_indices()`).
+  """
+  splits = tf.constant(np.asarray(indptr, np.int64))
+  columns_name, values_name = feature_names(name)
+  return {
+      columns_name: tf.RaggedTensor.from_row_splits(
+          tf.constant(np.asarray(indices, np.int64)), splits, validate=False),
+      values_name: tf.RaggedTensor.from_row_splits(
+          tf.constant(np.asarray(values, np.float32)), splits,
+          validate=False)}
+
+
+def from_dense(name: str, x: tf.Tensor) -> dict[str, tf.RaggedTensor]:
+  """The two ragged features holding the non-zeros of a dense matrix `x`."""
+  mask = tf.not_equal(x, 0)
+  columns = tf.ragged.boolean_mask(
+      tf.broadcast_to(tf.range(tf.shape(x, out_type=tf.int64)[1]),
+                      tf.shape(x, out_type=tf.int64)), mask)
+  columns_name, values_name = feature_names(name)
+  return {columns_name: columns, values_name: tf.ragged.boolean_mask(x, mask)}
+
+
+def to_sparse_tensor(columns: tf.RaggedTensor, values: tf.RaggedTensor,
+                     width: Union[int, tf.Tensor]) -> tf.SparseTensor:
+  """The `[num_rows, width]` `tf.SparseTensor` of two ragged features."""
+  rows = columns.value_rowids()
+  return tf.sparse.SparseTensor(
+      indices=tf.stack([rows, tf.cast(columns.flat_values, tf.int64)], axis=1),
+      values=values.flat_values,
+      dense_shape=tf.stack([columns.nrows(out_type=tf.int64),
+                            tf.cast(width, tf.int64)]))
+
+
+def read(features: Mapping[str, tfgnn.Field], name: str, *,
+         width: Optional[int] = None) -> Matrix:
+  """Feature `name` as a dense float32 matrix or, if held sparse, a SparseTensor.
+
+  Args:
+    features: A node set's features.
+    name: The feature.
+    width: The number of columns; required if `name` is held sparse.
+  """
+  if name in features:
+    return tf.cast(features[name], tf.float32)
+  if not is_sparse(features, name):
+    raise ValueError(
+        f"No feature {name!r}, dense or sparse ({' + '.join(feature_names(name))}"
+        f"); the node set has {sorted(features)}.")
+  if width is None:
+    raise ValueError(
+        f"Feature {name!r} is held sparse ({' + '.join(feature_names(name))}):"
+        " pass its number of columns as input_width.")
+  columns, values = (features[n] for n in feature_names(name))
+  return to_sparse_tensor(columns, tf.cast(values, tf.float32), width)
+
+
+def row_major(a: tf.SparseTensor) -> tf.SparseTensor:
+  """`a` with its entries sorted by row: as it is if they are (an O(nnz) check)."""
+  rows = a.indices[:, 0]
+  return tf.cond(tf.reduce_all(rows[1:] >= rows[:-1]), lambda: a,
+                 lambda: tf.sparse.reorder(a))
+
+
+def matmul(a: Matrix, b: tf.Tensor) -> tf.Tensor:
+  """`a @ b` for a dense or sparse `a` and a dense `b`.
+
+  Sparse `a`: TensorFlow's CSR kernel, differentiable in `b` (not in the
+  values of `a`); work and memory grow with the non-zeros of `a` times the
+  columns of `b`. Indices in row-major order (as `to_sparse_tensor` makes
+  them) are used as they are; others are reordered first (a sort per call).
+  """
+  if not isinstance(a, tf.SparseTensor):
+    return tf.matmul(a, b)
+  a = row_major(a)
+  b = tf.convert_to_tensor(b)
+  num_rows = a.dense_shape[0]
+  # The CSR kernels fail on a matrix without rows: give it at least one.
+  result = _csr_matmul(
+      a.indices, tf.cast(a.values, b.dtype),
+      tf.stack([tf.maximum(num_rows, 1), a.dense_shape[1]]), b)[:num_rows]
+  return tf.ensure_shape(result, [a.shape[0], b.shape[1]])
+
+
+@tf.custom_gradient
+def _csr_matmul(indices: tf.Tensor, values: tf.Tensor, dense_shape: tf.Tensor,
+                b: tf.Tensor):
+  """`a @ b` for `a` in COO parts (row-major), differentiable in `b` only.
+
+  TensorFlow's own gradient of `SparseMatrixMatMul` also computes one for
+  `a` (work with the non-zeros times the columns of `b`, wasted here). The
+  CSR matrix is built from the inputs in both directions, so that a
+  SavedModel can hold the gradient (no captured tensors).
+  """
+  def csr():
+    return tf.raw_ops.SparseTensorToCSRSparseMatrix(
+        indices=indices, values=values, dense_shape=dense_shape)
+
+  def grad(upstream):
+    return None, None, None, tf.raw_ops.SparseMatrixMatMul(
+        a=csr(), b=upstream, adjoint_a=True)
+
+  return tf.raw_ops.SparseMatrixMatMul(a=csr(), b=b), grad
