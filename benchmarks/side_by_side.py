@@ -130,8 +130,9 @@ def data_path(dataset, data_root):
 def write_graph(dataset, data_root, path):
   """Writes the dataset as read by our loader to a plain `.npz` at `path`."""
   graph = loaders.load(data_path(dataset, data_root))
-  np.savez(path, features=graph.features, edges=graph.edges,
-           labels=graph.labels)
+  features = graph.features  # PyAGC's DinkNet takes a dense matrix.
+  features = features.toarray() if hasattr(features, "toarray") else features
+  np.savez(path, features=features, edges=graph.edges, labels=graph.labels)
 
 
 def run_measured(command, log_path):

@@ -266,7 +266,9 @@ class DinkDiscriminationLogits(tf.keras.layers.Layer):
   def call(self, inputs: tf.Tensor) -> tf.Tensor:
     kernel = tf.cast(self._projection.kernel, inputs.dtype)
     bias = tf.cast(self._projection.bias, inputs.dtype)
-    return (tf.linalg.matvec(inputs, tf.reduce_sum(kernel, axis=1)) +
+    # A matrix-vector product over all rows at once (`tf.linalg.matvec` on
+    # the `[batch, 2, dim]` stack runs one tiny product per row: 10x slower).
+    return (tf.tensordot(inputs, tf.reduce_sum(kernel, axis=1), axes=1) +
             tf.reduce_sum(bias))
 
 
@@ -318,7 +320,7 @@ def gcn_propagation(graph: tfgnn.GraphTensor, edge_set_name: str, *,
   self_loop = (in_scale * out_scale)[:, None]
 
   def propagate(x: tf.Tensor) -> tf.Tensor:
-    pooled = sparse.matmul(a_hat, x)
+    pooled = sparse.matmul(a_hat, x, is_row_major=True)
     return pooled + self_loop * x if add_self_loops else pooled
 
   return propagate
@@ -376,7 +378,8 @@ class ProjectedGCNConv(tf.keras.layers.Layer):
       self._filter.build(tf.TensorShape(
           [None, x.shape[-1] if self.input_width is None else
            self.input_width]))
-    pooled = propagate(sparse.matmul(x, self._filter.kernel))
+    pooled = propagate(sparse.matmul(x, self._filter.kernel,
+                                     is_row_major=True))
     if self.use_bias:
       pooled += self._filter.bias
     return self.activation(pooled)
@@ -418,7 +421,7 @@ class ProjectNodeFeature(tf.keras.layers.Dense):
 
   def call(self, features: Mapping[str, tfgnn.Field]) -> tf.Tensor:
     x = sparse.read(features, self.feature_name, width=self.input_width)
-    outputs = sparse.matmul(x, self.kernel)
+    outputs = sparse.matmul(x, self.kernel, is_row_major=True)
     if self.use_bias:
       outputs = tf.nn.bias_add(outputs, self.bias)
     return outputs if self.activation is None else self.activation(outputs)

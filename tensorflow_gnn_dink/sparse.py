@@ -91,6 +91,8 @@ def read(features: Mapping[str, tfgnn.Field], name: str, *,
          width: Optional[int] = None) -> Matrix:
   """Feature `name` as a dense float32 matrix or, if held sparse, a SparseTensor.
 
+  A SparseTensor's entries are in row-major order.
+
   Args:
     features: A node set's features.
     name: The feature.
@@ -117,23 +119,23 @@ def row_major(a: tf.SparseTensor) -> tf.SparseTensor:
                  lambda: tf.sparse.reorder(a))
 
 
-def matmul(a: Matrix, b: tf.Tensor) -> tf.Tensor:
+def matmul(a: Matrix, b: tf.Tensor, *, is_row_major: bool = False
+           ) -> tf.Tensor:
   """`a @ b` for a dense or sparse `a` and a dense `b`.
 
   Sparse `a`: TensorFlow's CSR kernel, differentiable in `b` (not in the
   values of `a`); work and memory grow with the non-zeros of `a` times the
-  columns of `b`. Indices in row-major order (as `to_sparse_tensor` makes
-  them) are used as they are; others are reordered first (a sort per call).
+  columns of `b`. Entries in row-major order are used as they are; others
+  are reordered first (a sort per call). Pass `is_row_major=True` for
+  entries known to be in order (`to_sparse_tensor`, `row_major`) to skip the
+  O(nnz) check.
   """
   if not isinstance(a, tf.SparseTensor):
     return tf.matmul(a, b)
-  a = row_major(a)
+  if not is_row_major:
+    a = row_major(a)
   b = tf.convert_to_tensor(b)
-  num_rows = a.dense_shape[0]
-  # The CSR kernels fail on a matrix without rows: give it at least one.
-  result = _csr_matmul(
-      a.indices, tf.cast(a.values, b.dtype),
-      tf.stack([tf.maximum(num_rows, 1), a.dense_shape[1]]), b)[:num_rows]
+  result = _csr_matmul(a.indices, tf.cast(a.values, b.dtype), a.dense_shape, b)
   return tf.ensure_shape(result, [a.shape[0], b.shape[1]])
 
 
@@ -145,14 +147,27 @@ def _csr_matmul(indices: tf.Tensor, values: tf.Tensor, dense_shape: tf.Tensor,
   TensorFlow's own gradient of `SparseMatrixMatMul` also computes one for
   `a` (work with the non-zeros times the columns of `b`, wasted here). The
   CSR matrix is built from the inputs in both directions, so that a
-  SavedModel can hold the gradient (no captured tensors).
+  SavedModel can hold the gradient (no captured tensors). The CSR kernels
+  fail on a matrix without rows or columns: those products are zeros.
   """
   def csr():
     return tf.raw_ops.SparseTensorToCSRSparseMatrix(
         indices=indices, values=values, dense_shape=dense_shape)
 
-  def grad(upstream):
-    return None, None, None, tf.raw_ops.SparseMatrixMatMul(
-        a=csr(), b=upstream, adjoint_a=True)
+  def zeros(rows, operand):
+    return lambda: tf.zeros(tf.stack([rows, tf.shape(operand, tf.int64)[1]]),
+                            operand.dtype)
 
-  return tf.raw_ops.SparseMatrixMatMul(a=csr(), b=b), grad
+  def grad(upstream):  # a^T upstream, with a^T made by a counting transpose.
+    def transposed_product():
+      transposed = tf.raw_ops.SparseMatrixTranspose(input=csr(),
+                                                    type=values.dtype)
+      return tf.raw_ops.SparseMatrixMatMul(a=transposed, b=upstream)
+    return None, None, None, tf.cond(
+        tf.reduce_all(dense_shape > 0), transposed_product,
+        zeros(dense_shape[1], upstream))
+
+  result = tf.cond(tf.reduce_all(dense_shape > 0),
+                   lambda: tf.raw_ops.SparseMatrixMatMul(a=csr(), b=b),
+                   zeros(dense_shape[0], b))
+  return result, grad

@@ -44,6 +44,7 @@ DEFAULTS = {
     "finetune.max_center_norm": (None, float),
     "finetune.discrimination_loss_weight": (0.0, float),
     "selection": ("modularity", str),
+    "check_memory": (True, bool),
     "steps_per_epoch": (50, int),
     "batch_size": (None, int),
 }

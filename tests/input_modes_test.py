@@ -126,6 +126,25 @@ class InputModesTest(testing_utils.TestCase):
     self.assertAllEqual(negative["feat_values"],
                         features["feat_negative_values"])
 
+  def test_memory_check_refuses_what_will_not_fit_and_names_the_fix(self):
+    config = _config()
+    big = dict(num_nodes=10**9, num_edges=10**10, num_features=128)
+    self.assertGreater(input_modes.full_graph_bytes(
+        config, **big, feature_nonzeros=None), 10**12)
+    with self.assertRaisesRegex(
+        ValueError, r"needs about \d+.*GiB.*config.batch_size=8192.*"
+        r"config.model.hidden_units.*feature_format='sparse'.*"
+        r"config.check_memory=False"):
+      input_modes.check_fits(config, **big, feature_nonzeros=None)
+    with self.assertRaisesRegex(ValueError, r"sparse features"):
+      input_modes.check_fits(config, **big, feature_nonzeros=10**10)
+    input_modes.check_fits(_config(batch_size=8192), **big,
+                           feature_nonzeros=None)  # Rows are not checked.
+    input_modes.check_fits(_config(check_memory=False), **big,
+                           feature_nonzeros=None)
+    input_modes.check_fits(config, 120, 1000, 12, None)  # Small: fits.
+    self.assertGreater(input_modes.available_bytes(), 0)
+
   @testing_utils.parameterized.named_parameters(
       ("two_layers", {"model.num_layers": 2}, "config.model.num_layers=1"),
       ("unfrozen", {"finetune.stop_gradient": False}, "stop_gradient=True"),

@@ -92,6 +92,11 @@ class PrepareTest(testing_utils.TestCase):
     self.assertAllEqual(raw.graph_tensor.node_sets["nodes"]["feat"],
                         graph.features)
 
+  def test_a_graph_that_will_not_fit_is_refused_before_training(self):
+    with self.assertRaisesRegex(ValueError,
+                                "needs about .* GiB.*config.batch_size"):
+      stages.prepare(_config(**{"model.hidden_units": 10**8}), _graph())
+
   @testing_utils.parameterized.named_parameters(
       ("normalisation", {"data.normalize_features": "l2"},
        "config.data.normalize_features must be one of"),
@@ -205,6 +210,27 @@ class NodeRowsStagesTest(testing_utils.TestCase):
     self.assertEqual(out["initialised"].choice.history[0][0], 30)
     self.assertLen(out["initialised"].choice.history, 1)  # Only the last.
     self.assertGreater(out["assigned"].metrics["NMI"], 0.5)
+    served = _serve(out["export_dir"], graph)
+    self.assertAllEqual(served["cluster_id"], out["assigned"].cluster_ids)
+
+
+class SparseFeaturesStagesTest(testing_utils.TestCase):
+
+  @testing_utils.parameterized.named_parameters(
+      ("full_graph", {}),
+      ("node_rows", {"batch_size": 64, "pretrain.steps": 150,
+                     "steps_per_epoch": 50}))
+  def test_bag_of_words_stay_sparse_and_serve_the_reported_clusters(
+      self, changes):
+    tf.keras.utils.set_random_seed(0)
+    graph = data.make_csbm(num_nodes=200, n_clusters=3, num_features=300,
+                           words_per_node=15, feature_noise=0.5, seed=2)
+    config = _config(**changes)
+    out = _run_stages(config, graph, self.create_tempdir().full_path)
+    features = out["prepared"].graph_tensor.node_sets["nodes"].features
+    self.assertEqual(sorted(features), ["feat_columns", "feat_values"])
+    self.assertGreater(out["assigned"].metrics["NMI"], 0.5)
+    # The export takes the sparse features as read from disk.
     served = _serve(out["export_dir"], graph)
     self.assertAllEqual(served["cluster_id"], out["assigned"].cluster_ids)
 

@@ -22,7 +22,8 @@ def default_config() -> ml_collections.ConfigDict:
   # The graph: a file/directory for `loaders.load`, else the synthetic CSBM.
   # feature_format: "auto" keeps features sparse (only non-zeros stored and
   # multiplied) when under 10% of them are non-zero, as for bag-of-words;
-  # "sparse" or "dense" force one. The results are the same either way.
+  # "sparse" or "dense" force one. The model computes the same function
+  # either way (the random columns dropped in pretraining differ).
   config.data = ml_collections.ConfigDict(dict(
       path=config_dict.placeholder(str),
       normalize_features="row",  # "row" (Dink-Net: rows sum to 1) or "none".
@@ -73,6 +74,10 @@ def default_config() -> ml_collections.ConfigDict:
   # computed once (exact for the one-layer GCN; see `propagation`), for
   # graphs too large for full-graph steps.
   config.batch_size = config_dict.placeholder(int)
+  # Refuse full-graph training, before any work, when its estimated peak
+  # memory exceeds what the machine has available (the error names what to
+  # change).
+  config.check_memory = True
   return config
 
 

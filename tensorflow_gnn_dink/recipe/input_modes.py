@@ -21,6 +21,7 @@ rows of `A_hat X` are then sparse too.
 from __future__ import annotations
 
 import abc
+from typing import Optional
 
 import ml_collections
 import numpy as np
@@ -179,6 +180,73 @@ def _as_features(name: str, x) -> dict:
   if sp.issparse(x):
     return sparse.from_csr(name, x.indptr, x.indices, x.data)
   return {name: tf.constant(np.asarray(x, np.float32))}
+
+
+# Rough peak-memory model of a full-graph pretraining step, fitted to runs on
+# a 2-core CPU machine (e.g. 34,000 nodes, 248,000 edges, 8,400 sparse
+# features with 1.1M non-zeros, 512 hidden units: 2.1-2.3 GB measured).
+_STATES_PER_NODE = 20  # [num_nodes, hidden_units] float32 tensors alive.
+_COPIES_PER_NONZERO = 6  # Feature and adjacency entries (12-20 bytes each).
+_DENSE_FEATURE_COPIES = 4  # Views and their gradients' inputs.
+_BASELINE_BYTES = 600 << 20  # TensorFlow, TF-GNN and the Python process.
+
+
+def full_graph_bytes(config: ml_collections.ConfigDict, num_nodes: int,
+                     num_edges: int, num_features: int,
+                     feature_nonzeros: Optional[int]) -> int:
+  """Estimated peak memory of full-graph training (`feature_nonzeros`: None
+  for dense features)."""
+  states = _STATES_PER_NODE * num_nodes * config.model.hidden_units * 4
+  if feature_nonzeros is None:
+    features = _DENSE_FEATURE_COPIES * num_nodes * num_features * 4
+  else:
+    features = _COPIES_PER_NONZERO * feature_nonzeros * 12
+  edges = _COPIES_PER_NONZERO * (num_edges + num_nodes) * 20
+  return _BASELINE_BYTES + states + features + edges
+
+
+def available_bytes() -> Optional[int]:
+  """Memory available to this process now (Linux `MemAvailable`), or None."""
+  try:
+    with open("/proc/meminfo") as f:
+      for line in f:
+        if line.startswith("MemAvailable:"):
+          return int(line.split()[1]) * 1024
+  except OSError:
+    pass
+  return None
+
+
+def check_fits(config: ml_collections.ConfigDict, num_nodes: int,
+               num_edges: int, num_features: int,
+               feature_nonzeros: Optional[int]) -> None:
+  """Refuses, before any work, full-graph training that will not fit.
+
+  Raises ValueError naming the settings that make it fit when the estimate
+  (`full_graph_bytes`) exceeds the available memory. Node-row training
+  (`config.batch_size`) is not checked.
+  """
+  if config.get("batch_size") is not None or not config.get("check_memory",
+                                                            True):
+    return
+  needed, available = full_graph_bytes(
+      config, num_nodes, num_edges, num_features, feature_nonzeros), (
+          available_bytes())
+  if available is None or needed <= available:
+    return
+  gib = 1 << 30
+  raise ValueError(
+      f"Full-graph training of this graph ({num_nodes} nodes, {num_edges} "
+      f"directed edges, {num_features} "
+      f"{'dense' if feature_nonzeros is None else 'sparse'} features, "
+      f"{config.model.hidden_units} hidden units) needs about "
+      f"{needed / gib:.1f} GiB; {available / gib:.1f} GiB are available. "
+      "Train on batches of node rows (config.batch_size=8192, see "
+      "configs/large_graph.py), or lower config.model.hidden_units"
+      + ("" if feature_nonzeros is not None else
+         ", or keep mostly-zero features sparse "
+         "(config.data.feature_format='sparse')")
+      + ". (An estimate: config.check_memory=False tries anyway.)")
 
 
 def _check_node_rows(config: ml_collections.ConfigDict, num_nodes: int) -> None:

@@ -21,6 +21,7 @@ from typing import Any
 
 import ml_collections
 import numpy as np
+import scipy.sparse as sp
 import tensorflow as tf
 import tensorflow_gnn as tfgnn
 from tensorflow_gnn import runner
@@ -147,6 +148,9 @@ def prepare(config: ml_collections.ConfigDict, graph: data.Graph) -> Prepared:
   data.validate(graph)
   graph = data.with_feature_format(graph, config.data.feature_format)
   n_clusters = resolve_n_clusters(config, graph)
+  input_modes.check_fits(
+      config, graph.num_nodes, graph.edges.shape[1], graph.num_features,
+      graph.features.nnz if sp.issparse(graph.features) else None)
   processors = feature_processors(config)
   graph_tensor = data.to_graph_tensor(graph, node_set_name=NODE_SET,
                                       edge_set_name=EDGE_SET,
