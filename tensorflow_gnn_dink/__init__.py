@@ -2,8 +2,9 @@
 
 The library: Keras layers, pure loss functions, Keras metrics, runner tasks,
 dataset providers, encoders, plain-Keras training helpers, the serving
-export, and sparse node features inside GraphTensors (`sparse`). (The Dink-Net recipe and its command line live in
-`tensorflow_gnn_dink.recipe`; nothing here imports it.)
+export, and sparse node features inside GraphTensors (`sparse`). (The
+Dink-Net recipe and its command line live in `tensorflow_gnn_dink.recipe`;
+nothing here imports it.)
 
 ```python
 import tensorflow_gnn_dink as dink  # before TensorFlow: arranges Keras 2

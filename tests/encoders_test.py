@@ -77,6 +77,28 @@ class GcnModelFnTest(testing_utils.TestCase):
       dink.make_gcn_rows_model_fn(feature_name="x")(spec)
 
 
+  def test_sparse_features_need_their_width_and_give_the_dense_model(self):
+    graph, graph_tensor = testing_utils.small_graph(num_nodes=30)
+    x = graph_tensor.node_sets["nodes"]["feat"]
+    held_sparse = graph_tensor.replace_features(node_sets={
+        "nodes": dink.sparse.from_dense("feat", x)})
+    for model_fn in (dink.make_gcn_model_fn, dink.make_gcn_rows_model_fn):
+      with self.assertRaisesRegex(ValueError,
+                                  "held sparse.*pass its number of columns "
+                                  "as input_width"):
+        model_fn(hidden_units=4)(held_sparse.spec)
+    width = graph.num_features
+    dense_model = dink.make_gcn_model_fn(hidden_units=4, num_layers=2)(
+        graph_tensor.spec)
+    sparse_model = dink.make_gcn_model_fn(
+        hidden_units=4, num_layers=2, input_width=width)(held_sparse.spec)
+    sparse_model.set_weights(dense_model.get_weights())
+    self.assertAllClose(
+        sparse_model(held_sparse).node_sets["nodes"][tfgnn.HIDDEN_STATE],
+        dense_model(graph_tensor).node_sets["nodes"][tfgnn.HIDDEN_STATE],
+        rtol=1e-5, atol=1e-6)
+
+
 class GcnRowsModelFnTest(testing_utils.TestCase):
   """`make_gcn_rows_model_fn`: the one-layer GCN on `A_hat X` rows."""
 
