@@ -272,6 +272,30 @@ class DinkDiscriminationLogits(tf.keras.layers.Layer):
             tf.reduce_sum(bias))
 
 
+@tf.keras.utils.register_keras_serializable(package=_PACKAGE)
+class DeepGraphInfomaxLogits(tf.keras.layers.Layer):
+  """TF-GNN's `DeepGraphInfomaxLogits`, reading the stacked views once.
+
+  The same function of the same weights (`_bilinear`, a bias-free `Dense`):
+  for the stack `[batch, 2, dim]` of clean and corrupted representations,
+  the `[batch, 2]` logits `x . W(mean of the clean rows)`. TF-GNN's layer
+  first unstacks (copies) both views; on large full-graph batches those
+  copies cost more than the logits.
+  """
+
+  def build(self, input_shape: tf.TensorShape) -> None:
+    units = tf.TensorShape(input_shape)[-1]
+    if units is None:
+      raise ValueError(f"Expected a defined inner dimension, got {input_shape}")
+    self._bilinear = tf.keras.layers.Dense(units, use_bias=False)
+    self._bilinear.build(tf.TensorShape([None, units]))
+    super().build(input_shape)
+
+  def call(self, inputs: tf.Tensor) -> tf.Tensor:
+    summary = tf.reduce_mean(inputs, axis=0)[:1]  # [1, dim]: the clean mean.
+    return tf.tensordot(inputs, self._bilinear(summary)[0], axes=1)
+
+
 def gcn_propagation(graph: tfgnn.GraphTensor, edge_set_name: str, *,
                     add_self_loops: bool = True,
                     dtype: tf.DType = tf.float32

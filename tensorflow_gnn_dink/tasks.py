@@ -224,7 +224,7 @@ class DeepGraphInfomaxTask(contrastive_losses.ContrastiveLossTask):
     # Public: a pipeline may re-weight the same task between stages.
     self.dgi_loss_weight = dgi_loss_weight
     self.discrimination_loss_weight = discrimination_loss_weight
-    self._logits_layer = contrastive_losses.DeepGraphInfomaxLogits(
+    self._logits_layer = layers.DeepGraphInfomaxLogits(
         name=f"{self._name}_bilinear_logits")
     self._discrimination_layer = layers.DinkDiscriminationLogits(
         name=f"{self._name}_discrimination")

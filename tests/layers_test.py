@@ -409,6 +409,29 @@ class DinkDiscriminationLogitsTest(testing_utils.TestCase):
       layers.DinkDiscriminationLogits().build(tf.TensorShape([None, 2, None]))
 
 
+class DeepGraphInfomaxLogitsTest(testing_utils.TestCase):
+  """`layers.DeepGraphInfomaxLogits` against TF-GNN's layer."""
+
+  def test_same_values_and_gradients_as_tfgnn(self):
+    from tensorflow_gnn.models import contrastive_losses  # pylint: disable=g-import-not-at-top
+    h = tf.constant(np.random.default_rng(0).normal(size=(9, 2, 4)),
+                    tf.float32)
+    ours, theirs = (layers.DeepGraphInfomaxLogits(),
+                    contrastive_losses.DeepGraphInfomaxLogits())
+    theirs(h)
+    ours(h)
+    ours.set_weights(theirs.get_weights())
+    with tf.GradientTape(persistent=True) as tape:
+      tape.watch(h)
+      got, want = ours(h), theirs(h)
+    self.assertAllClose(got, want, rtol=1e-5, atol=1e-6)
+    self.assertAllClose(tape.gradient(got, h), tape.gradient(want, h),
+                        rtol=1e-5, atol=1e-6)
+    self.assertAllClose(tape.gradient(got, ours.trainable_weights),
+                        tape.gradient(want, theirs.trainable_weights),
+                        rtol=1e-5, atol=1e-6)
+
+
 class ProjectedGCNConvTest(testing_utils.TestCase):
   """`ProjectedGCNConv` is TF-GNN's `GCNConv`, projected before propagation."""
 
