@@ -241,8 +241,9 @@ def check_fits(config: ml_collections.ConfigDict, num_nodes: int,
       f"{'dense' if feature_nonzeros is None else 'sparse'} features, "
       f"{config.model.hidden_units} hidden units) needs about "
       f"{needed / gib:.1f} GiB; {available / gib:.1f} GiB are available. "
-      "Train on batches of node rows (config.batch_size=8192, see "
-      "configs/large_graph.py), or lower config.model.hidden_units"
+      "Train on batches of node rows (config.batch_size="
+      f"{min(8192, num_nodes)}, see configs/large_graph.py), or lower "
+      "config.model.hidden_units"
       + ("" if feature_nonzeros is not None else
          ", or keep mostly-zero features sparse "
          "(config.data.feature_format='sparse')")
