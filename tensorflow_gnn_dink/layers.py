@@ -396,8 +396,9 @@ class ProjectedGCNConv(tf.keras.layers.Layer):
     propagate = gcn_propagation(graph, edge_set_name,
                                 add_self_loops=self.add_self_loops)
     node_set_name = graph.edge_sets[edge_set_name].adjacency.target_name
-    x = sparse.read(graph.node_sets[node_set_name].features,
-                    self.node_feature, width=self.input_width)
+    node_set = graph.node_sets[node_set_name]
+    x = sparse.read(node_set.features, self.node_feature,
+                    width=self.input_width, num_rows=node_set.total_size)
     if not self._filter.built:
       self._filter.build(tf.TensorShape(
           [None, x.shape[-1] if self.input_width is None else

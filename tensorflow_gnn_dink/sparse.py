@@ -88,7 +88,8 @@ def to_sparse_tensor(columns: tf.RaggedTensor, values: tf.RaggedTensor,
 
 
 def read(features: Mapping[str, tfgnn.Field], name: str, *,
-         width: Optional[int] = None) -> Matrix:
+         width: Optional[int] = None,
+         num_rows: Optional[tf.Tensor] = None) -> Matrix:
   """Feature `name` as a dense float32 matrix or, if held sparse, a SparseTensor.
 
   A SparseTensor's entries are in row-major order.
@@ -97,6 +98,9 @@ def read(features: Mapping[str, tfgnn.Field], name: str, *,
     features: A node set's features.
     name: The feature.
     width: The number of columns; required if `name` is held sparse.
+    num_rows: If given, the number of nodes: a sparse feature with another
+      number of rows (e.g. absent from parsed `tf.Example`s, which gives
+      empty ragged features) is an error at run time.
   """
   if name in features:
     return tf.cast(features[name], tf.float32)
@@ -109,6 +113,14 @@ def read(features: Mapping[str, tfgnn.Field], name: str, *,
         f"Feature {name!r} is held sparse ({' + '.join(feature_names(name))}):"
         " pass its number of columns as input_width.")
   columns, values = (features[n] for n in feature_names(name))
+  if num_rows is not None:
+    with tf.control_dependencies([tf.debugging.assert_equal(
+        columns.nrows(out_type=tf.int64), tf.cast(num_rows, tf.int64),
+        message=f"Sparse feature {name!r} ({' + '.join(feature_names(name))})"
+        " does not have one row per node: feed the features as the model "
+        "was trained on them (for a model trained on sparse features, the "
+        "two ragged features, not a dense matrix).")]):
+      columns = tf.identity(columns)
   return to_sparse_tensor(columns, tf.cast(values, tf.float32), width)
 
 

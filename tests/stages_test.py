@@ -233,6 +233,10 @@ class SparseFeaturesStagesTest(testing_utils.TestCase):
     # The export takes the sparse features as read from disk.
     served = _serve(out["export_dir"], graph)
     self.assertAllEqual(served["cluster_id"], out["assigned"].cluster_ids)
+    # Fed dense features instead (no sparse ones to parse), it says so.
+    with self.assertRaisesRegex(tf.errors.InvalidArgumentError,
+                                "does not have one row per node"):
+      _serve(out["export_dir"], data.with_feature_format(graph, "dense"))
 
 
 class JointFinetuneTest(testing_utils.TestCase):
