@@ -113,14 +113,24 @@ def read(features: Mapping[str, tfgnn.Field], name: str, *,
         f"Feature {name!r} is held sparse ({' + '.join(feature_names(name))}):"
         " pass its number of columns as input_width.")
   columns, values = (features[n] for n in feature_names(name))
+  names = " + ".join(feature_names(name))
+  checks = [tf.debugging.assert_less(
+      columns.flat_values, tf.cast(width, columns.dtype),
+      message=f"Sparse feature {name!r} ({names}) has column ids >= its "
+      f"width {width}: feed features of the width the model was trained on."),
+            tf.debugging.assert_non_negative(
+                columns.flat_values,
+                message=f"Sparse feature {name!r} ({names}) has negative "
+                "column ids.")]
   if num_rows is not None:
-    with tf.control_dependencies([tf.debugging.assert_equal(
+    checks.append(tf.debugging.assert_equal(
         columns.nrows(out_type=tf.int64), tf.cast(num_rows, tf.int64),
-        message=f"Sparse feature {name!r} ({' + '.join(feature_names(name))})"
-        " does not have one row per node: feed the features as the model "
-        "was trained on them (for a model trained on sparse features, the "
-        "two ragged features, not a dense matrix).")]):
-      columns = tf.identity(columns)
+        message=f"Sparse feature {name!r} ({names}) does not have one row "
+        "per node: feed the features as the model was trained on them (for "
+        "a model trained on sparse features, the two ragged features, not a "
+        "dense matrix)."))
+  with tf.control_dependencies(checks):  # O(nnz); the CSR kernels trust ids.
+    columns = tf.identity(columns)
   return to_sparse_tensor(columns, tf.cast(values, tf.float32), width)
 
 

@@ -62,6 +62,24 @@ class FeaturesTest(testing_utils.TestCase):
         ValueError, "No feature 'words', dense or sparse.*feat_columns"):
       sparse.read(features, "words")
 
+  def test_out_of_range_columns_and_wrong_row_counts_are_errors(self):
+    features = sparse.from_csr("feat", np.array([0, 1, 2]), np.array([0, 7]),
+                               np.array([1.0, 2.0]))
+    with self.assertRaisesRegex(tf.errors.InvalidArgumentError,
+                                "column ids >= its width 5"):
+      sparse.read(features, "feat", width=5)
+    negative = sparse.from_csr("feat", np.array([0, 1]), np.array([-1]),
+                               np.array([1.0]))
+    with self.assertRaisesRegex(tf.errors.InvalidArgumentError,
+                                "negative column ids"):
+      sparse.read(negative, "feat", width=5)
+    with self.assertRaisesRegex(tf.errors.InvalidArgumentError,
+                                "does not have one row per node"):
+      sparse.read(features, "feat", width=8, num_rows=3)
+    self.assertEqual(sparse.read(features, "feat", width=8,
+                                 num_rows=2).dense_shape.numpy().tolist(),
+                     [2, 8])
+
   def test_serialised_and_parsed_as_tf_examples(self):
     x = _random_csr()
     graph = tfgnn.GraphTensor.from_pieces(node_sets={
