@@ -48,9 +48,7 @@ class NodeRowsDatasetProvider(runner.DatasetProvider):
                node_set_name: str = "nodes", seed: Optional[int] = None):
     features = {name: value if isinstance(value, tf.RaggedTensor) else
                 tf.convert_to_tensor(value) for name, value in features.items()}
-    sizes = {name: int(value.nrows() if isinstance(value, tf.RaggedTensor)
-                       else value.shape[0])
-             for name, value in features.items()}
+    sizes = {name: int(_num_rows(value)) for name, value in features.items()}
     if not sizes or len(set(sizes.values())) != 1:
       raise ValueError(f"Expected features with one common number of rows, "
                        f"got {sizes}.")
@@ -66,10 +64,7 @@ class NodeRowsDatasetProvider(runner.DatasetProvider):
 
   def to_graph(self, rows: Mapping[str, tf.Tensor]) -> tfgnn.GraphTensor:
     """A batch of rows as a GraphTensor (one component, no edges)."""
-    first = next(iter(rows.values()))
-    size = (tf.reshape(first.nrows(out_type=tf.int64), [1])
-            if isinstance(first, tf.RaggedTensor) else
-            tf.shape(first, out_type=tf.int64)[:1])
+    size = tf.reshape(_num_rows(next(iter(rows.values()))), [1])
     return tfgnn.GraphTensor.from_pieces(node_sets={
         self._node_set_name: tfgnn.NodeSet.from_fields(
             sizes=size, features=dict(rows))})
@@ -92,3 +87,10 @@ class NodeRowsDatasetProvider(runner.DatasetProvider):
     return ds.map(lambda ids: self.to_graph(
         {name: tf.gather(t, ids) for name, t in tensors.items()})).prefetch(
             tf.data.AUTOTUNE)
+
+
+def _num_rows(value) -> tf.Tensor:
+  """The number of rows of a dense or ragged feature, int64."""
+  if isinstance(value, tf.RaggedTensor):
+    return value.nrows(out_type=tf.int64)
+  return tf.shape(value, out_type=tf.int64)[0]

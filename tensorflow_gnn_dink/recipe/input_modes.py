@@ -60,7 +60,6 @@ class InputMode(abc.ABC):
   def __init__(self, config: ml_collections.ConfigDict,
                graph_tensor: tfgnn.GraphTensor, input_width: int):
     self.graph_tensor = graph_tensor
-    self.input_width = input_width
     self._gcn_fn = encoders.make_gcn_model_fn(
         node_set_name=NODE_SET, edge_set_name=EDGE_SET, feature_name=FEATURE,
         hidden_units=config.model.hidden_units,
