@@ -80,6 +80,20 @@ class CliTest(testing_utils.TestCase):
     self.assertAllEqual(out["cluster_id"],
                         [int(r["cluster_id"]) for r in rows])
 
+  def test_command_line_uses_the_bfc_allocator_on_cpu(self):
+    # Only BFC allocators report memory info; the command line picks BFC
+    # (kept buffers, no page faults per step) unless the user says otherwise.
+    code = ("import os; os.environ.pop('TF_CPU_ALLOCATOR_USE_BFC', None)\n"
+            "from tensorflow_gnn_dink.recipe import cli\n"
+            "import tensorflow as tf\n"
+            "tf.zeros([4])\n"
+            "print('peak', tf.config.experimental.get_memory_info('CPU:0')"
+            "['peak'])")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True,
+                          text=True, timeout=300, cwd=str(testing_utils.ROOT))
+    self.assertEqual(proc.returncode, 0, proc.stderr[-2000:])
+    self.assertIn("peak ", proc.stdout)
+
   def test_unknown_command_and_bad_k_are_clear_errors(self):
     proc = _cli("fly")
     self.assertNotEqual(proc.returncode, 0)

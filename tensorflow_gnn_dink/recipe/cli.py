@@ -15,6 +15,10 @@ import tempfile
 import traceback
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # Before TensorFlow loads.
+# Before TensorFlow's first op: its BFC allocator keeps freed CPU buffers for
+# the next step instead of returning them to the OS and paying page faults
+# to get them back (full-graph steps of a 34k-node graph 1.3x faster).
+os.environ.setdefault("TF_CPU_ALLOCATOR_USE_BFC", "true")
 
 from tensorflow_gnn_dink import _keras_setup  # pylint: disable=g-import-not-at-top
 
