@@ -38,5 +38,19 @@ def soft_assignments(z: tf.Tensor, cluster_centers: tf.Tensor) -> tf.Tensor:
 
 
 def hard_assignments(z: tf.Tensor, cluster_centers: tf.Tensor) -> tf.Tensor:
-  """Returns `[n]` int64 indices of each embedding's nearest centre."""
-  return tf.argmin(squared_distances(z, cluster_centers), axis=-1)
+  """Returns `[n]` int64 indices of each embedding's nearest centre.
+
+  The argmin of `|c_j|^2 - 2 z_i.c_j` (`|z_i|^2` is the same for every
+  centre): one matmul, no pass over `|z|^2`.
+  """
+  cc = tf.reduce_sum(tf.square(cluster_centers), axis=-1)
+  return tf.argmin(cc - 2.0 * tf.matmul(z, cluster_centers, transpose_b=True),
+                   axis=-1)
+
+
+def assignments(z: tf.Tensor,
+                cluster_centers: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+  """`(hard_assignments, soft_assignments)` from one distance computation."""
+  distances = squared_distances(z, cluster_centers)
+  return (tf.argmin(distances, axis=-1),
+          tf.nn.softmax(-safe_sqrt(distances), axis=-1))

@@ -44,7 +44,7 @@ class DinkClusterHead(tf.keras.layers.Layer):
       soft-assigned centres (see `losses.assigned_shrink_loss_per_example`);
     * `cluster(z)` (alias `predict`) returns the nearest centre of each row,
       `cluster(z, soft=True)` a `(B, K)` row-stochastic matrix
-      `softmax(-|Z_i - C_j|)`.
+      `softmax(-|Z_i - C_j|)`; `assign(z)` both at once.
 
   `dilation_loss()` and `shrink_loss_per_example(z)` are the two terms before
   any reduction over rows; `call` and `DinkClusteringTask`'s loss both use
@@ -181,6 +181,11 @@ class DinkClusterHead(tf.keras.layers.Layer):
     return geometry.hard_assignments(z, centers)
 
   predict = cluster
+
+  def assign(self, z: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+    """`(cluster(z), cluster(z, soft=True))`, sharing one distance matrix."""
+    z, centers = self._inputs_and_centers(z)
+    return geometry.assignments(z, centers)
 
   def reset_cluster_centers(
       self,

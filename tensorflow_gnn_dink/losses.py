@@ -34,10 +34,14 @@ def shrink_loss_per_example(z: tf.Tensor,
   """Returns `[B]`: each embedding's mean squared distance to all K centres.
 
   `shrink_i = 1/K sum_j |Z_i - C_j|^2`, Dink-Net's shrink before the mean
-  over the batch.
+  over the batch, computed as `|Z_i|^2 - 2 Z_i.mean_j(C_j) + mean_j |C_j|^2`
+  (a matrix-vector product, no `[B, K]` distances), clamped at 0.
   """
-  return tf.reduce_mean(geometry.squared_distances(z, cluster_centers),
-                        axis=-1)
+  mean_center = tf.reduce_mean(cluster_centers, axis=0)
+  mean_cc = tf.reduce_mean(tf.reduce_sum(tf.square(cluster_centers), axis=-1))
+  zz = tf.reduce_sum(tf.square(z), axis=-1)
+  z_c = tf.linalg.matvec(z, mean_center)
+  return tf.maximum(zz - 2.0 * z_c + mean_cc, 0.0)
 
 
 def assigned_shrink_loss_per_example(z: tf.Tensor,

@@ -448,8 +448,9 @@ class DinkClusteringTask(runner.Task):
     head = self._get_head(int(n_features))
 
     def assign(embedding):
-      return {"cluster_id": head.cluster(embedding),
-              "cluster_probabilities": head.cluster(embedding, soft=True),
+      cluster_id, probabilities = head.assign(embedding)
+      return {"cluster_id": cluster_id,
+              "cluster_probabilities": probabilities,
               "embedding": embedding}
     outputs = _Outputs(assign, [head], name=f"{self._name}_assign")(z)
     return _named(outputs, self._name)

@@ -1,7 +1,7 @@
 """Tests for `geometry`: distances and assignments, checked against numpy.
 
-Checks `squared_distances`, `safe_sqrt`, `soft_assignments` and
-`hard_assignments` against direct numpy computations, including the places
+Checks `squared_distances`, `safe_sqrt`, `soft_assignments`,
+`hard_assignments` and `assignments` against direct numpy computations, including the places
 where the matmul form of the distances could go wrong: rounding below zero,
 and embeddings that coincide with a centre (no NaN, gradients included).
 """
@@ -66,6 +66,18 @@ class GeometryTest(testing_utils.TestCase):
     self.assertAllClose(soft, np_soft_assignments(z, c), rtol=1e-5,
                         atol=1e-6)
     self.assertAllClose(soft.sum(1), np.ones(b), rtol=1e-6)
+    both = geometry.assignments(z, c)  # One distance matrix for the two.
+    self.assertAllEqual(both[0], hard)
+    self.assertAllClose(both[1], soft, rtol=1e-6, atol=1e-7)
+
+  def test_hard_assignments_far_from_the_origin(self):
+    # Without |z|^2 in the argmin; still the nearest centre where |z|^2
+    # dwarfs the distances.
+    rng = np.random.default_rng(3)
+    c = 50.0 + rng.normal(size=(6, 4))
+    z = 50.0 + rng.normal(size=(300, 4))
+    self.assertAllEqual(geometry.hard_assignments(z, c),
+                        np_squared_distances(z, c).argmin(1))
 
   def test_soft_assignments_finite_with_gradients_where_z_is_a_centre(self):
     c = np.array([[0.5, -0.5, 1.0], [2.0, 0.0, 0.0], [0.0, 1.0, 1.0]],

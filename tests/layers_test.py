@@ -106,6 +106,9 @@ class DinkClusterHeadTest(testing_utils.TestCase):
     soft = head.cluster(z, soft=True).numpy()
     self.assertAllClose(soft, np_soft(z, c), rtol=1e-5, atol=1e-6)
     self.assertAllClose(soft.sum(1), np.ones(b), rtol=1e-6)
+    ids, probabilities = head.assign(z)
+    self.assertAllEqual(ids, head.cluster(z))
+    self.assertAllClose(probabilities, soft, rtol=1e-6, atol=1e-7)
 
   def test_k2_edge_cases(self):
     c = np.array([[1.0, 0.0], [-1.0, 0.0]], np.float32)

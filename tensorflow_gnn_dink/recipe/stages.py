@@ -302,7 +302,9 @@ def finetune(run: Run, prepared: Prepared, pretrained: Pretrained,
   encoder = pretrained.encoder
   initial_weights = None
   if config_lib.frozen_encoder(config):
-    dink = _clustering_task(config, prepared, initialised.cluster_centers)
+    # `initialised.z` is the clustering embedding, normalised already.
+    dink = _clustering_task(config, prepared, initialised.cluster_centers,
+                            normalize_embeddings=False)
     encoded = prepared.graph_tensor.replace_features(node_sets={
         NODE_SET: {tfgnn.HIDDEN_STATE: tf.constant(initialised.z)}})
     mode = _Encoded(encoded)
