@@ -210,6 +210,9 @@ class NodeRowsStagesTest(testing_utils.TestCase):
     self.assertEqual(out["initialised"].choice.history[0][0], 30)
     self.assertLen(out["initialised"].choice.history, 1)  # Only the last.
     self.assertGreater(out["assigned"].metrics["NMI"], 0.5)
+    # The fine-tune trained the centres on batches of embedding rows.
+    self.assertNotAllClose(out["finetuned"].cluster_centers,
+                           out["initialised"].cluster_centers)
     served = _serve(out["export_dir"], graph)
     self.assertAllEqual(served["cluster_id"], out["assigned"].cluster_ids)
 

@@ -305,9 +305,7 @@ def finetune(run: Run, prepared: Prepared, pretrained: Pretrained,
     # `initialised.z` is the clustering embedding, normalised already.
     dink = _clustering_task(config, prepared, initialised.cluster_centers,
                             normalize_embeddings=False)
-    encoded = prepared.graph_tensor.replace_features(node_sets={
-        NODE_SET: {tfgnn.HIDDEN_STATE: tf.constant(initialised.z)}})
-    mode = _Encoded(encoded)
+    mode = _encoded(config, prepared, initialised.z)
     task, model_fn = {"dink": dink}, _identity_model
   else:
     dink = _clustering_task(config, prepared, initialised.cluster_centers,
@@ -341,17 +339,33 @@ def finetune(run: Run, prepared: Prepared, pretrained: Pretrained,
 
 @dataclasses.dataclass(frozen=True)
 class _Encoded:
-  """Training input of a frozen fine-tune: the graph holding its embedding."""
-  graph_tensor: tfgnn.GraphTensor
-  description: str = "full-graph steps on the frozen embedding"
+  """Training input of a frozen fine-tune: its embedding, whole or in rows."""
+  provider: runner.DatasetProvider
+  spec: tfgnn.GraphTensorSpec
+  description: str
 
-  @property
-  def provider(self) -> runner.DatasetProvider:
-    return inputs.FullGraphDatasetProvider(self.graph_tensor)
 
-  @property
-  def spec(self) -> tfgnn.GraphTensorSpec:
-    return self.graph_tensor.spec
+def _encoded(config: ml_collections.ConfigDict, prepared: Prepared,
+             z: np.ndarray) -> _Encoded:
+  """The frozen embedding `z` as training data of the clustering task.
+
+  Full-graph steps see every node's embedding; with `config.batch_size`
+  (graphs too large for full-graph steps) steps see batches of that many
+  rows, as Dink-Net fine-tunes on large graphs: each step then costs the
+  same however many nodes the graph has.
+  """
+  if config.get("batch_size") is None:
+    graph = prepared.graph_tensor.replace_features(node_sets={
+        NODE_SET: {tfgnn.HIDDEN_STATE: tf.constant(z)}})
+    return _Encoded(inputs.FullGraphDatasetProvider(graph), graph.spec,
+                    "full-graph steps on the frozen embedding")
+  provider = inputs.NodeRowsDatasetProvider(
+      {tfgnn.HIDDEN_STATE: z}, config.batch_size, node_set_name=NODE_SET,
+      seed=config.seed)
+  spec = provider.to_graph({tfgnn.HIDDEN_STATE: z[:1]}).spec.relax(
+      num_nodes=True)
+  return _Encoded(provider, spec, f"steps of {config.batch_size} rows of the "
+                  "frozen embedding per replica")
 
 
 def _identity_model(spec: tfgnn.GraphTensorSpec) -> tf.keras.Model:
