@@ -25,6 +25,7 @@ def get_config():
   config.finetune.steps = 100
   config.finetune.learning_rate = 1e-2
   config.kmeans.n_init = 3
+  config.kmeans.batch_size = 8192  # Mini-batch k-means: seconds, not minutes.
   # Candidates for the label-free selection (each costs an embedding pass
   # and k-means over all nodes): every 250 steps.
   config.steps_per_epoch = 250

@@ -4,6 +4,7 @@ import testing_utils  # Keras 2 before TensorFlow: the first import.
 from absl.testing import parameterized
 import numpy as np
 from sklearn import cluster as sk_cluster
+from sklearn import metrics as metrics_lib
 
 from tensorflow_gnn_dink.recipe import data
 from tensorflow_gnn_dink.recipe import evaluation
@@ -135,7 +136,30 @@ class KMeansTest(testing_utils.TestCase):
                                  random_state=3).fit(z)
     self.assertAllEqual(ids, expected.labels_)
 
+  def test_mini_batch_kmeans_is_scikit_learns_and_finds_the_blobs(self):
+    rng = np.random.default_rng(0)
+    centres = rng.normal(size=(4, 8)) * 10
+    truth = rng.integers(0, 4, 2000)
+    z = (centres[truth] + rng.normal(size=(2000, 8))).astype(np.float32)
+    got_centres, ids = selection.kmeans(z, 4, seed=5, n_init=2,
+                                        batch_size=256)
+    expected = sk_cluster.MiniBatchKMeans(4, n_init=2, batch_size=256,
+                                          max_iter=300, random_state=5).fit(z)
+    self.assertAllEqual(ids, expected.labels_)
+    self.assertAllClose(got_centres, expected.cluster_centers_)
+    self.assertGreater(metrics_lib.normalized_mutual_info_score(truth, ids),
+                       0.99)
+    # With edges: restarts chosen by modularity, ids still near-perfect.
+    edges = np.stack([np.arange(1999), np.arange(1, 2000)])
+    edges = np.concatenate([edges, edges[::-1]], axis=1)
+    _, ids = selection.kmeans(z, 4, seed=5, n_init=2, batch_size=256,
+                              edges=edges)
+    self.assertGreater(metrics_lib.normalized_mutual_info_score(truth, ids),
+                       0.99)
+
   @parameterized.named_parameters(
+      ("batch_size_zero", dict(batch_size=0), r"config.kmeans.batch_size "
+       r"must be an integer >= 1, got 0"),
       ("n_init_zero", dict(n_init=0), r"config.kmeans.n_init must be an "
        r"integer >= 1, got 0"),
       ("n_init_fraction", dict(n_init=1.5), r"config.kmeans.n_init .* 1.5"),

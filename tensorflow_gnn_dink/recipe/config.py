@@ -48,8 +48,11 @@ def default_config() -> ml_collections.ConfigDict:
       steps=200, learning_rate=1e-3, feature_drop_rate=0.2,
       dgi_loss_weight=0.0, discrimination_loss_weight=1.0))
 
-  # Stage 2: k-means++ initialisation of the centres.
-  config.kmeans = ml_collections.ConfigDict(dict(n_init=10, max_iter=300))
+  # Stage 2: k-means++ initialisation of the centres. batch_size: None for
+  # full k-means, an integer for mini-batch k-means on batches of that many
+  # rows (for millions of nodes; see configs/large_graph.py).
+  config.kmeans = ml_collections.ConfigDict(dict(
+      n_init=10, max_iter=300, batch_size=config_dict.placeholder(int)))
 
   # Stage 3: fine-tune the centres with dilation + shrink, as Dink-Net's
   # official code does (embeddings detached; its discrimination weight 1e-10

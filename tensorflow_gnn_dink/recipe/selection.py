@@ -73,26 +73,39 @@ def best_by_modularity(edges: np.ndarray,
 
 
 def kmeans(z: np.ndarray, n_clusters: int, *, seed: int, n_init: int = 10,
-           max_iter: int = 300,
+           max_iter: int = 300, batch_size: Optional[int] = None,
            edges: Optional[np.ndarray] = None) -> tuple[np.ndarray, np.ndarray]:
   """k-means++ with `n_init` restarts; the best is chosen without labels.
 
   Without `edges`, the restart with the lowest inertia (scikit-learn's rule).
   With the graph's `edges` (`[2, num_edges]`, both directions), the restart
   whose partition has the highest graph modularity (`best_by_modularity`).
+  With `batch_size`, each restart is scikit-learn's mini-batch k-means on
+  batches of that many rows (`max_iter` passes over the data at most): for
+  embeddings of millions of nodes, where full k-means costs minutes; its
+  final ids assign every row to its nearest centre.
 
   Returns:
     The `[K, dim]` float32 centres and the `[num_nodes]` cluster ids.
   """
   _checks.check_positive_int(n_init, "config.kmeans.n_init")
   _checks.check_positive_int(max_iter, "config.kmeans.max_iter")
+  if batch_size is not None:
+    _checks.check_positive_int(batch_size, "config.kmeans.batch_size")
+
+  def fit(restarts: int, random_state: int):
+    if batch_size is None:
+      return sk_cluster.KMeans(n_clusters=n_clusters, n_init=restarts,
+                               max_iter=max_iter,
+                               random_state=random_state).fit(z)
+    return sk_cluster.MiniBatchKMeans(
+        n_clusters=n_clusters, n_init=restarts, max_iter=max_iter,
+        batch_size=batch_size, random_state=random_state).fit(z)
+
   if edges is None:
-    km = sk_cluster.KMeans(n_clusters=n_clusters, n_init=n_init,
-                           max_iter=max_iter, random_state=seed).fit(z)
+    km = fit(n_init, seed)
     return km.cluster_centers_.astype(np.float32), km.labels_
-  restarts = [sk_cluster.KMeans(n_clusters=n_clusters, n_init=1,
-                                max_iter=max_iter, random_state=seed + i).fit(z)
-              for i in range(n_init)]
+  restarts = [fit(1, seed + i) for i in range(n_init)]
   choice = best_by_modularity(edges, range(n_init),
                               lambda i: restarts[i].labels_)
   best = restarts[choice.index]

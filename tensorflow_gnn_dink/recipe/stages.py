@@ -255,6 +255,7 @@ def initialise_centres(run: Run, prepared: Prepared,
         _embed(prepared, pretrained.encoder), prepared.n_clusters,
         seed=config.seed, n_init=config.kmeans.n_init,
         max_iter=config.kmeans.max_iter,
+        batch_size=config.kmeans.get("batch_size"),
         edges=edges if rule == "modularity" else None)
     return proposals[i][1]
 
