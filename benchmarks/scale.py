@@ -81,7 +81,11 @@ def run_graph(name, config, flags, args):
 def markdown(report):
   lines = [f"Scale, {report['date']}, {report['machine']['cpu']} "
            f"({report['machine']['cpu_count']} cores), commit "
-           f"{report['git']['commit'][:10]}.", "",
+           f"{report['git']['commit'][:10]}"
+           + (" with uncommitted changes" if report["git"].get(
+               "uncommitted_changes") else "")
+           + (f"; flags for every run: {' '.join(report['extra'])}"
+              if report.get("extra") else "") + ".", "",
            "| graph | config | nodes | pretrain s | selection s | fine-tune s "
            "| end to end s | process s | peak MiB | ACC % | NMI % |",
            "|---|---|---|---|---|---|---|---|---|---|---|"]

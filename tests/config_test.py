@@ -71,7 +71,7 @@ OVERRIDES = {
         "finetune.steps": 100,
         "kmeans.n_init": 3,
         "kmeans.batch_size": 8192,
-        "steps_per_epoch": 250,
+        "steps_per_epoch": 500,
         "synthetic.num_nodes": 200_000,
         "synthetic.n_clusters": 10,
     },
