@@ -93,6 +93,12 @@ for t in tests:
   data = ""
   if name in ("cli_test", "readme_test", "build_test", "config_test"):
     data = '    data = glob(["configs/*.py"]) + ["BUILD", "README.md"],\n'
-  out.append(f'py_test(\n    name = "{name}",\n    size = "{size}",\n    srcs = ["{t}"],\n{data}    main = "{t}",\n    python_version = "PY3",\n' + fmt_list("deps", deps_of(t)) + ")\n")
+  if name == "benchmarks_test":
+    data = '    data = glob(["benchmarks/*.py", "configs/*.py"]),\n'
+  deps = set(deps_of(t))
+  if name == "benchmarks_test":  # It imports the benchmark scripts.
+    for script in glob.glob("benchmarks/*.py"):
+      deps.update(deps_of(script))
+  out.append(f'py_test(\n    name = "{name}",\n    size = "{size}",\n    srcs = ["{t}"],\n{data}    main = "{t}",\n    python_version = "PY3",\n' + fmt_list("deps", sorted(deps)) + ")\n")
 open("BUILD", "w").write("\n".join(out))
 print("ok", len(lib), len(rec), len(tests))
