@@ -149,7 +149,9 @@ class DeepGraphInfomaxTask(contrastive_losses.ContrastiveLossTask):
       sum of the linearly projected representation (labels `(1, 0)`).
 
   The two logit outputs carry binary cross-entropy losses weighted by
-  `dgi_loss_weight` and `discrimination_loss_weight`. All layer names carry the
+  `dgi_loss_weight` and `discrimination_loss_weight`; an output whose weight
+  is 0 when the model is built is still computed and reported, but not
+  backpropagated (the same gradients, less work). All layer names carry the
   task's `name`, so several such tasks can share a model.
 
   Example (Dink-Net's views and loss):
@@ -248,11 +250,19 @@ class DeepGraphInfomaxTask(contrastive_losses.ContrastiveLossTask):
     return x, y
 
   def make_contrastive_layer(self) -> tf.keras.layers.Layer:
+    # A logit output whose loss weight is 0 when the model is built (e.g. the
+    # DGI logits in Dink-Net's pretraining) is still reported, but nothing
+    # is backpropagated through it: the same gradients, less work.
+    def trained(stacked, weight):
+      return stacked if weight else tf.stop_gradient(stacked)
+
     def fn(stacked):
       return {
-          "predictions": self._logits_layer(stacked),
+          "predictions": self._logits_layer(
+              trained(stacked, self.dgi_loss_weight)),
           "representations": stacked,
-          "discrimination_logits": self._discrimination_layer(stacked),
+          "discrimination_logits": self._discrimination_layer(
+              trained(stacked, self.discrimination_loss_weight)),
       }
     return _Outputs(
         fn, [self._logits_layer, self._discrimination_layer],

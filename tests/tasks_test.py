@@ -137,6 +137,31 @@ class DeepGraphInfomaxTaskTest(testing_utils.TestCase):
     self.assertAllEqual(plain.node_sets["nodes"]["feat"], before)
 
 
+class ZeroWeightOutputTest(testing_utils.TestCase):
+
+  @parameterized.parameters((0.0, 1.0), (1.0, 0.0), (1.0, 1.0))
+  def test_logits_of_a_zero_weight_loss_do_not_reach_the_encoder(
+      self, dgi_weight, discrimination_weight):
+    graph = testing_utils.rooted_batch(num_graphs=6)
+    task = dink.DeepGraphInfomaxTask(
+        "nodes", dgi_loss_weight=dgi_weight,
+        discrimination_loss_weight=discrimination_weight)
+    gnn = dink.make_gcn_model_fn(hidden_units=8, seed=0)(graph.spec)
+    model = dink.make_training_model(graph.spec, gnn, {"dgi": task})
+    tf.keras.utils.set_random_seed(1)
+    for output, weight in (("predictions", dgi_weight),
+                           ("discrimination_logits", discrimination_weight)):
+      with tf.GradientTape() as tape:
+        logits = model(graph)["dgi"][output]
+        total = tf.reduce_sum(logits)
+      grads = tape.gradient(total, gnn.trainable_variables)
+      # Reported either way; trained only with a non-zero weight.
+      self.assertEqual(logits.shape, (6, 2))
+      reached = any(g is not None and float(tf.reduce_max(tf.abs(g))) > 0
+                    for g in grads)
+      self.assertEqual(reached, weight != 0, output)
+
+
 class SharedModelTest(testing_utils.TestCase):
   """Several tasks in one Keras model."""
 
