@@ -2,7 +2,8 @@
 
   python benchmarks/side_by_side.py --out_dir=/tmp/side_by_side \
       [--datasets=cora,citeseer,amazon_photo] [--repeats=3] \
-      [--data_root=../shared/data] [--extra=--config.pretrain.steps=500]
+      [--data_root=../shared/data] [--extra=--config.pretrain.steps=500] \
+      [--results_name=NAME]
 
 Runs, on the same machine and the same graph, in one invocation and
 alternating (ours, PyAGC, ours, PyAGC, ...; repeat i uses seed i for both):
@@ -333,15 +334,16 @@ def markdown(report):
   return "\n".join(lines) + "\n\n" + LEGEND
 
 
-def write_results(report):
-  """Writes `side_by_side[_own].{json,md}` to `benchmarks/results`.
+def write_results(report, name=None):
+  """Writes `NAME.{json,md}` to `benchmarks/results`; default NAME:
+  `side_by_side`, or `side_by_side_own` for PyAGC's own settings.
 
   Returns the markdown table.
   """
   table = markdown(report)
   os.makedirs(RESULTS_DIR, exist_ok=True)
-  name = ("side_by_side_own" if report.get("pyagc_settings") == "own"
-          else "side_by_side")
+  name = name or ("side_by_side_own" if report.get("pyagc_settings") == "own"
+                  else "side_by_side")
   with open(os.path.join(RESULTS_DIR, name + ".json"), "w") as f:
     json.dump(report, f, indent=2)
   with open(os.path.join(RESULTS_DIR, name + ".md"), "w") as f:
@@ -366,6 +368,9 @@ def main():
       help="matched: PyAGC gets our run's sizes, steps and learning rates "
       "(the same work, for times); own: PyAGC's own per-dataset settings from "
       "its benchmark (for its best quality).")
+  parser.add_argument("--results_name", default=None,
+                      help="benchmarks/results/NAME.{json,md} (default: "
+                      "side_by_side or side_by_side_own)")
   args = parser.parse_args()
   args.out_dir = os.path.abspath(args.out_dir)
   ensure_pyagc_venv()
@@ -379,7 +384,8 @@ def main():
   for dataset in args.datasets.split(","):
     report["datasets"][dataset] = benchmark_dataset(dataset, args)
     report["load_average_end"] = os.getloadavg()
-    table = write_results(report)  # After each dataset: a crash loses less.
+    # After each dataset: a crash loses less.
+    table = write_results(report, args.results_name)
   print(table)
 
 
