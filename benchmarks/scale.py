@@ -120,12 +120,7 @@ def main():
             "git": side_by_side.git_state(), "extra": args.extra, "runs": []}
   for name in names:
     report["runs"].append(run_graph(name, *known[name], args))
-    os.makedirs(RESULTS_DIR, exist_ok=True)
-    base = os.path.join(RESULTS_DIR, args.results_name)
-    with open(base + ".json", "w") as f:
-      json.dump(report, f, indent=1)
-    with open(base + ".md", "w") as f:
-      f.write(markdown(report))
+    side_by_side.save_results(args.results_name, report, markdown(report))
     print(markdown(report), flush=True)
 
 

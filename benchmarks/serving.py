@@ -19,7 +19,6 @@ both give the same cluster ids. Writes `benchmarks/results/serving.{json,md}`.
 """
 import argparse
 import datetime
-import json
 import os
 import statistics
 import sys
@@ -128,11 +127,7 @@ def main():
   for num_nodes in (int(n) for n in args.num_nodes.split(",")):
     with tempfile.TemporaryDirectory(prefix="dink-serving-") as work_dir:
       report["runs"].append(measure(num_nodes, args.repeats, work_dir))
-    base = os.path.join(side_by_side.RESULTS_DIR, args.results_name)
-    with open(base + ".json", "w") as f:
-      json.dump(report, f, indent=1)
-    with open(base + ".md", "w") as f:
-      f.write(markdown(report))
+    side_by_side.save_results(args.results_name, report, markdown(report))
     print(markdown(report), flush=True)
 
 

@@ -341,14 +341,20 @@ def write_results(report, name=None):
   Returns the markdown table.
   """
   table = markdown(report)
-  os.makedirs(RESULTS_DIR, exist_ok=True)
-  name = name or ("side_by_side_own" if report.get("pyagc_settings") == "own"
-                  else "side_by_side")
-  with open(os.path.join(RESULTS_DIR, name + ".json"), "w") as f:
-    json.dump(report, f, indent=2)
-  with open(os.path.join(RESULTS_DIR, name + ".md"), "w") as f:
-    f.write(table)
+  save_results(name or ("side_by_side_own"
+                        if report.get("pyagc_settings") == "own"
+                        else "side_by_side"), report, table)
   return table
+
+
+def save_results(name, report, table):
+  """Writes `report` and its markdown `table` to `benchmarks/results/NAME.*`."""
+  os.makedirs(RESULTS_DIR, exist_ok=True)
+  base = os.path.join(RESULTS_DIR, name)
+  with open(base + ".json", "w") as f:
+    json.dump(report, f, indent=2)
+  with open(base + ".md", "w") as f:
+    f.write(table)
 
 
 def main():

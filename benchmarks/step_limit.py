@@ -23,7 +23,6 @@ Writes `benchmarks/results/step_limit_DATASET.{json,md}` and prints them.
 """
 import argparse
 import datetime
-import json
 import math
 import os
 import statistics
@@ -43,7 +42,6 @@ from tensorflow_gnn import runner  # pylint: disable=g-import-not-at-top
 
 from tensorflow_gnn_dink import layers  # pylint: disable=g-import-not-at-top
 from tensorflow_gnn_dink import sparse  # pylint: disable=g-import-not-at-top
-from tensorflow_gnn_dink import tasks  # pylint: disable=g-import-not-at-top
 from tensorflow_gnn_dink.recipe import input_modes  # pylint: disable=g-import-not-at-top
 from tensorflow_gnn_dink.recipe import loaders  # pylint: disable=g-import-not-at-top
 from tensorflow_gnn_dink.recipe import stages  # pylint: disable=g-import-not-at-top
@@ -168,14 +166,7 @@ class _StepTimes(tf.keras.callbacks.Callback):
 def ours_step_seconds(config, prepared, steps, model_dir):
   """Median step time of the recipe's pretraining through `runner.run`."""
   encoder = prepared.mode.build_encoder()
-  dgi = tasks.DeepGraphInfomaxTask(
-      stages.NODE_SET, readout="all_nodes",
-      augmentor=layers.DropFeatureColumns(
-          rate=config.pretrain.feature_drop_rate, seed=0),
-      corruptor=prepared.mode.corruptor(0),
-      dgi_loss_weight=config.pretrain.dgi_loss_weight,
-      discrimination_loss_weight=config.pretrain.discrimination_loss_weight,
-      svd_metrics=False)
+  dgi = stages.pretraining_task(config, prepared)
   timer = _StepTimes()
   runner.run(
       train_ds_provider=prepared.mode.provider, model_fn=lambda _: encoder,
@@ -246,11 +237,7 @@ def main():
       f"| the step as bare TensorFlow ops | {bare_ms:.1f} ms |",
       f"| our step through runner.run | {ours_ms:.1f} ms |"]
   text = "\n".join(lines) + "\n"
-  base = os.path.join(side_by_side.RESULTS_DIR, f"step_limit_{args.dataset}")
-  with open(base + ".json", "w") as f:
-    json.dump(report, f, indent=1)
-  with open(base + ".md", "w") as f:
-    f.write(text)
+  side_by_side.save_results(f"step_limit_{args.dataset}", report, text)
   print(text)
   if not math.isfinite(ours_ms):
     sys.exit(1)

@@ -202,6 +202,19 @@ def _fit(run: Run, stage: str, stage_config: ml_collections.ConfigDict, *,
       model_exporters=[])
 
 
+def pretraining_task(config: ml_collections.ConfigDict,
+                     prepared: Prepared) -> tasks.DeepGraphInfomaxTask:
+  """Dink-Net's discrimination task, as `pretrain` trains it."""
+  return tasks.DeepGraphInfomaxTask(
+      NODE_SET, readout="all_nodes",
+      augmentor=layers.DropFeatureColumns(
+          rate=config.pretrain.feature_drop_rate, seed=config.seed),
+      corruptor=prepared.mode.corruptor(config.seed),
+      dgi_loss_weight=config.pretrain.dgi_loss_weight,
+      discrimination_loss_weight=config.pretrain.discrimination_loss_weight,
+      svd_metrics=False)
+
+
 def pretrain(run: Run, prepared: Prepared) -> Pretrained:
   """Trains the encoder with Dink-Net's discrimination task.
 
@@ -212,14 +225,7 @@ def pretrain(run: Run, prepared: Prepared) -> Pretrained:
   config = run.config
   with run.strategy.scope():
     encoder = prepared.mode.build_encoder()
-  dgi = tasks.DeepGraphInfomaxTask(
-      NODE_SET, readout="all_nodes",
-      augmentor=layers.DropFeatureColumns(
-          rate=config.pretrain.feature_drop_rate, seed=config.seed),
-      corruptor=prepared.mode.corruptor(config.seed),
-      dgi_loss_weight=config.pretrain.dgi_loss_weight,
-      discrimination_loss_weight=config.pretrain.discrimination_loss_weight,
-      svd_metrics=False)
+  dgi = pretraining_task(config, prepared)
   snapshots = _Snapshots(encoder.get_weights)
   _fit(run, "pretrain", config.pretrain, task={"dgi": dgi},
        mode=prepared.mode, model_fn=lambda _: encoder, snapshots=snapshots)
