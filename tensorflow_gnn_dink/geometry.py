@@ -5,6 +5,8 @@ cluster centres, so that it can be checked against numpy directly.
 """
 from __future__ import annotations
 
+from typing import Optional
+
 import tensorflow as tf
 
 
@@ -43,14 +45,22 @@ def hard_assignments(z: tf.Tensor, cluster_centers: tf.Tensor) -> tf.Tensor:
   The argmin of `|c_j|^2 - 2 z_i.c_j` (`|z_i|^2` is the same for every
   centre): one matmul, no pass over `|z|^2`.
   """
+  return assignments(z, cluster_centers, soft=False)[0]
+
+
+def assignments(z: tf.Tensor, cluster_centers: tf.Tensor, *,
+                soft: bool = True) -> tuple[tf.Tensor, Optional[tf.Tensor]]:
+  """`(hard_assignments, soft_assignments)` from one matmul `z C^T`.
+
+  The hard ids are exactly `hard_assignments` (the same expression), so
+  every caller assigns near-ties alike; with `soft=False` the second item
+  is None.
+  """
   cc = tf.reduce_sum(tf.square(cluster_centers), axis=-1)
-  return tf.argmin(cc - 2.0 * tf.matmul(z, cluster_centers, transpose_b=True),
-                   axis=-1)
-
-
-def assignments(z: tf.Tensor,
-                cluster_centers: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
-  """`(hard_assignments, soft_assignments)` from one distance computation."""
-  distances = squared_distances(z, cluster_centers)
-  return (tf.argmin(distances, axis=-1),
-          tf.nn.softmax(-safe_sqrt(distances), axis=-1))
+  shifted = cc - 2.0 * tf.matmul(z, cluster_centers, transpose_b=True)
+  hard = tf.argmin(shifted, axis=-1)
+  if not soft:
+    return hard, None
+  zz = tf.reduce_sum(tf.square(z), axis=-1, keepdims=True)
+  distances = tf.maximum(zz + shifted, 0.0)
+  return hard, tf.nn.softmax(-safe_sqrt(distances), axis=-1)
