@@ -10,25 +10,43 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Callable, Iterator
+from typing import IO, Any
 
 
-def write_text_atomically(path: str, text: str) -> None:
-  """Writes `text` to `path` via a temporary file in the same directory."""
+def write_atomically(path: str, write: Callable[[IO[Any]], Any], *,
+                     binary: bool = False) -> None:
+  """Calls `write(f)` on a temporary file beside `path`, then renames it.
+
+  A crash leaves either the old `path` or the new one, never a part. The
+  file gets the usual permissions (0666 less the umask), not the temporary
+  file's 0600.
+  """
   directory = os.path.dirname(os.path.abspath(path))
   os.makedirs(directory, exist_ok=True)
   fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=directory)
   try:
-    with os.fdopen(fd, "w") as f:
-      f.write(text)
+    with os.fdopen(fd, "wb" if binary else "w") as f:
+      write(f)
       f.flush()
       os.fsync(f.fileno())
+    os.chmod(tmp, 0o666 & ~_umask())
     os.replace(tmp, path)
   except BaseException:
     if os.path.exists(tmp):
       os.remove(tmp)
     raise
+
+
+def _umask() -> int:
+  mask = os.umask(0o022)
+  os.umask(mask)
+  return mask
+
+
+def write_text_atomically(path: str, text: str) -> None:
+  """Writes `text` to `path` (see `write_atomically`)."""
+  write_atomically(path, lambda f: f.write(text))
 
 
 def write_json_atomically(path: str, value: Any) -> None:

@@ -46,6 +46,7 @@ DEFAULTS = {
     "finetune.discrimination_loss_weight": (0.0, float),
     "selection": ("modularity", str),
     "check_memory": (True, bool),
+    "deterministic": (True, bool),
     "steps_per_epoch": (50, int),
     "batch_size": (None, int),
 }
@@ -200,6 +201,70 @@ class FrozenEncoderTest(testing_utils.TestCase):
 
   def test_default_is_frozen(self):
     self.assertTrue(config_lib.frozen_encoder(config_lib.default_config()))
+
+
+# Bad values of config fields: each is refused before any work, with a
+# message naming the field.
+BAD_FIELDS = (
+    ("negative_seed", "seed", -1, "config.seed must be an integer >= 0"),
+    ("k_below_two", "n_clusters", 1, "n_clusters must be an integer >= 2"),
+    ("zero_hidden_units", "model.hidden_units", 0,
+     "config.model.hidden_units must be an integer >= 1"),
+    ("zero_layers", "model.num_layers", 0,
+     "config.model.num_layers must be an integer >= 1"),
+    ("zero_pretrain_steps", "pretrain.steps", 0,
+     "config.pretrain.steps must be an integer >= 1"),
+    ("negative_finetune_steps", "finetune.steps", -5,
+     "config.finetune.steps must be an integer >= 1"),
+    ("zero_kmeans_restarts", "kmeans.n_init", 0,
+     "config.kmeans.n_init must be an integer >= 1"),
+    ("zero_kmeans_iterations", "kmeans.max_iter", 0,
+     "config.kmeans.max_iter must be an integer >= 1"),
+    ("zero_kmeans_batch", "kmeans.batch_size", 0,
+     "config.kmeans.batch_size must be an integer >= 1"),
+    ("zero_steps_per_epoch", "steps_per_epoch", 0,
+     "config.steps_per_epoch must be an integer >= 1"),
+    ("zero_batch_size", "batch_size", 0,
+     "config.batch_size must be an integer >= 1"),
+    ("negative_propagation", "embedding.propagation_steps", -1,
+     "config.embedding.propagation_steps must be an integer >= 0"),
+    ("negative_learning_rate", "pretrain.learning_rate", -1e-3,
+     r"config.pretrain.learning_rate must be a number > 0.0"),
+    ("zero_learning_rate", "finetune.learning_rate", 0.0,
+     r"config.finetune.learning_rate must be a number > 0.0"),
+    ("nan_learning_rate", "finetune.learning_rate", float("nan"),
+     r"config.finetune.learning_rate must be a number > 0.0"),
+    ("drop_everything", "pretrain.feature_drop_rate", 1.0,
+     r"config.pretrain.feature_drop_rate must be a number >= 0.0 and < 1.0"),
+    ("negative_loss_weight", "finetune.shrink_loss_weight", -1.0,
+     r"config.finetune.shrink_loss_weight must be a number >= 0.0"),
+    ("zero_temperature", "finetune.temperature", 0.0,
+     r"config.finetune.temperature must be a number > 0.0"),
+    ("zero_center_norm", "finetune.max_center_norm", 0.0,
+     r"config.finetune.max_center_norm must be a number > 0.0"),
+    ("unknown_shrink", "finetune.shrink", "some",
+     r"config.finetune.shrink must be one of \('all', 'assigned'\)"),
+    ("nothing_pretrains", "pretrain.discrimination_loss_weight", 0.0,
+     "both 0: nothing would train the encoder"),
+)
+
+
+class ValidateTest(testing_utils.TestCase):
+
+  @parameterized.parameters(*_config_file_names())
+  def test_shipped_configs_are_valid(self, name):
+    config_lib.validate(_load_config_file(name))
+
+  @parameterized.named_parameters(*BAD_FIELDS)
+  def test_bad_field_is_refused(self, field, value, message):
+    config = config_lib.default_config()
+    *parents, leaf = field.split(".")
+    node = config
+    for parent in parents:
+      node = node[parent]
+    node[leaf] = value
+    with self.assertRaisesRegex(ValueError, message):
+      config_lib.validate(config)
 
 
 if __name__ == "__main__":

@@ -52,6 +52,11 @@ _DATA = flags.DEFINE_string(
     "a Planetoid directory, an OGB dataset directory or a TF-GNN schema "
     ".pbtxt. Default: the built-in synthetic graph.")
 _SEED = flags.DEFINE_integer("seed", None, "Overrides config.seed.")
+_OVERWRITE = flags.DEFINE_bool(
+    "overwrite", False,
+    "Start over in a --model_dir that holds a finished run, or a stopped run "
+    "of another config or graph (without it, a stopped run of the same "
+    "config and graph resumes, and the others are refused).")
 
 
 def main(argv: list[str]) -> None:
@@ -65,23 +70,40 @@ def main(argv: list[str]) -> None:
   if _SEED.value is not None:
     config.seed = _SEED.value
   model_dir = _MODEL_DIR.value or tempfile.mkdtemp(prefix="dink-")
-  os.makedirs(model_dir, exist_ok=True)
   if _DATA.value is not None:
     config.data.path = _DATA.value
   try:
+    config_lib.validate(config)  # Before reading the data.
     if config.data.path:
       graph = loaders.load(config.data.path)
     else:
       graph = data.make_csbm(seed=config.seed, **config.synthetic)
-    pipeline.run(config, graph, model_dir)
+    pipeline.run(config, graph, model_dir, overwrite=_OVERWRITE.value)
   except ValueError as e:
     # Bad input: say what and how to fix in one line, without the flag list;
     # the traceback (in case it is a bug, not bad input) goes to a file.
-    trace_file = os.path.join(model_dir, "error.txt")
+    sys.stderr.write(f"tfgnn-dink: error: {e}\n{_save_trace(model_dir)}")
+    sys.exit(2)
+  except KeyboardInterrupt:
+    sys.stderr.write(
+        "tfgnn-dink: interrupted. Run the same command with "
+        f"--model_dir={model_dir} to resume after the last completed "
+        "epoch.\n")
+    sys.exit(130)
+
+
+def _save_trace(model_dir: str) -> str:
+  """Saves the current traceback in `model_dir/error.txt`; says where."""
+  if not os.path.isdir(model_dir) or os.path.exists(
+      os.path.join(model_dir, "results.json")):
+    return ""  # Not ours to write into.
+  trace_file = os.path.join(model_dir, "error.txt")
+  try:
     with open(trace_file, "w") as f:
       f.write(traceback.format_exc())
-    sys.stderr.write(f"tfgnn-dink: error: {e}\n(traceback: {trace_file})\n")
-    sys.exit(2)
+  except OSError:
+    return ""
+  return f"(traceback: {trace_file})\n"
 
 
 def run_main() -> None:

@@ -7,8 +7,13 @@ Every field can be overridden on the command line, e.g.
 """
 from __future__ import annotations
 
+import math
+from typing import Any
+
 import ml_collections
 from ml_collections import config_dict
+
+from tensorflow_gnn_dink import _checks
 
 
 def default_config() -> ml_collections.ConfigDict:
@@ -77,6 +82,9 @@ def default_config() -> ml_collections.ConfigDict:
   # computed once (exact for the one-layer GCN; see `propagation`), for
   # graphs too large for full-graph steps.
   config.batch_size = config_dict.placeholder(int)
+  # The same seed gives the same clusters on the same machine (TensorFlow's
+  # op determinism; measured to cost nothing here on CPU, see README).
+  config.deterministic = True
   # Refuse full-graph training, before any work, when its estimated peak
   # memory exceeds what the machine has available (the error names what to
   # change).
@@ -99,3 +107,66 @@ def frozen_encoder(config: ml_collections.ConfigDict) -> bool:
   """
   return bool(config.finetune.stop_gradient and
               config.finetune.discrimination_loss_weight <= 0)
+
+
+def _value(config: ml_collections.ConfigDict, name: str) -> Any:
+  value: Any = config
+  for part in name.split("."):
+    value = value[part]
+  return value
+
+
+def _check_number(config: ml_collections.ConfigDict, name: str, *,
+                  low: float, positive: bool = False,
+                  high: float = math.inf) -> None:
+  """`config.<name>` is a finite number >= low (> low if positive), < high."""
+  value = _value(config, name)
+  ok = (isinstance(value, (int, float)) and not isinstance(value, bool) and
+        math.isfinite(value) and (value > low if positive else value >= low)
+        and value < high)
+  if not ok:
+    bound = f"> {low}" if positive else f">= {low}"
+    if high < math.inf:
+      bound += f" and < {high}"
+    raise ValueError(f"config.{name} must be a number {bound}, got "
+                     f"{value!r}.")
+
+
+def validate(config: ml_collections.ConfigDict) -> None:
+  """Checks every field a run reads, before any work.
+
+  Raises:
+    ValueError: naming the field, the value given and what is allowed.
+  """
+  _checks.check_non_negative_int(config.seed, "config.seed")
+  if config.n_clusters is not None:
+    _checks.check_n_clusters(config.n_clusters)
+  for name in ("model.hidden_units", "model.num_layers", "pretrain.steps",
+               "finetune.steps", "kmeans.n_init", "kmeans.max_iter",
+               "steps_per_epoch"):
+    _checks.check_positive_int(_value(config, name), f"config.{name}")
+  for name in ("kmeans.batch_size", "batch_size"):
+    value = _value(config, name)
+    if value is not None:
+      _checks.check_positive_int(value, f"config.{name}")
+  _checks.check_non_negative_int(config.embedding.propagation_steps,
+                                 "config.embedding.propagation_steps")
+  for name in ("pretrain.learning_rate", "finetune.learning_rate",
+               "finetune.temperature"):
+    _check_number(config, name, low=0.0, positive=True)
+  _check_number(config, "pretrain.feature_drop_rate", low=0.0, high=1.0)
+  for name in ("pretrain.dgi_loss_weight",
+               "pretrain.discrimination_loss_weight",
+               "finetune.dilation_loss_weight", "finetune.shrink_loss_weight",
+               "finetune.discrimination_loss_weight"):
+    _check_number(config, name, low=0.0)
+  if not (config.pretrain.dgi_loss_weight or
+          config.pretrain.discrimination_loss_weight):
+    raise ValueError(
+        "config.pretrain.dgi_loss_weight and discrimination_loss_weight are "
+        "both 0: nothing would train the encoder. Set one above 0 (Dink-Net: "
+        "discrimination_loss_weight=1).")
+  if config.finetune.max_center_norm is not None:
+    _check_number(config, "finetune.max_center_norm", low=0.0, positive=True)
+  _checks.check_one_of(config.finetune.shrink, ("all", "assigned"),
+                       "config.finetune.shrink")

@@ -12,21 +12,32 @@ Supported (see `load`):
 
 Every reader returns an undirected graph without self-loops, both edge
 directions stored, float32 features, and labels with -1 for unknown.
+
+A missing, empty, truncated, corrupt or malformed file is a `ValueError`
+whose message names the file, what was expected and the fix. No file can run
+code: `.npz` arrays are read without pickles, and Planetoid pickles with
+`_PlanetoidUnpickler`, which admits only the classes those files hold.
 """
 from __future__ import annotations
 
-import glob
 import gzip
 import os
 import pickle
+import zipfile
+import zlib
 from typing import Optional
 
+from google.protobuf import text_format
 import numpy as np
 import scipy.sparse as sp
 import tensorflow as tf
 import tensorflow_gnn as tfgnn
 
 from tensorflow_gnn_dink.recipe import data
+
+FORMATS = ("a gnn-benchmark .npz, a Planetoid directory (ind.NAME.*) or "
+           "ind.NAME prefix, an OGB dataset directory (raw/edge.csv.gz) or a "
+           "TF-GNN GraphSchema .pbtxt with TFRecords")
 
 
 def _float32(matrix) -> data.Features:
@@ -36,79 +47,308 @@ def _float32(matrix) -> data.Features:
   return np.asarray(matrix, dtype=np.float32)
 
 
-def _edges_from_adjacency(adjacency: sp.spmatrix) -> np.ndarray:
-  coo = sp.coo_matrix(adjacency)
-  return data.symmetrize_edges(np.stack([coo.row, coo.col]), coo.shape[0])
+def _undirected(edges, num_nodes: int, source: str) -> np.ndarray:
+  """`data.symmetrize_edges(edges, num_nodes)`.
+
+  Raises:
+    ValueError: naming `source`, if a node id is outside `[0, num_nodes)`.
+  """
+  edges = np.asarray(edges, np.int64).reshape(2, -1)
+  if edges.size and (edges.min() < 0 or edges.max() >= num_nodes):
+    raise ValueError(
+        f"{source} has edges with node ids outside [0, {num_nodes}) (min "
+        f"{edges.min()}, max {edges.max()}): expected ids of the {num_nodes} "
+        "nodes that have features. Fix or re-export the graph.")
+  return data.symmetrize_edges(edges, num_nodes)
+
+
+# gnn-benchmark `.npz` --------------------------------------------------------
+
+_NPZ_EXPECTED = ("expected a gnn-benchmark .npz (a zip of .npy arrays as "
+                 "numpy.savez writes: adj_{data,indices,indptr,shape}, "
+                 "attr_{data,indices,indptr,shape} or attr_matrix, optional "
+                 "labels)")
+_ADJ_KEYS = ("adj_data", "adj_indices", "adj_indptr", "adj_shape")
+_ATTR_KEYS = ("attr_data", "attr_indices", "attr_indptr", "attr_shape")
+
+
+def _npz_csr(parts, keys, path: str) -> sp.csr_matrix:
+  """The CSR matrix of the arrays `keys` (data, indices, indptr, shape).
+
+  Raises:
+    ValueError: naming `path`, if they are not 1-D numbers (integers but for
+      data) that form a valid CSR matrix.
+  """
+  try:
+    for key in keys:
+      kinds = "biuf" if key.endswith("_data") else "iu"
+      if parts[key].ndim != 1 or parts[key].dtype.kind not in kinds:
+        raise ValueError(f"{key} has shape {parts[key].shape} and dtype "
+                         f"{parts[key].dtype}, expected a 1-D "
+                         f"{'numeric' if kinds == 'biuf' else 'integer'} array")
+    matrix = sp.csr_matrix(tuple(parts[k] for k in keys[:3]),
+                           shape=tuple(parts[keys[3]].tolist()))
+    matrix.check_format(full_check=True)
+  except (ValueError, TypeError, OverflowError) as e:
+    raise ValueError(f"{path}: {', '.join(keys)} do not form a CSR matrix "
+                     f"({e}); {_NPZ_EXPECTED}. Re-export the graph.") from e
+  return matrix
 
 
 def load_npz(path: str, name: Optional[str] = None) -> data.Graph:
-  """Reads a gnn-benchmark `.npz` file."""
-  wanted = ("adj_data", "adj_indices", "adj_indptr", "adj_shape", "attr_data",
-            "attr_indices", "attr_indptr", "attr_shape", "attr_matrix",
-            "labels")
+  """Reads a gnn-benchmark `.npz` file (never its pickled arrays).
+
+  Raises:
+    ValueError: naming `path`, if it is empty, not a zip, truncated or
+      corrupt, lacks an array it needs, or holds malformed arrays.
+  """
   try:
-    # No pickles: the arrays needed are plain numbers.
-    with np.load(path, allow_pickle=False) as f:
-      parts = {k: f[k] for k in wanted if k in f.files}
-  except (OSError, ValueError, EOFError) as e:
-    raise ValueError(f"{path} is not a readable .npz file: {e}") from e
-  missing = {"adj_data", "adj_indices", "adj_indptr", "adj_shape"} - set(parts)
+    with open(path, "rb") as f:
+      head = f.read(4)
+  except OSError as e:
+    raise ValueError(f"{path} cannot be read ({e}); {_NPZ_EXPECTED}.") from e
+  if not head:
+    raise ValueError(f"{path} is empty (0 bytes); {_NPZ_EXPECTED}. "
+                     "Re-download or re-save it.")
+  if not head.startswith(b"PK"):
+    raise ValueError(f"{path} is not a .npz file (no zip header: it starts "
+                     f"with {head!r}); {_NPZ_EXPECTED}. Check the path.")
+  try:
+    archive = np.load(path, allow_pickle=False)  # Pickles could run code.
+  except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error) as e:
+    raise ValueError(f"{path} is a truncated or corrupt .npz file ({e}); "
+                     f"{_NPZ_EXPECTED}. Re-download or re-save it.") from e
+  with archive:
+    parts = {}
+    for key in (*_ADJ_KEYS, *_ATTR_KEYS, "attr_matrix", "labels"):
+      if key in archive.files:
+        try:
+          parts[key] = archive[key]
+        except (OSError, ValueError, EOFError, zipfile.BadZipFile,
+                zlib.error) as e:
+          raise ValueError(
+              f"{path}: array {key} cannot be read ({e}); expected numbers "
+              "(pickled object arrays are never loaded). Re-save the file "
+              "with numeric arrays.") from e
+    files = sorted(archive.files)
+  needed = _ADJ_KEYS
+  if "attr_matrix" not in parts or any(k in parts for k in _ATTR_KEYS):
+    needed += _ATTR_KEYS
+  missing = [k for k in needed if k not in parts]
   if missing:
-    raise ValueError(f"{path} lacks the gnn-benchmark adjacency arrays "
-                     f"{sorted(missing)}.")
-  adjacency = sp.csr_matrix(
-      (parts["adj_data"], parts["adj_indices"], parts["adj_indptr"]),
-      shape=tuple(parts["adj_shape"]))
+    raise ValueError(f"{path} lacks the gnn-benchmark arrays {missing} (it "
+                     f"holds {files}); {_NPZ_EXPECTED}. Re-export the graph.")
+  adjacency = _npz_csr(parts, _ADJ_KEYS, path)
+  num_nodes = adjacency.shape[0]
   if "attr_data" in parts:
-    features = sp.csr_matrix(
-        (parts["attr_data"], parts["attr_indices"], parts["attr_indptr"]),
-        shape=tuple(parts["attr_shape"]))
+    features = _npz_csr(parts, _ATTR_KEYS, path)
     features.sum_duplicates()
     if np.all(parts["attr_data"] == 1.0):  # Binary, stored with duplicates.
       features.data = np.minimum(features.data, 1.0)
-  elif "attr_matrix" in parts:
-    features = parts["attr_matrix"]
   else:
-    raise ValueError(f"{path} has no node attributes (attr_* arrays).")
+    features = parts["attr_matrix"]
+    if features.ndim != 2 or features.dtype.kind not in "biuf":
+      raise ValueError(f"{path}: attr_matrix has shape {features.shape} and "
+                       f"dtype {features.dtype}, expected a 2-D numeric "
+                       "[num_nodes, num_features] array. Re-export the graph.")
   labels = parts.get("labels")
-  if labels is not None:
-    labels = np.asarray(labels, np.int64)
+  if adjacency.shape[1] != num_nodes or features.shape[0] != num_nodes or (
+      labels is not None and (labels.shape != (num_nodes,) or
+                              labels.dtype.kind not in "iu")):
+    raise ValueError(
+        f"{path}: the arrays disagree: adjacency {adjacency.shape}, "
+        f"attributes {features.shape}, labels "
+        f"{None if labels is None else (labels.shape, str(labels.dtype))}; "
+        "expected a square [n, n] adjacency, [n, num_features] attributes and "
+        "n integer labels. Re-export the graph.")
+  coo = adjacency.tocoo()
   return data.Graph(features=_float32(features),
-                    edges=_edges_from_adjacency(adjacency),
-                    labels=labels,
+                    edges=_undirected(np.stack([coo.row, coo.col]),
+                                      num_nodes, path),
+                    labels=None if labels is None else labels.astype(np.int64),
                     name=name or os.path.basename(path).split(".")[0])
 
 
+# Planetoid -------------------------------------------------------------------
+
+_PLANETOID_SUFFIXES = ("allx", "ally", "tx", "ty", "x", "y", "graph",
+                       "test.index")
+_PLANETOID_NEEDED = ("allx", "ally", "tx", "ty", "graph", "test.index")
+
+# What Planetoid pickles refer to: numpy arrays, scipy CSR/CSC matrices and
+# the `graph` defaultdict of lists. The originals (Python 2, protocol 2) need
+# numpy.{ndarray,dtype}, numpy.core.multiarray._reconstruct,
+# scipy.sparse.csr.csr_matrix, collections.defaultdict and __builtin__.list;
+# the names that newer numpy, scipy and Python write for the same objects
+# (protocols 2 to 5) are admitted too. None of them can run other code.
+_SPARSE_GLOBALS = frozenset(
+    (module, f"{fmt}_matrix") for fmt in ("csr", "csc")
+    for module in ("scipy.sparse", f"scipy.sparse.{fmt}",
+                   f"scipy.sparse._{fmt}"))
+_PICKLE_GLOBALS = frozenset(
+    [("numpy", "ndarray"), ("numpy", "dtype"), ("collections", "defaultdict"),
+     ("_codecs", "encode")]  # Python 3 bytes in protocol 2.
+    + [(f"numpy.{core}.{module}", name) for core in ("core", "_core")
+       for module, name in (("multiarray", "_reconstruct"),
+                            ("multiarray", "scalar"),
+                            ("numeric", "_frombuffer"))]
+    + [(module, name) for module in ("__builtin__", "builtins")
+       for name in ("list", "dict", "tuple", "set", "int", "float")])
+
+
+class _RefusedGlobal(ValueError):
+  """A pickle asked for a global that `_PlanetoidUnpickler` does not admit."""
+
+
+class _PlanetoidUnpickler(pickle.Unpickler):
+  """Unpickles a Planetoid file; any global it does not need is refused.
+
+  A pickle runs code only through the globals (functions, classes) it names;
+  `find_class` admits `_PICKLE_GLOBALS` and `_SPARSE_GLOBALS` and raises
+  `_RefusedGlobal` (a ValueError naming the file and the global) for others.
+  """
+
+  def __init__(self, file, filename: str):
+    super().__init__(file, encoding="latin1")  # Python 2 pickles.
+    self._filename = filename
+
+  def find_class(self, module, name):
+    if (module, name) in _SPARSE_GLOBALS:
+      return getattr(sp, name)  # Not from scipy's deprecated private modules.
+    if (module, name) in _PICKLE_GLOBALS:
+      return super().find_class(module, name)
+    raise _RefusedGlobal(
+        f"Refused to unpickle {self._filename}: it asks for the Python global "
+        f"{module}.{name}, which no Planetoid file needs (only numpy arrays, "
+        "scipy CSR/CSC matrices, lists and dicts). It is not a Planetoid file "
+        "and may be malicious: do not load it with pickle. Use the original "
+        "Planetoid files.")
+
+
+def _planetoid_prefix(filename: str) -> Optional[str]:
+  """`DIR/ind.NAME` for a Planetoid file `DIR/ind.NAME.SUFFIX`, else None."""
+  base = os.path.basename(filename)
+  for suffix in _PLANETOID_SUFFIXES:
+    if (base.startswith("ind.") and base.endswith("." + suffix) and
+        len(base) > len(f"ind..{suffix}")):
+      return filename[:-len(suffix) - 1]
+  return None
+
+
+def _planetoid_prefixes(directory: str) -> list[str]:
+  """The `DIR/ind.NAME` prefixes of the Planetoid files in `directory`."""
+  return sorted({_planetoid_prefix(os.path.join(directory, f))
+                 for f in os.listdir(directory)} - {None})
+
+
+def _read_pickle(filename: str):
+  """The object pickled in a Planetoid file, by `_PlanetoidUnpickler`.
+
+  Raises:
+    ValueError: naming `filename`, if the pickle asks for a global that
+      Planetoid files do not need, or is truncated or corrupt.
+  """
+  try:
+    with open(filename, "rb") as f:
+      return _PlanetoidUnpickler(f, filename).load()
+  except _RefusedGlobal:
+    raise
+  except Exception as e:  # Whatever a malformed pickle makes pickle raise.
+    raise ValueError(
+        f"Planetoid file {filename} is truncated or corrupt "
+        f"({type(e).__name__}: {e}); expected a Python pickle of a numpy "
+        "array, scipy sparse matrix or dict. Re-download the Planetoid "
+        "files.") from e
+
+
+def _read_matrix(filename: str):
+  """A 2-D numeric numpy array or valid scipy CSR/CSC matrix from a pickle.
+
+  Raises:
+    ValueError: naming `filename`, if the file holds something else.
+  """
+  matrix = _read_pickle(filename)
+  try:
+    if not (sp.issparse(matrix) or isinstance(matrix, np.ndarray)):
+      raise TypeError(f"it holds a {type(matrix).__name__}")
+    if matrix.ndim != 2 or matrix.dtype.kind not in "biuf":
+      raise TypeError(f"it holds a {type(matrix).__name__} of shape "
+                      f"{matrix.shape} and dtype {matrix.dtype}")
+    if sp.issparse(matrix):
+      matrix.check_format(full_check=True)
+  except (AttributeError, TypeError, ValueError) as e:
+    raise ValueError(f"Planetoid file {filename} is not a 2-D numeric matrix "
+                     f"({e}); expected a numpy array or scipy sparse matrix "
+                     "of node rows. Re-download the Planetoid files.") from e
+  return matrix
+
+
 def load_planetoid(path: str) -> data.Graph:
-  """Reads Planetoid files; `path` is the directory or `DIR/ind.NAME`.
+  """Reads Planetoid files; `path` is the directory, `DIR/ind.NAME` or a file.
 
   Test rows are put back at their `test.index` positions; ids in the test
   range without a row (CiteSeer) get zero features and label -1. Sparse
-  features stay sparse.
+  features stay sparse. The pickles are read by `_PlanetoidUnpickler`: a file
+  that asks for anything but numpy arrays, scipy CSR/CSC matrices, lists and
+  dicts is refused before any of its code can run.
+
+  Raises:
+    ValueError: naming the file, if one is missing, refused, truncated,
+      corrupt or does not fit the others.
   """
   if os.path.isdir(path):
-    found = sorted(glob.glob(os.path.join(path, "ind.*.graph")))
-    if len(found) != 1:
-      raise ValueError(f"Expected one ind.NAME.graph in {path}, found "
-                       f"{[os.path.basename(f) for f in found]}.")
-    prefix = found[0][:-len(".graph")]
+    prefixes = _planetoid_prefixes(path)
+    if len(prefixes) != 1:
+      raise ValueError(
+          f"Expected the files of one Planetoid dataset (ind.NAME.*) in "
+          f"{path}, found {[os.path.basename(p) for p in prefixes]}: pass "
+          "DIR/ind.NAME to choose one.")
+    prefix = prefixes[0]
   else:
-    prefix = path
+    prefix = _planetoid_prefix(path) or path
   name = os.path.basename(prefix)[len("ind."):]
-
-  def read(suffix):
-    filename = f"{prefix}.{suffix}"
-    if not os.path.exists(filename):
-      raise ValueError(f"Planetoid file {filename} is missing.")
-    with open(filename, "rb") as f:
-      return pickle.load(f, encoding="latin1")
-
-  allx, ally, tx, ty, graph = (read(s) for s in
-                               ("allx", "ally", "tx", "ty", "graph"))
-  with open(f"{prefix}.test.index") as f:
-    test_index = np.array([int(line) for line in f if line.strip()])
-  num_nodes = max(allx.shape[0] + (test_index.max() - test_index.min() + 1),
-                  max(graph) + 1)
+  missing = [f"{prefix}.{s}" for s in _PLANETOID_NEEDED
+             if not os.path.isfile(f"{prefix}.{s}")]
+  if missing:
+    raise ValueError(
+        f"Planetoid file(s) {', '.join(missing)} missing: expected "
+        f"ind.{name}.{{{','.join(_PLANETOID_NEEDED)}}} side by side. Copy "
+        "the missing files from the original dataset.")
+  allx, ally, tx, ty = (_read_matrix(f"{prefix}.{s}")
+                        for s in ("allx", "ally", "tx", "ty"))
+  graph_file, index_file = f"{prefix}.graph", f"{prefix}.test.index"
+  graph = _read_pickle(graph_file)
+  try:
+    with open(index_file) as f:
+      test_index = np.array([int(line) for line in f if line.strip()],
+                            np.int64)
+  except ValueError as e:  # UnicodeDecodeError too.
+    raise ValueError(f"Planetoid file {index_file} is not a list of node ids "
+                     f"({e}); expected one integer per line. Re-download "
+                     "it.") from e
+  ally, ty = (y.toarray() if sp.issparse(y) else y for y in (ally, ty))
+  if (allx.shape[1] != tx.shape[1] or ally.shape[0] != allx.shape[0] or
+      ty.shape != (tx.shape[0], ally.shape[1]) or
+      test_index.shape != (tx.shape[0],) or
+      np.unique(test_index).size != test_index.size or
+      (test_index.size and test_index.min() < allx.shape[0])):
+    raise ValueError(
+        f"Planetoid files {prefix}.* do not fit together: allx "
+        f"{allx.shape}, ally {ally.shape}, tx {tx.shape}, ty {ty.shape}, "
+        f"{test_index.size} test ids; expected as many allx rows as ally, tx "
+        "rows as ty and test ids (unique, after the allx rows), the same "
+        "columns. Re-download the Planetoid files.")
+  test_span = test_index.max() - test_index.min() + 1 if test_index.size else 0
+  try:
+    if not isinstance(graph, dict):
+      raise TypeError(f"it holds a {type(graph).__name__}")
+    src = np.array([s for s, ns in graph.items() for _ in ns], np.int64)
+    dst = np.array([d for ns in graph.values() for d in ns], np.int64)
+    num_nodes = max(allx.shape[0] + test_span, max(graph, default=-1) + 1)
+  except (TypeError, ValueError, OverflowError) as e:
+    raise ValueError(f"Planetoid file {graph_file} is not an adjacency dict "
+                     f"({e}); expected a dict of node id -> list of neighbour "
+                     "ids. Re-download it.") from e
   # Row i of [allx; tx] goes to node position[i].
   position = np.concatenate([np.arange(allx.shape[0]), test_index])
   stacked = sp.coo_matrix(sp.vstack([sp.csr_matrix(allx), sp.csr_matrix(tx)]))
@@ -122,42 +362,75 @@ def load_planetoid(path: str) -> data.Graph:
   test_labels = np.where(np.asarray(ty).sum(1) > 0,
                          np.argmax(ty, axis=1), -1)
   labels[test_index] = test_labels
-  src = np.array([s for s, ns in graph.items() for _ in ns], np.int64)
-  dst = np.array([d for ns in graph.values() for d in ns], np.int64)
   return data.Graph(features=features,
-                    edges=data.symmetrize_edges(np.stack([src, dst]),
-                                                num_nodes),
+                    edges=_undirected(np.stack([src, dst]), num_nodes,
+                                      graph_file),
                     labels=labels, name=name)
 
 
-def _read_csv_gz(filename: str, dtype) -> np.ndarray:
-  with gzip.open(filename, "rt") as f:
-    return np.loadtxt(f, delimiter=",", dtype=dtype, ndmin=2)
+# OGB -------------------------------------------------------------------------
+
+_OGB_LAYOUT = ("the ogb package's layout: raw/edge.csv.gz, "
+               "raw/node-feat.csv.gz, optionally raw/node-label.csv.gz")
+
+
+def _read_csv_gz(filename: str, dtype, what: str,
+                 columns: Optional[int] = None) -> np.ndarray:
+  """The rows of a gzipped CSV file of numbers, as a 2-D array.
+
+  Raises:
+    ValueError: naming `filename`, if it is not gzip, not numbers, or has
+      other than `columns` columns (any number if None).
+  """
+  try:
+    with gzip.open(filename, "rt") as f:
+      table = np.loadtxt(f, delimiter=",", dtype=dtype, ndmin=2)
+  except (OSError, EOFError, ValueError, zlib.error) as e:
+    raise ValueError(f"OGB file {filename} is not a gzipped CSV of {what} "
+                     f"({e}); expected {_OGB_LAYOUT}. Re-download the "
+                     "dataset.") from e
+  if columns is not None and table.size and table.shape[1] != columns:
+    raise ValueError(f"OGB file {filename} has {table.shape[1]} columns, "
+                     f"expected {columns} ({what}). Re-download the dataset.")
+  return table
 
 
 def load_ogb(path: str) -> data.Graph:
-  """Reads an OGB node-property dataset directory (the one holding `raw/`)."""
+  """Reads an OGB node-property dataset directory (the one holding `raw/`).
+
+  Raises:
+    ValueError: naming the file, if one is missing or malformed.
+  """
   raw = os.path.join(path, "raw") if os.path.isdir(
       os.path.join(path, "raw")) else path
   edge_file = os.path.join(raw, "edge.csv.gz")
   feat_file = os.path.join(raw, "node-feat.csv.gz")
   for filename in (edge_file, feat_file):
     if not os.path.exists(filename):
-      raise ValueError(f"OGB file {filename} is missing (expected the ogb "
-                       "package's layout: raw/edge.csv.gz, raw/node-feat.csv.gz"
-                       ", optionally raw/node-label.csv.gz).")
-  edges = _read_csv_gz(edge_file, np.int64).reshape(-1, 2).T
-  features = _read_csv_gz(feat_file, np.float32)
+      raise ValueError(f"OGB file {filename} is missing (expected "
+                       f"{_OGB_LAYOUT}). Point at the dataset folder that "
+                       "holds raw/.")
+  edges = _read_csv_gz(edge_file, np.int64, "source,target node ids",
+                       columns=2).reshape(-1, 2).T
+  features = _read_csv_gz(feat_file, np.float32, "node features")
   features = features.reshape(features.shape[0], -1)
   labels = None
   label_file = os.path.join(raw, "node-label.csv.gz")
   if os.path.exists(label_file):
-    labels = _read_csv_gz(label_file, np.float64).reshape(-1)
+    labels = _read_csv_gz(label_file, np.float64, "node labels",
+                          columns=1).reshape(-1)
+    if labels.shape != (features.shape[0],):
+      raise ValueError(f"OGB file {label_file} has labels for {labels.size} "
+                       f"nodes, expected one per row of {feat_file} "
+                       f"({features.shape[0]}). Re-download the dataset.")
     labels = np.where(np.isnan(labels), -1, labels).astype(np.int64)
   name = os.path.basename(os.path.normpath(path))
   return data.Graph(features=features,
-                    edges=data.symmetrize_edges(edges, features.shape[0]),
+                    edges=_undirected(edges, features.shape[0], edge_file),
                     labels=labels, name=name)
+
+
+# TF-GNN ----------------------------------------------------------------------
 
 
 def load_tfgnn(schema_path: str, tfrecord_path: str, *,
@@ -169,9 +442,20 @@ def load_tfgnn(schema_path: str, tfrecord_path: str, *,
 
   All records are merged into one graph. The node set, edge set and feature
   default to the only ones of the schema (ambiguity is an error).
+
+  Raises:
+    ValueError: naming the file, if the schema is not a readable GraphSchema,
+      or the TFRecord file is missing, empty, corrupt or does not hold
+      `tf.Example`s of that schema.
   """
-  schema = tfgnn.read_schema(schema_path)
-  spec = tfgnn.create_graph_spec_from_schema_pb(schema)
+  try:
+    schema = tfgnn.read_schema(schema_path)
+    spec = tfgnn.create_graph_spec_from_schema_pb(schema)
+  except (text_format.ParseError, ValueError, TypeError,
+          tf.errors.OpError) as e:
+    raise ValueError(f"{schema_path} is not a readable TF-GNN GraphSchema "
+                     f"({e}); expected the text proto that tfgnn.write_schema "
+                     "writes. Fix or re-write it.") from e
 
   def only(names, what, given):
     if given is not None:
@@ -187,9 +471,27 @@ def load_tfgnn(schema_path: str, tfrecord_path: str, *,
   feature_names = set(spec.node_sets_spec[node_set_name].features_spec)
   feature_names.discard(label_feature_name)
   feature_name = only(feature_names, "node feature", feature_name)
-  ds = tf.data.TFRecordDataset(tfrecord_path).batch(1 << 30)
-  serialized = next(iter(ds))
-  graph = tfgnn.parse_example(spec, serialized).merge_batch_to_components()
+  if not tf.io.gfile.exists(tfrecord_path):
+    raise ValueError(f"TFRecord file {tfrecord_path} does not exist: pass "
+                     "tfrecord_path= the file of tf.Examples that "
+                     f"tfgnn.write_example wrote for {schema_path}.")
+  try:
+    ds = tf.data.TFRecordDataset(tfrecord_path).batch(1 << 30)
+    serialized = next(iter(ds), None)
+  except tf.errors.OpError as e:
+    raise ValueError(f"{tfrecord_path} is not a TFRecord file or is truncated "
+                     f"({type(e).__name__}); expected tf.Examples that "
+                     "tfgnn.write_example wrote. Re-write it.") from e
+  if serialized is None:
+    raise ValueError(f"{tfrecord_path} holds no records; expected tf.Examples "
+                     "that tfgnn.write_example wrote. Re-write it.")
+  try:
+    graph = tfgnn.parse_example(spec, serialized).merge_batch_to_components()
+  except (tf.errors.OpError, ValueError) as e:
+    raise ValueError(f"{tfrecord_path} holds records that are not tf.Examples "
+                     f"of GraphTensors of {schema_path} ({type(e).__name__})"
+                     "; write them with tfgnn.write_example and this schema."
+                     ) from e
   nodes = graph.node_sets[node_set_name]
   adjacency = graph.edge_sets[edge_set_name].adjacency
   edges = np.stack([adjacency.source.numpy(), adjacency.target.numpy()])
@@ -199,7 +501,7 @@ def load_tfgnn(schema_path: str, tfrecord_path: str, *,
   features = nodes[feature_name].numpy().astype(np.float32)
   return data.Graph(
       features=features.reshape(features.shape[0], -1),
-      edges=data.symmetrize_edges(edges, features.shape[0]),
+      edges=_undirected(edges, features.shape[0], tfrecord_path),
       labels=labels,
       name=os.path.basename(tfrecord_path).split(".")[0])
 
@@ -207,33 +509,40 @@ def load_tfgnn(schema_path: str, tfrecord_path: str, *,
 def load(path: str, **kwargs) -> data.Graph:
   """Reads `path` by its format (see the module docstring).
 
-  `.npz` -> gnn-benchmark; a directory with `ind.*.graph` or an `ind.NAME`
-  prefix -> Planetoid; a directory with `raw/edge.csv.gz` -> OGB; a
-  `.pbtxt` schema -> TF-GNN (with `tfrecord_path=...`, or the TFRecord files
-  beside it).
+  `.npz` -> gnn-benchmark; a directory with `ind.NAME.*` files, an `ind.NAME`
+  prefix or one of its files -> Planetoid; a directory with `raw/` or
+  `edge.csv.gz` -> OGB; a `.pbtxt` schema -> TF-GNN (with
+  `tfrecord_path=...`, or the TFRecord files beside it).
+
+  Raises:
+    ValueError: naming the file, if `path` does not exist, is of no format
+      above, or a file is missing or malformed (see each reader).
   """
-  if not os.path.exists(path) and not glob.glob(path + ".*"):
-    raise ValueError(f"No such file or directory: {path}")
+  if not os.path.exists(path) and not any(
+      os.path.isfile(f"{path}.{s}") for s in _PLANETOID_SUFFIXES):
+    raise ValueError(f"No such file or directory: {path}. Expected "
+                     f"{FORMATS}; check the path.")
   if path.endswith(".npz"):
     return load_npz(path, **kwargs)
   if path.endswith(".pbtxt"):
     tfrecord_path = kwargs.pop("tfrecord_path", None) or sorted(
-        f for f in glob.glob(os.path.join(os.path.dirname(path), "*"))
+        os.path.join(os.path.dirname(path), f)
+        for f in os.listdir(os.path.dirname(path) or ".")
         if f.endswith((".tfrecord", ".tfrecords")))
     if not tfrecord_path:
-      raise ValueError(f"No .tfrecord file beside {path}: pass tfrecord_path.")
+      raise ValueError(f"No .tfrecord file beside {path}: expected the "
+                       "tf.Examples that tfgnn.write_example wrote, in a "
+                       ".tfrecord file there or passed as tfrecord_path=.")
     if isinstance(tfrecord_path, list):
       tfrecord_path = tfrecord_path[0]
     return load_tfgnn(path, tfrecord_path, **kwargs)
   if os.path.isdir(path):
-    if glob.glob(os.path.join(path, "ind.*.graph")):
+    if _planetoid_prefixes(path):
       return load_planetoid(path)
-    if (os.path.exists(os.path.join(path, "raw", "edge.csv.gz")) or
-        os.path.exists(os.path.join(path, "edge.csv.gz"))):
+    if any(os.path.exists(os.path.join(path, f))
+           for f in ("raw", "edge.csv.gz", "node-feat.csv.gz")):
       return load_ogb(path)
-  if os.path.basename(path).startswith("ind."):
+  elif os.path.basename(path).startswith("ind."):
     return load_planetoid(path)
-  raise ValueError(
-      f"Unknown graph format at {path}: expected a gnn-benchmark .npz, a "
-      "Planetoid directory (ind.NAME.*), an OGB dataset directory (raw/"
-      "edge.csv.gz) or a TF-GNN GraphSchema .pbtxt with TFRecords.")
+  raise ValueError(f"Unknown graph format at {path}: expected {FORMATS}. "
+                   "Convert the graph to one of them.")

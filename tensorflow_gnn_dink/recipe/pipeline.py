@@ -20,7 +20,15 @@ Files written to `model_dir` (each atomically):
   * `cluster_ids.csv`: `node_id,cluster_id` for every node;
   * `export/`: the serving SavedModel, which takes the graph as given (see
     `tensorflow_gnn_dink.export`);
-  * `pretrain/`, `finetune/`: the runner's checkpoints.
+  * `checkpoint/model`: the same model (encoder, `cluster_centers`) as a
+    `tf.train.Checkpoint`;
+  * `run.json`: the config and the graph's fingerprint.
+
+A run stopped by a crash, a kill or Ctrl-C continues when started again with
+the same `model_dir`, config and graph: after its last completed stage, and
+within a training stage after its last completed epoch (`model_dir` module).
+A finished run, or one of another config or graph, is not overwritten
+unless `overwrite=True`.
 """
 from __future__ import annotations
 
@@ -33,6 +41,7 @@ import ml_collections
 import tensorflow as tf
 
 from tensorflow_gnn_dink.recipe import data
+from tensorflow_gnn_dink.recipe import model_dir as model_dir_lib
 from tensorflow_gnn_dink.recipe import stages
 
 
@@ -61,14 +70,33 @@ def run(config: ml_collections.ConfigDict,
         model_dir: str,
         *,
         strategy: Optional[tf.distribute.Strategy] = None,
+        overwrite: bool = False,
         log: Callable[[str], None] = print) -> dict[str, Any]:
-  """Runs the whole recipe; returns the content of `results.json`."""
+  """Runs the whole recipe, or the rest of a stopped run.
+
+  Args:
+    config: The recipe's config (`config.default_config()`).
+    graph: The graph to cluster.
+    model_dir: Where to write (see the module docstring).
+    strategy: The `tf.distribute` strategy of training; default: the
+      current one.
+    overwrite: Start over in a `model_dir` that holds a finished run or one
+      of another config or graph (else a ValueError says what it holds).
+    log: Where progress lines go.
+
+  Returns:
+    The content of `results.json`.
+  """
   timings = Timings()
+  if config.get("deterministic", True):
+    tf.config.experimental.enable_op_determinism()
   tf.keras.utils.set_random_seed(config.seed)
   context = stages.Run(config, strategy or tf.distribute.get_strategy(),
                        model_dir, log)
   with timings.measure("prepare"):
     prepared = stages.prepare(config, graph)
+  resumed = model_dir_lib.start(model_dir, config, graph, overwrite=overwrite,
+                                log=log)
   log(f"[dink] graph {graph.name}: {graph.num_nodes} nodes, "
       f"{graph.edges.shape[1] // 2} edges, {graph.features.shape[1]} "
       f"features; K={prepared.n_clusters}; "
@@ -84,7 +112,9 @@ def run(config: ml_collections.ConfigDict,
   with timings.measure("assign_and_evaluate"):
     assigned = stages.assign_and_evaluate(context, prepared, finetuned)
   results = stages.write_results(context, prepared, initialised, finetuned,
-                                 assigned, timings.with_total())
-  log(f"[dink] wrote {model_dir}/results.json, cluster_ids.csv, export/ "
+                                 assigned, timings.with_total(), resumed)
+  model_dir_lib.finish(model_dir)
+  log(f"[dink] wrote {model_dir}/results.json, cluster_ids.csv, export/, "
+      "checkpoint/ "
       f"({results['timings_s']['total']:.1f}s)")
   return results

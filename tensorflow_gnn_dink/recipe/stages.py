@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 import dataclasses
+import json
 import math
 import os
 from typing import Any
@@ -37,6 +38,7 @@ from tensorflow_gnn_dink.recipe import config as config_lib
 from tensorflow_gnn_dink.recipe import data
 from tensorflow_gnn_dink.recipe import evaluation
 from tensorflow_gnn_dink.recipe import input_modes
+from tensorflow_gnn_dink.recipe import model_dir as model_dir_lib
 from tensorflow_gnn_dink.recipe import selection
 
 NODE_SET = input_modes.NODE_SET
@@ -144,6 +146,7 @@ def feature_processors(
 
 def prepare(config: ml_collections.ConfigDict, graph: data.Graph) -> Prepared:
   """Checks the config and the graph; processes features; picks the mode."""
+  config_lib.validate(config)
   selection.check_rule(config.selection)
   data.validate(graph)
   graph = data.with_feature_format(graph, config.data.feature_format)
@@ -166,30 +169,73 @@ def prepare(config: ml_collections.ConfigDict, graph: data.Graph) -> Prepared:
           propagation_steps=config.embedding.propagation_steps))
 
 
-class _Snapshots(tf.keras.callbacks.Callback):
-  """Records `state_fn()` and the number of steps done after every epoch."""
+Arrays = dict[str, np.ndarray]
 
-  def __init__(self, state_fn: Callable[[], Any]):
+
+def _weight_arrays(weights: Weights) -> Arrays:
+  return {f"w{i:04d}": w for i, w in enumerate(weights)}
+
+
+def _weights_of(arrays: Arrays) -> Weights:
+  return [arrays[k] for k in sorted(arrays) if k.startswith("w")]
+
+
+class _Snapshots(tf.keras.callbacks.Callback):
+  """Saves `state_fn()` after every epoch, to `directory/step-N.npz`.
+
+  The files outlive the process: a resumed stage (the runner's
+  `BackupAndRestore` continues after the last completed epoch) finds the
+  earlier epochs' states there, so every epoch stays a candidate.
+  """
+
+  def __init__(self, directory: str, state_fn: Callable[[], Arrays]):
     super().__init__()
+    self._directory = directory
     self._state_fn = state_fn
-    self.steps: list[int] = []
-    self.states: list[Any] = []
 
   def on_epoch_end(self, epoch: int, logs=None) -> None:
-    self.steps.append((epoch + 1) * self.params["steps"])
-    self.states.append(self._state_fn())
+    step = (epoch + 1) * self.params["steps"]
+    model_dir_lib.save_arrays(
+        os.path.join(self._directory, f"step-{step:09d}.npz"),
+        self._state_fn())
+
+  def load(self) -> tuple[list[int], list[Arrays]]:
+    """The steps and states saved so far, by step."""
+    if not os.path.isdir(self._directory):
+      return [], []
+    names = sorted(n for n in os.listdir(self._directory)
+                   if n.startswith("step-") and n.endswith(".npz"))
+    return ([int(n[len("step-"):-len(".npz")]) for n in names],
+            [model_dir_lib.load_arrays(os.path.join(self._directory, n))
+             for n in names])
 
 
 def _fit(run: Run, stage: str, stage_config: ml_collections.ConfigDict, *,
          task: dict[str, runner.Task], mode: Any,
          model_fn: Callable[[tfgnn.GraphTensorSpec], tf.keras.Model],
-         snapshots: _Snapshots) -> None:
-  """`runner.run` of one stage; `mode` has `provider`, `spec`, `description`."""
+         state_fn: Callable[[], Arrays]) -> tuple[list[int], list[Arrays]]:
+  """`runner.run` of one stage, unless done; the state after every epoch.
+
+  `mode` has `provider`, `spec`, `description`. The stage trains in
+  `MODEL_DIR/stage`, continuing after the last completed epoch of an
+  interrupted run; a stage whose last epoch is saved is not trained again.
+  """
   steps_per_epoch = min(run.config.steps_per_epoch, stage_config.steps)
+  epochs = math.ceil(stage_config.steps / steps_per_epoch)
+  stage_dir = os.path.join(run.model_dir, stage)
+  snapshots = _Snapshots(os.path.join(stage_dir, "snapshots"), state_fn)
+  steps, states = snapshots.load()
+  if steps and steps[-1] == epochs * steps_per_epoch:
+    run.log(f"[dink] {stage}: done already ({len(steps)} epochs saved)")
+    return steps, states
+  if steps:
+    run.log(f"[dink] {stage}: resuming after step {steps[-1]}")
+  # The runner's own checkpoints would hold the last epoch, not the one the
+  # selection keeps: `export` writes that one to MODEL_DIR/checkpoint.
   trainer = runner.KerasTrainer(
-      run.strategy, model_dir=os.path.join(run.model_dir, stage),
-      steps_per_epoch=steps_per_epoch, verbose=2,
-      summarize_every_n_steps="never", callbacks=[snapshots])
+      run.strategy, model_dir=stage_dir, steps_per_epoch=steps_per_epoch,
+      verbose=2, summarize_every_n_steps="never",
+      checkpoint_every_n_steps="never", callbacks=[snapshots])
   run.log(f"[dink] {stage}: {stage_config.steps} {mode.description}, "
           f"lr {stage_config.learning_rate}, tasks {sorted(task)}")
   runner.run(
@@ -198,8 +244,8 @@ def _fit(run: Run, stage: str, stage_config: ml_collections.ConfigDict, *,
           stage_config.learning_rate),
       trainer=trainer, task=task, gtspec=mode.spec,
       global_batch_size=run.strategy.num_replicas_in_sync,
-      epochs=math.ceil(stage_config.steps / steps_per_epoch),
-      model_exporters=[])
+      epochs=epochs, model_exporters=[])
+  return snapshots.load()
 
 
 def pretraining_task(config: ml_collections.ConfigDict,
@@ -226,10 +272,13 @@ def pretrain(run: Run, prepared: Prepared) -> Pretrained:
   with run.strategy.scope():
     encoder = prepared.mode.build_encoder()
   dgi = pretraining_task(config, prepared)
-  snapshots = _Snapshots(encoder.get_weights)
-  _fit(run, "pretrain", config.pretrain, task={"dgi": dgi},
-       mode=prepared.mode, model_fn=lambda _: encoder, snapshots=snapshots)
-  return Pretrained(encoder, dgi, snapshots.steps, snapshots.states)
+  steps, states = _fit(
+      run, "pretrain", config.pretrain, task={"dgi": dgi},
+      mode=prepared.mode, model_fn=lambda _: encoder,
+      state_fn=lambda: _weight_arrays(encoder.get_weights()))
+  weights = [_weights_of(state) for state in states]
+  encoder.set_weights(weights[-1])
+  return Pretrained(encoder, dgi, steps, weights)
 
 
 def _embed(prepared: Prepared, encoder: tf.keras.Model) -> np.ndarray:
@@ -253,23 +302,33 @@ def initialise_centres(run: Run, prepared: Prepared,
   candidates = range(len(pretrained.steps))
   if rule == "last":
     candidates = candidates[-1:]
-  proposals = {}
+  record_file = os.path.join(run.model_dir, "initialise_centres.npz")
+  if os.path.exists(record_file):  # Chosen before the run was interrupted.
+    record = model_dir_lib.load_arrays(record_file)
+    choice = selection.Choice(**json.loads(str(record["choice"])))
+    centers, cluster_ids = record["cluster_centers"], record["cluster_ids"]
+  else:
+    proposals = {}
 
-  def cluster_ids_of(i: int) -> np.ndarray:
-    pretrained.encoder.set_weights(pretrained.weights[candidates[i]])
-    proposals[i] = selection.kmeans(
-        _embed(prepared, pretrained.encoder), prepared.n_clusters,
-        seed=config.seed, n_init=config.kmeans.n_init,
-        max_iter=config.kmeans.max_iter,
-        batch_size=config.kmeans.get("batch_size"),
-        edges=edges if rule == "modularity" else None)
-    return proposals[i][1]
+    def cluster_ids_of(i: int) -> np.ndarray:
+      pretrained.encoder.set_weights(pretrained.weights[candidates[i]])
+      proposals[i] = selection.kmeans(
+          _embed(prepared, pretrained.encoder), prepared.n_clusters,
+          seed=config.seed, n_init=config.kmeans.n_init,
+          max_iter=config.kmeans.max_iter,
+          batch_size=config.kmeans.get("batch_size"),
+          edges=edges if rule == "modularity" else None)
+      return proposals[i][1]
 
-  choice = selection.best_by_modularity(
-      edges, [pretrained.steps[i] for i in candidates], cluster_ids_of, rule)
+    choice = selection.best_by_modularity(
+        edges, [pretrained.steps[i] for i in candidates], cluster_ids_of,
+        rule)
+    centers, cluster_ids = proposals[choice.index]
+    model_dir_lib.save_arrays(record_file, dict(
+        choice=np.array(json.dumps(dataclasses.asdict(choice))),
+        cluster_centers=centers, cluster_ids=cluster_ids))
   pretrained.encoder.set_weights(
       pretrained.weights[candidates[choice.index]])
-  centers, cluster_ids = proposals[choice.index]
   metrics = evaluation.evaluate(cluster_ids, prepared.graph.labels, edges)
   run.log(f"[dink] pretrain: kept step {choice.step} of "
           f"{pretrained.steps[-1]} ({_rule_note(rule)})")
@@ -322,26 +381,37 @@ def finetune(run: Run, prepared: Prepared, pretrained: Pretrained,
     pretrained.dgi.discrimination_loss_weight *= weight
     mode, initial_weights = prepared.mode, encoder.get_weights()
     task, model_fn = {"dgi": pretrained.dgi, "dink": dink}, lambda _: encoder
-  snapshots = _Snapshots(lambda: (
-      dink.cluster_head.cluster_centers.numpy(),
-      None if initial_weights is None else encoder.get_weights()))
-  _fit(run, "finetune", config.finetune, task=task, mode=mode,
-       model_fn=model_fn, snapshots=snapshots)
-  states = [(initialised.cluster_centers, initial_weights), *snapshots.states]
+
+  def state() -> Arrays:
+    weights = [] if initial_weights is None else encoder.get_weights()
+    return dict(cluster_centers=dink.cluster_head.cluster_centers.numpy(),
+                **_weight_arrays(weights))
+
+  steps, states = _fit(run, "finetune", config.finetune, task=task,
+                       mode=mode, model_fn=model_fn, state_fn=state)
+  states = [dict(cluster_centers=initialised.cluster_centers,
+                 **_weight_arrays(initial_weights or [])), *states]
 
   def embedding_of(i: int) -> np.ndarray:
-    weights = states[i][1]
-    if weights is None:
+    if initial_weights is None:
       return initialised.z
-    encoder.set_weights(weights)
+    encoder.set_weights(_weights_of(states[i]))
     return _embed(prepared, encoder)
 
-  choice = selection.best_by_modularity(
-      prepared.graph.edges, [0, *snapshots.steps],
-      lambda i: _assign(embedding_of(i), states[i][0]), config.selection)
+  choice_file = os.path.join(run.model_dir, "finetune", "choice.json")
+  if os.path.exists(choice_file):  # Chosen before the run was interrupted.
+    with open(choice_file) as f:
+      choice = selection.Choice(**json.load(f))
+  else:
+    choice = selection.best_by_modularity(
+        prepared.graph.edges, [0, *steps],
+        lambda i: _assign(embedding_of(i), states[i]["cluster_centers"]),
+        config.selection)
+    _files.write_json_atomically(choice_file, dataclasses.asdict(choice))
   run.log(f"[dink] fine-tune: kept step {choice.step} of "
-          f"{snapshots.steps[-1]} ({_rule_note(config.selection)})")
-  return FineTuned(choice, embedding_of(choice.index), states[choice.index][0])
+          f"{steps[-1]} ({_rule_note(config.selection)})")
+  return FineTuned(choice, embedding_of(choice.index),
+                   states[choice.index]["cluster_centers"])
 
 
 @dataclasses.dataclass(frozen=True)
@@ -382,11 +452,13 @@ def _identity_model(spec: tfgnn.GraphTensorSpec) -> tf.keras.Model:
 
 def export(run: Run, prepared: Prepared, pretrained: Pretrained,
            finetuned: FineTuned) -> str:
-  """Saves the serving SavedModel to `MODEL_DIR/export`; returns its path.
+  """Saves the reported model: the serving SavedModel and a checkpoint.
 
-  The model takes serialized GraphTensors as given to `prepare` (features
-  unprocessed) and runs the feature processors, the encoder and the
-  clustering task with the chosen centres.
+  `MODEL_DIR/export` takes serialized GraphTensors as given to `prepare`
+  (features unprocessed) and runs the feature processors, the encoder and
+  the clustering task with the chosen centres. `MODEL_DIR/checkpoint/model`
+  is a `tf.train.Checkpoint` of the same `encoder` and `cluster_centers`
+  (the chosen epochs, not the last ones). Returns the export's path.
   """
   serving_task = _clustering_task(run.config, prepared,
                                   finetuned.cluster_centers,
@@ -396,6 +468,12 @@ def export(run: Run, prepared: Prepared, pretrained: Pretrained,
       prepared.mode.serving_encoder(pretrained.encoder), serving_task,
       prepared.graph_tensor.spec, path,
       feature_processors=prepared.feature_processors)
+  checkpoint = tf.train.Checkpoint(
+      encoder=pretrained.encoder,
+      cluster_centers=tf.Variable(finetuned.cluster_centers))
+  with _files.directory_atomically(
+      os.path.join(run.model_dir, "checkpoint")) as staging:
+    checkpoint.write(os.path.join(staging, "model"))
   return path
 
 
@@ -418,8 +496,13 @@ def assign_and_evaluate(run: Run, prepared: Prepared,
 
 def write_results(run: Run, prepared: Prepared, initialised: Initialised,
                   finetuned: FineTuned, assigned: Assigned,
-                  timings: dict[str, float]) -> dict[str, Any]:
-  """Writes `results.json` and `cluster_ids.csv` atomically; returns results."""
+                  timings: dict[str, float],
+                  resumed: bool = False) -> dict[str, Any]:
+  """Writes `results.json` and `cluster_ids.csv` atomically; returns results.
+
+  `resumed`: the run continued a stopped one (its `timings_s` then count
+  this process's work only).
+  """
   results = {
       "dataset": prepared.graph.name, "num_nodes": prepared.graph.num_nodes,
       "n_clusters": prepared.n_clusters, "metrics": assigned.metrics,
@@ -429,7 +512,8 @@ def write_results(run: Run, prepared: Prepared, initialised: Initialised,
       "pretrain_modularity": initialised.choice.history,
       "finetune_selected_step": finetuned.choice.step,
       "finetune_modularity": finetuned.choice.history,
-      "timings_s": timings, "config": run.config.to_dict()}
+      "timings_s": timings, "resumed": resumed,
+      "config": run.config.to_dict()}
   _files.write_text_atomically(
       os.path.join(run.model_dir, "cluster_ids.csv"),
       "node_id,cluster_id\n" + "".join(
