@@ -13,6 +13,30 @@ serving time: no corruption, no contrastive head, deterministic outputs. Give
 the export the same `feature_processors` as training (e.g.
 `layers.NormalizeFeatureRows()`), and it takes the graph as read from disk.
 
+Bad requests fail alone: a request that is not a batch of valid examples of
+the graph schema raises an error for that request only (the loaded model
+stays usable), with a message naming the problem, before the GNN runs:
+
+  * bytes that are not a `tf.Example` proto: `DataLossError` at node
+    `.../examples_must_be_serialized_tf_Examples`. (A proto corrupted only
+    inside its feature lists still fails in ParseExample, whose message
+    quotes the raw bytes: in Python, possibly a `UnicodeDecodeError`.)
+  * a feature without one row of the schema's shape per node or edge:
+    `InvalidArgumentError` "Node set `nodes`: feature `feat` must have one row
+    of shape [W] (float32) per node; ..." -- or, where the values do not fill
+    whole rows, ParseExample's "Input to reshape is a tensor with N values,
+    but the requested shape requires a multiple of W";
+  * edge indices not one per edge, or not nodes of their own example:
+    `InvalidArgumentError` "Edge set `edges`: source indices must be in [0,
+    number of nodes of `nodes`) of their own example.";
+  * a feature of the wrong dtype, or no `#size` (e.g. an empty string):
+    ParseExample's `InvalidArgumentError` ("Data types don't match", "The
+    `#size` field must always be present ...").
+
+An empty batch and graphs without nodes give zero output rows; graphs without
+edges are served like any other. The checks cost a scan and a copy of the
+request's bytes and a comparison per node and edge index.
+
 Example:
 
 ```python
@@ -27,7 +51,7 @@ out["cluster_id"], out["cluster_probabilities"], out["embedding"]
 from __future__ import annotations
 
 import os
-from typing import Optional, Sequence
+from typing import Optional, Sequence, Union
 
 import tensorflow as tf
 import tensorflow_gnn as tfgnn
@@ -63,12 +87,105 @@ def make_serving_model(
   examples = tf.keras.Input(shape=(), dtype=tf.string, name="examples")
   graph_spec = graph_spec.relax(num_components=True, num_nodes=True,
                                 num_edges=True)
-  graph = tfgnn.keras.layers.ParseExample(graph_spec)(examples)
+  checked = _CheckSerializedExamples(name="check_serialized_examples")(
+      examples)
+  graph = tfgnn.keras.layers.ParseExample(graph_spec)(checked)
+  graph = _CheckGraphs(name="check_graphs")(graph)
   graph = graph.merge_batch_to_components()
   for processor in feature_processors:
     graph = processor(graph)
   outputs = task.predict(base_model(graph))
   return tf.keras.Model(examples, {k: outputs[k] for k in OUTPUT_NAMES})
+
+
+class _CheckSerializedExamples(tf.keras.layers.Layer):
+  """Returns `examples` once each one is known to be a `tf.Example` proto.
+
+  Without this check, ParseExample fails on bytes that are not a proto with a
+  message quoting the raw bytes (in Python: a `UnicodeDecodeError` instead of
+  the error). Costs one scan of each example's top-level wire format and a
+  copy of its payload.
+  """
+
+  def call(self, examples: tf.Tensor) -> tf.Tensor:
+    def decode():
+      sizes, _ = tf.io.decode_proto(
+          examples, "tensorflow.Example", field_names=["features"],
+          output_types=[tf.string],
+          name="examples_must_be_serialized_tf_Examples")
+      return tf.reduce_all(sizes >= 0)
+    # DecodeProto fails on an empty batch (which is fine: zero rows out).
+    decoded = tf.cond(tf.size(examples) > 0, decode, lambda: True)
+    # Grappler drops control dependencies on stateless ops such as
+    # DecodeProto; an (always true) assertion on its output keeps the order.
+    with tf.control_dependencies([tf.debugging.Assert(decoded, [decoded])]):
+      return tf.identity(examples)
+
+
+class _CheckGraphs(tf.keras.layers.Layer):
+  """Returns the parsed batch of graphs once it is checked to be well-formed.
+
+  Per example (before they are merged): every node or edge feature holds one
+  row per node or edge, an edge set has one source and one target index per
+  edge, and each index points to a node of the same example. A violation
+  raises `InvalidArgumentError` naming the node or edge set before any op
+  that would fail with a less clear message (or, on some devices, silently
+  read another example's nodes). Cost: a comparison per edge.
+  """
+
+  def call(self, graph: tfgnn.GraphTensor) -> tfgnn.GraphTensor:
+    checks = []
+    num_nodes = {}
+    for name, node_set in graph.node_sets.items():
+      num_nodes[name] = tf.cast(tf.reduce_sum(node_set.sizes, axis=-1),
+                                tf.int64)
+      checks += _check_features("Node set", name, node_set, num_nodes[name])
+    for name, edge_set in graph.edge_sets.items():
+      num_edges = tf.cast(tf.reduce_sum(edge_set.sizes, axis=-1), tf.int64)
+      checks += _check_features("Edge set", name, edge_set, num_edges)
+      indices = edge_set.adjacency.get_indices_dict()
+      for tag, (node_set_name, index) in sorted(indices.items()):
+        tag_name = _TAG_NAMES.get(tag, f"#index.{tag}")
+        checks.append(tf.debugging.assert_equal(
+            _num_rows(index), num_edges, message=(
+                f"Edge set `{name}`: must have one {tag_name} index per "
+                "edge; x = indices given, y = edges, per example")))
+        if not isinstance(index, tf.RaggedTensor):
+          index = tf.RaggedTensor.from_tensor(index)
+        # On the flat values: ragged broadcasting costs several times more.
+        flat = tf.cast(index.flat_values, tf.int64)
+        upper = tf.gather(num_nodes[node_set_name], index.value_rowids())
+        checks.append(tf.debugging.Assert(
+            tf.reduce_all(tf.logical_and(flat >= 0, flat < upper)), [
+                f"Edge set `{name}`: {tag_name} indices must be in [0, "
+                f"number of nodes of `{node_set_name}`) of their own "
+                "example."]))
+    with tf.control_dependencies(checks):
+      return tf.nest.map_structure(tf.identity, graph, expand_composites=True)
+
+
+_TAG_NAMES = {tfgnn.SOURCE: "source", tfgnn.TARGET: "target"}
+
+
+def _num_rows(value: tfgnn.Field) -> tf.Tensor:
+  """int64 `[batch]`: the rows (nodes, edges) of each example's `value`."""
+  if isinstance(value, tf.RaggedTensor):
+    return tf.cast(value.row_lengths(), tf.int64)
+  shape = tf.shape(value, out_type=tf.int64)
+  return tf.fill(shape[:1], shape[1])
+
+
+def _check_features(kind: str, name: str,
+                    piece: Union[tfgnn.NodeSet, tfgnn.EdgeSet],
+                    count: tf.Tensor) -> list[tf.Operation]:
+  """Assertions that each feature of `piece` has `count` (int64) rows each."""
+  item = "node" if kind == "Node set" else "edge"
+  return [tf.debugging.assert_equal(
+      _num_rows(value), count, message=(
+          f"{kind} `{name}`: feature `{feature_name}` must have one row of "
+          f"shape {value.shape[2:].as_list()} ({value.dtype.name}) per "
+          f"{item}; x = rows given, y = {item}s, per example"))
+          for feature_name, value in piece.features.items()]
 
 
 def save_model_atomically(model: tf.keras.Model, export_dir: str,

@@ -134,5 +134,64 @@ class CliTest(testing_utils.TestCase):
     self.assertIn("pass --config.n_clusters=K", proc.stderr)
 
 
+def _write_file(path: str, text: str) -> str:
+  with open(path, "w") as f:
+    f.write(text)
+  return path
+
+
+# Bad command lines: (name, arguments given a scratch directory, expected
+# message). Each must exit with status 2 and one line naming the problem and
+# the fix, before any training.
+BAD_COMMAND_LINES = (
+    ("config_file_missing", lambda d: [f"--config={d}/nosuch.py"],
+     r"cannot load the config file .*/nosuch.py: it does not exist"),
+    ("config_file_does_not_parse",
+     lambda d: [f"--config={_write_file(f'{d}/c.py', 'x = (')}"],
+     r"the config file .*/c.py does not parse: '\(' was never closed"),
+    ("config_file_without_get_config",
+     lambda d: [f"--config={_write_file(f'{d}/c.py', 'x = 1')}"],
+     r"the config file .*/c.py has no get_config\(\)"),
+    ("get_config_returns_none",
+     lambda d: [f"--config={_write_file(f'{d}/c.py', 'def get_config(): pass')}"],
+     r"cannot load the config file .*/c.py: .* or its get_config\(\) "
+     r"returns no ConfigDict"),
+    ("unknown_field", lambda d: ["--config.nosuch=1"],
+     r"--config.nosuch: no such config field"),
+    ("mistyped_field", lambda d: ["--config.pretrain.step=5"],
+     r"--config.pretrain.step: no such config field. Did you mean "
+     r"pretrain.steps"),
+    ("zero_steps", lambda d: ["--config.pretrain.steps=0"],
+     r"config.pretrain.steps must be an integer >= 1, got 0"),
+    ("negative_learning_rate", lambda d: ["--config.finetune.learning_rate=-1"],
+     r"config.finetune.learning_rate must be a number > 0.0, got -1.0"),
+    ("zero_hidden_units", lambda d: ["--config.model.hidden_units=0"],
+     r"config.model.hidden_units must be an integer >= 1, got 0"),
+    ("model_dir_is_a_file",
+     lambda d: [f"--model_dir={_write_file(f'{d}/f', '')}"],
+     r"--model_dir .*/f is a file, not a directory"),
+    ("model_dir_under_a_file",
+     lambda d: [f"--model_dir={_write_file(f'{d}/f', '')}/sub"],
+     r"Cannot create the model directory .*/f/sub: Not a directory"),
+    ("data_missing", lambda d: [f"--data={d}/nosuch.npz"],
+     r"No such file or directory: .*/nosuch.npz"),
+    ("data_text_named_npz",
+     lambda d: [f"--data={_write_file(f'{d}/g.npz', 'hello')}"],
+     r".*/g.npz is not a .npz file \(no zip header"),
+)
+
+
+class BadCommandLineTest(testing_utils.TestCase):
+
+  @testing_utils.parameterized.named_parameters(*BAD_COMMAND_LINES)
+  def test_is_one_clear_line(self, args, message):
+    scratch = self.create_tempdir().full_path
+    proc = _cli("train", *args(scratch))
+    self.assertEqual(proc.returncode, 2, proc.stderr[-2000:])
+    self.assertRegex(proc.stderr, "tfgnn-dink: error: " + message)
+    self.assertNotIn("Traceback", proc.stderr)
+    self.assertEmpty(proc.stdout)  # Refused before any training.
+
+
 if __name__ == "__main__":
   testing_utils.main()

@@ -9,10 +9,13 @@ graph and prints the clustering metrics. Examples:
 """
 from __future__ import annotations
 
+import difflib
 import os
+import shutil
 import sys
 import tempfile
 import traceback
+from typing import Any
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # Before TensorFlow loads.
 # Before TensorFlow's first op: its BFC allocator keeps freed CPU buffers for
@@ -28,6 +31,7 @@ _keras_setup.ensure_legacy_keras()
 from absl import app
 from absl import flags
 from absl import logging
+import ml_collections
 from ml_collections import config_flags
 import tensorflow as tf
 
@@ -37,8 +41,7 @@ from tensorflow_gnn_dink.recipe import loaders
 from tensorflow_gnn_dink.recipe import pipeline
 
 _COMMANDS = ("train",)
-_CONFIG = config_flags.DEFINE_config_file(
-    "config", config_lib.__file__,
+_CONFIG_HELP = (
     "A config file (Python, with get_config()), e.g. configs/cora.py; default: "
     "the built-in recipe on a synthetic graph. Override single fields with "
     "--config.FIELD=VALUE, e.g. --config.finetune.steps=100.")
@@ -66,9 +69,10 @@ def main(argv: list[str]) -> None:
                          f"one of {_COMMANDS}.")
   logging.set_verbosity(logging.WARNING)
   tf.get_logger().setLevel("ERROR")
-  config = _CONFIG.value
+  config = flags.FLAGS.config
   if _SEED.value is not None:
     config.seed = _SEED.value
+  temporary = _MODEL_DIR.value is None
   model_dir = _MODEL_DIR.value or tempfile.mkdtemp(prefix="dink-")
   if _DATA.value is not None:
     config.data.path = _DATA.value
@@ -82,7 +86,12 @@ def main(argv: list[str]) -> None:
   except ValueError as e:
     # Bad input: say what and how to fix in one line, without the flag list;
     # the traceback (in case it is a bug, not bad input) goes to a file.
-    sys.stderr.write(f"tfgnn-dink: error: {e}\n{_save_trace(model_dir)}")
+    if temporary and not os.path.exists(os.path.join(model_dir, "run.json")):
+      # Refused before it began: nothing to keep.
+      shutil.rmtree(model_dir, ignore_errors=True)
+      sys.stderr.write(f"tfgnn-dink: error: {e}\n")
+    else:
+      sys.stderr.write(f"tfgnn-dink: error: {e}\n{_save_trace(model_dir)}")
     sys.exit(2)
   except KeyboardInterrupt:
     sys.stderr.write(
@@ -106,10 +115,69 @@ def _save_trace(model_dir: str) -> str:
   return f"(traceback: {trace_file})\n"
 
 
+def _config_error(error: Exception, argv: list[str]) -> str:
+  """What went wrong loading `--config` or applying `--config.FIELD=`."""
+  path = next((a.split("=", 1)[1] for a in argv
+               if a.startswith("--config=")), config_lib.__file__)
+  if isinstance(error, SyntaxError):
+    return (f"the config file {path} does not parse: {error.msg} (line "
+            f"{error.lineno}). Fix it, or pass another --config.")
+  if isinstance(error, OSError):
+    return (f"cannot load the config file {path}: it does not exist, cannot "
+            "be read, or its get_config() returns no ConfigDict. Pass "
+            "--config=FILE.py, a Python file whose get_config() returns an "
+            "ml_collections.ConfigDict (e.g. configs/cora.py).")
+  if isinstance(error, AttributeError) and "get_config" in str(error):
+    return (f"the config file {path} has no get_config(): define "
+            "get_config() returning an ml_collections.ConfigDict (e.g. "
+            "start from configs/cora.py).")
+  fields = set(_flat_fields(config_lib.default_config()))
+  for arg in argv:
+    if arg.startswith("--config."):
+      field = arg[len("--config."):].split("=", 1)[0]
+      if field not in fields:
+        close = difflib.get_close_matches(field, fields, n=3)
+        hint = f" Did you mean {', '.join(close)}?" if close else ""
+        return (f"--config.{field}: no such config field.{hint} The fields "
+                "and their defaults are in tensorflow_gnn_dink/recipe/"
+                "config.py.")
+  return f"the config could not be loaded: {type(error).__name__}: {error}"
+
+
+def _flat_fields(config: Any, prefix: str = "") -> list[str]:
+  fields = []
+  for key, value in config.items():
+    if hasattr(value, "items"):
+      fields += _flat_fields(value, f"{prefix}{key}.")
+    else:
+      fields.append(prefix + key)
+  return fields
+
+
+def _parse_flags(argv: list[str]) -> list[str]:
+  """absl's flag parsing; a config that does not load is a one-line error."""
+  try:
+    # Defined here, not at import: defining it loads the default config and
+    # applies the --config.FIELD overrides, which can fail.
+    config_flags.DEFINE_config_file("config", config_lib.__file__,
+                                    _CONFIG_HELP)
+    args = flags.FLAGS(argv)
+    if not isinstance(flags.FLAGS.config, ml_collections.ConfigDict):
+      # ml_collections defers a file that does not load to its first use.
+      raise OSError(f"get_config() gave {type(flags.FLAGS.config)}")
+    return args
+  except flags.Error:
+    raise  # absl reports these itself.
+  except Exception as e:  # pylint: disable=broad-except
+    # Loading --config runs the user's file: anything can go wrong there.
+    sys.stderr.write(f"tfgnn-dink: error: {_config_error(e, argv)}\n")
+    sys.exit(2)
+
+
 def run_main() -> None:
   """Entry point of `python -m tensorflow_gnn_dink` and `tfgnn-dink`."""
   # absl's --help shows the main module's docstring.
   main_module = sys.modules["__main__"]
   if not (main_module.__doc__ or "").strip():
     main_module.__doc__ = __doc__
-  app.run(main)
+  app.run(main, flags_parser=_parse_flags)

@@ -118,6 +118,7 @@ def start(model_dir: str, config: ml_collections.ConfigDict,
         "export are replaced), or choose another --model_dir.")
   elif os.path.exists(run_file):
     _check_same_run(model_dir, _read_json(run_file), record)
+    _remove_partial_files(model_dir)
     log(f"[dink] resuming the run in {model_dir} (same config and graph)")
     return True
   try:
@@ -129,6 +130,18 @@ def start(model_dir: str, config: ml_collections.ConfigDict,
     raise ValueError(f"Cannot write to the model directory {model_dir}: "
                      f"{e.strerror}; {hint}.") from e
   return False
+
+
+def _remove_partial_files(model_dir: str) -> None:
+  """Removes what a stopped atomic write left (`_files`' temporary names)."""
+  for root, dirs, files in os.walk(model_dir):
+    for name in dirs + files:
+      if name.startswith((".tmp-", ".staging-")):
+        path = os.path.join(root, name)
+        if os.path.isdir(path):
+          shutil.rmtree(path, ignore_errors=True)
+        else:
+          os.remove(path)
 
 
 def _read_json(path: str) -> Any:
