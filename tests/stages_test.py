@@ -238,7 +238,7 @@ class SparseFeaturesStagesTest(testing_utils.TestCase):
     self.assertAllEqual(served["cluster_id"], out["assigned"].cluster_ids)
     # Fed dense features instead (no sparse ones to parse), it says so.
     with self.assertRaisesRegex(tf.errors.InvalidArgumentError,
-                                "does not have one row per node"):
+                                "feature `feat_columns` must have one row"):
       _serve(out["export_dir"], data.with_feature_format(graph, "dense"))
 
 

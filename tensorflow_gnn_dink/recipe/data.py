@@ -69,6 +69,11 @@ def validate(graph: Graph) -> None:
                      f"got shape {graph.features.shape}.")
   if graph.num_nodes == 0:
     raise ValueError("The graph has no nodes: nothing to cluster.")
+  x = graph.features
+  if not (np.issubdtype(x.dtype, np.number) or x.dtype == bool) or (
+      np.issubdtype(x.dtype, np.complexfloating)):
+    raise ValueError(f"features must be real numbers, got dtype {x.dtype}: "
+                     "encode them as numbers (e.g. one-hot categories).")
   if sp.issparse(graph.features):
     coo = graph.features.tocoo()
     bad = np.unique(coo.row[~np.isfinite(coo.data)])
@@ -89,6 +94,29 @@ def validate(graph: Graph) -> None:
   if graph.labels is not None and graph.labels.shape != (graph.num_nodes,):
     raise ValueError(f"labels must have shape ({graph.num_nodes},), got "
                      f"{graph.labels.shape}.")
+  if graph.labels is not None and not np.issubdtype(graph.labels.dtype,
+                                                    np.integer):
+    raise ValueError(
+        f"labels must be integer class ids (-1: unknown), got dtype "
+        f"{graph.labels.dtype}: convert them, e.g. labels.astype(np.int64) "
+        "if they are whole numbers.")
+
+
+def check_features_differ(graph: Graph) -> None:
+  """Raises ValueError if every node has the same features (e.g. all zero).
+
+  Such a graph is valid, but no encoder can tell its nodes apart by their
+  features, so it cannot be clustered by them.
+  """
+  x = graph.features
+  column_max, column_min = x.max(axis=0), x.min(axis=0)
+  same = ((column_max != column_min).nnz == 0 if sp.issparse(x) else
+          bool(np.all(column_max == column_min)))
+  if graph.num_nodes > 1 and same:
+    raise ValueError(
+        "Every node has the same features (e.g. all zero): the encoder "
+        "cannot tell the nodes apart. Give features that differ between "
+        "nodes (e.g. one-hot node degrees or ids).")
 
 
 def to_graph_tensor(graph: Graph,

@@ -149,6 +149,11 @@ def prepare(config: ml_collections.ConfigDict, graph: data.Graph) -> Prepared:
   config_lib.validate(config)
   selection.check_rule(config.selection)
   data.validate(graph)
+  data.check_features_differ(graph)
+  # Self-loops dropped, duplicates merged, both directions of every edge:
+  # the GCN adds its own self-loops, and modularity counts each edge once.
+  graph = dataclasses.replace(
+      graph, edges=data.symmetrize_edges(graph.edges, graph.num_nodes))
   graph = data.with_feature_format(graph, config.data.feature_format)
   n_clusters = resolve_n_clusters(config, graph)
   input_modes.check_fits(
