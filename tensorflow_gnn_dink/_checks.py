@@ -6,6 +6,7 @@ to fix it, so that every caller reports the same problem the same way.
 from __future__ import annotations
 
 from collections.abc import Collection
+import math
 from typing import Any, Optional
 
 READOUTS = ("first_node", "all_nodes")
@@ -41,11 +42,30 @@ def check_n_clusters(n_clusters: Any, num_nodes: Optional[int] = None) -> int:
   return int(n_clusters)
 
 
-def check_positive_int(value: Any, name: str) -> int:
-  """Returns `value` as an int if it is an integer >= 1; else ValueError."""
+def check_positive_int(value: Any, name: str, fix: str = "") -> int:
+  """Returns `value` as an int if it is an integer >= 1; else ValueError.
+
+  `fix`, if given, ends the message (how to correct the value).
+  """
   if not _is_int(value) or value < 1:
-    raise ValueError(f"{name} must be an integer >= 1, got {value!r}.")
+    raise ValueError(f"{name} must be an integer >= 1, got {value!r}"
+                     + (f": {fix}." if fix else "."))
   return int(value)
+
+
+def check_positive_number(value: Any, name: str) -> float:
+  """Returns `value` as a float if it is a finite real number > 0.
+
+  Raises:
+    ValueError: for anything else (0, negative, NaN, inf, bool, str, None).
+  """
+  try:
+    ok = not isinstance(value, (bool, str)) and 0 < float(value) < math.inf
+  except (TypeError, ValueError):
+    ok = False
+  if not ok:
+    raise ValueError(f"{name} must be a finite number > 0, got {value!r}.")
+  return float(value)
 
 
 def check_non_negative_int(value: Any, name: str) -> int:

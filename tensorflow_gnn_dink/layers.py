@@ -48,9 +48,21 @@ class DinkClusterHead(tf.keras.layers.Layer):
 
   `dilation_loss()` and `shrink_loss_per_example(z)` are the two terms before
   any reduction over rows; `call` and `DinkClusteringTask`'s loss both use
-  them, so there is one loss path. Nothing here produces NaN, gradients
-  included, even where an embedding coincides with a centre or the batch is
-  empty.
+  them, so there is one loss path.
+
+  Numerics (see `geometry` and `losses`): nothing here produces NaN for
+  finite inputs, gradients included -- where an embedding coincides with a
+  centre, all centres are equal, the batch is empty or all its
+  `sample_weight`s are 0 (the shrink loss is then 0). For embeddings and
+  centres of any magnitude (1e-30 to 1e30 in float32) hard ids are the
+  nearest centre and soft assignments finite rows that sum to 1. The losses
+  are squared distances: for inputs beyond ~1e19 (float32) they overflow,
+  shrink to +inf and dilation to -inf (so their sum may be NaN), while their
+  gradients stay finite. Keep embeddings normalised (as `DinkClusteringTask`
+  does by default) and centres bounded (`max_center_norm`) to stay in range.
+  Half-precision embeddings (float16, bfloat16, e.g. under a mixed-precision
+  policy) are computed in float32, so losses and soft assignments come back
+  as float32 (float16 squared distances overflow at |z| ~ 256).
 
   Example:
 
@@ -81,8 +93,10 @@ class DinkClusterHead(tf.keras.layers.Layer):
         centres; `reset_cluster_centers()` re-draws from it.
       max_center_norm: If set, every optimizer step projects each centre back
         into the ball of this radius. Dink-Net's loss is unbounded below in
-        the centres (dilation grows without limit); on this compact set it is
-        bounded, so training cannot diverge.
+        the centres (dilation grows without limit), so by default (None, the
+        paper's) the centres are unbounded and drift apart for as long as
+        training runs; on this compact set the loss is bounded, so training
+        cannot diverge.
       shrink: `"all"` (Dink-Net's: every embedding to every centre) or
         `"assigned"` (soft k-means: each embedding to its own centres).
       temperature: Softmax temperature of `shrink="assigned"`, in squared
@@ -90,21 +104,23 @@ class DinkClusterHead(tf.keras.layers.Layer):
       **kwargs: Passed to `tf.keras.layers.Layer`.
 
     Raises:
-      ValueError: if `n_clusters < 2`, `n_features < 1`, `max_center_norm <=
-        0`, `temperature <= 0` or `shrink` is unknown.
+      ValueError: if `n_clusters` is not an integer >= 2, `n_features` not an
+        integer >= 1, `max_center_norm` or `temperature` not a finite number
+        > 0, or `shrink` is unknown.
     """
     super().__init__(**kwargs)
     self.n_clusters = _checks.check_n_clusters(n_clusters)
-    self.n_features = _checks.check_positive_int(n_features, "n_features")
+    self.n_features = _checks.check_positive_int(
+        n_features, "n_features",
+        fix="pass the width of the embeddings (the encoder's output size)")
     self.cluster_centers_initializer = tf.keras.initializers.get(
         cluster_centers_initializer)
-    if max_center_norm is not None and not max_center_norm > 0:
-      raise ValueError(f"max_center_norm must be > 0, got {max_center_norm}.")
-    self.max_center_norm = max_center_norm
+    self.max_center_norm = (
+        None if max_center_norm is None else
+        _checks.check_positive_number(max_center_norm, "max_center_norm"))
     self.shrink = _checks.check_one_of(shrink, SHRINKS, "shrink")
-    if not temperature > 0:
-      raise ValueError(f"temperature must be > 0, got {temperature}.")
-    self.temperature = float(temperature)
+    self.temperature = _checks.check_positive_number(temperature,
+                                                     "temperature")
 
   def build(self, input_shape: Optional[tf.TensorShape] = None) -> None:
     if input_shape is not None:
@@ -116,7 +132,10 @@ class DinkClusterHead(tf.keras.layers.Layer):
         constraint=(None if self.max_center_norm is None else
                     tf.keras.constraints.MaxNorm(self.max_center_norm,
                                                  axis=1)),
-        trainable=True)
+        trainable=True,
+        # Read in the variable's dtype (float32 under mixed precision): the
+        # distances are computed in float32 (see `_inputs_and_centers`).
+        experimental_autocast=False)
     super().build(input_shape)
 
   def _check_features(self, shape: tf.TensorShape) -> None:
@@ -132,9 +151,15 @@ class DinkClusterHead(tf.keras.layers.Layer):
           f"n_features={shape[-1]} or fix the encoder's output size.")
 
   def _inputs_and_centers(self, z) -> tuple[tf.Tensor, tf.Tensor]:
+    """`z` (float32 if it was half precision) and the centres in its dtype."""
     z = tf.convert_to_tensor(z)
     if not z.dtype.is_floating:
-      z = tf.cast(z, self.compute_dtype)
+      raise ValueError(
+          f"{self.name} expects float embeddings of shape (batch, "
+          f"{self.n_features}), got dtype {z.dtype.name}: pass the encoder's "
+          "float output, or cast with tf.cast(z, tf.float32).")
+    if z.dtype in (tf.float16, tf.bfloat16):
+      z = tf.cast(z, tf.float32)
     if not self.built:
       self.build(z.shape)
     self._check_features(z.shape)
@@ -142,6 +167,8 @@ class DinkClusterHead(tf.keras.layers.Layer):
 
   def dilation_loss(self) -> tf.Tensor:
     """The dilation loss of the current centres (a scalar)."""
+    if not self.built:
+      self.build(None)
     return losses.dilation_loss(self.cluster_centers)
 
   def shrink_loss_per_example(self, z: tf.Tensor) -> tf.Tensor:
@@ -229,21 +256,53 @@ class DinkClusterHead(tf.keras.layers.Layer):
 
 
 def check_cluster_centers(cluster_centers: Union[np.ndarray, tf.Tensor],
-                          n_clusters: int, n_features: int) -> np.ndarray:
+                          n_clusters: int,
+                          n_features: Optional[int] = None) -> np.ndarray:
   """Returns the centres as a numpy array if `(n_clusters, n_features)`, finite.
 
+  Args:
+    cluster_centers: The centres, any array-like of real numbers.
+    n_clusters: The number of rows expected.
+    n_features: The number of columns expected; None accepts any.
+
   Raises:
-    ValueError: on a wrong shape or non-finite values.
+    ValueError: on a non-numeric dtype, a wrong shape or NaN/inf values.
   """
   value = np.asarray(cluster_centers)
-  expected = (n_clusters, n_features)
-  if value.shape != expected:
+  if value.dtype == bool or not (np.issubdtype(value.dtype, np.floating) or
+                                 np.issubdtype(value.dtype, np.integer)):
     raise ValueError(
-        f"cluster_centers must have shape {expected} (n_clusters, "
-        f"n_features = the encoder's output size), got {value.shape}.")
-  if not np.all(np.isfinite(value)):
-    raise ValueError("cluster_centers contains NaN or inf values.")
+        f"cluster_centers must be an array of real numbers, got dtype "
+        f"{value.dtype}: pass a float array of shape (n_clusters, n_features).")
+  expected = (n_clusters, "n_features" if n_features is None else n_features)
+  if value.ndim != 2 or value.shape[0] != n_clusters or (
+      n_features is not None and value.shape[1] != n_features):
+    raise ValueError(
+        f"cluster_centers must have shape ({expected[0]}, {expected[1]}) "
+        f"(n_clusters, n_features = the encoder's output size), got "
+        f"{value.shape}.")
+  bad = ~np.isfinite(value)
+  if bad.any():
+    rows = np.unique(np.nonzero(bad)[0])
+    raise ValueError(
+        f"cluster_centers contains {int(bad.sum())} NaN or inf values (rows "
+        f"{rows[:5].tolist()}{' ...' if len(rows) > 5 else ''}): pass finite "
+        "centres, e.g. from k-means on finite embeddings.")
   return value
+
+
+def l2_normalize_rows(x: tf.Tensor) -> tf.Tensor:
+  """Each row of `x` scaled to unit L2 norm (all-zero rows stay 0).
+
+  Unlike `tf.math.l2_normalize` alone, exact for rows of any magnitude: each
+  row is first scaled by the power of two that brings its largest `|value|`
+  into `[1, 2)` (`geometry.inverse_scale`: exact, one multiplication), so
+  that the sum of squares can neither overflow (rows beyond ~1e19 in
+  float32, ~256 in float16, which `tf.math.l2_normalize` turns into 0) nor
+  underflow (rows below ~1e-19, which it leaves far from unit norm).
+  """
+  max_abs = geometry.max_abs_of(x, axis=-1, keepdims=True)
+  return tf.math.l2_normalize(x * geometry.inverse_scale(max_abs), axis=-1)
 
 
 @tf.keras.utils.register_keras_serializable(package=_PACKAGE)
@@ -526,7 +585,8 @@ class ClusteringEmbedding(tf.keras.layers.Layer):
   `feature_name`, returns `[num_examples, dim]`: the states plus a
   `propagation_steps`-hop smoothed copy (`MultiHopSmoothing`; none if 0),
   read out by `readout` (`"all_nodes"` or `"first_node"`), L2-normalised per
-  row if `normalize`. The clustering task, the recipe and the exported model
+  row if `normalize` (exactly, for states of any magnitude: see
+  `l2_normalize_rows`). The clustering task, the recipe and the exported model
   all compute the embedding with this layer.
 
   Example:
@@ -566,12 +626,14 @@ class ClusteringEmbedding(tf.keras.layers.Layer):
 
   def call(self, graph: tfgnn.GraphTensor) -> tf.Tensor:
     _checks.check_node_set(graph.node_sets, self.node_set_name)
+    _checks.check_feature(graph.node_sets[self.node_set_name].features,
+                          self.node_set_name, self.feature_name)
     if self._smoothing is not None:
       graph = graph.replace_features(node_sets={self.node_set_name: {
           self.feature_name: self._smoothing(graph)}})
     z = self._readout(graph)
     if self.normalize:
-      z = tf.math.l2_normalize(z, axis=-1)
+      z = l2_normalize_rows(z)
     return z
 
   def get_config(self):

@@ -13,20 +13,28 @@ import tensorflow as tf
 from tensorflow_gnn_dink import geometry
 
 
+def _centre_spread(cluster_centers: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+  """`(mean centre, sum_j |C_j - mean|^2)` of the `[K, d]` centres."""
+  mean = tf.reduce_mean(cluster_centers, axis=0)
+  return mean, tf.reduce_sum(tf.square(cluster_centers - mean))
+
+
 def dilation_loss(cluster_centers: tf.Tensor) -> tf.Tensor:
   """Dink-Net's cluster dilation loss (a scalar; lower = centres further apart).
 
   `-1 / (K (K - 1)) * sum_{i != j} |C_i - C_j|^2`: the negated mean squared
-  distance over the off-diagonal pairs of the `[K, d]` centres.
+  distance over the off-diagonal pairs of the `[K, d]` centres, computed as
+  the equal `-2 / (K - 1) * sum_j |C_j - mean(C)|^2`: `O(K d)`, a sum of
+  squares (no cancellation, never NaN for finite centres; -inf only where
+  the value is beyond the dtype's range).
 
   Args:
-    cluster_centers: A `[K, d]` float tensor with `K >= 2`.
+    cluster_centers: A `[K, d]` float tensor with `K >= 2` (K = 1 gives 0).
   """
-  k = tf.shape(cluster_centers)[0]
-  distances = geometry.squared_distances(cluster_centers, cluster_centers)
-  off_diagonal = 1.0 - tf.eye(k, dtype=distances.dtype)
-  num_pairs = tf.cast(k * (k - 1), distances.dtype)
-  return -tf.reduce_sum(distances * off_diagonal) / num_pairs
+  cluster_centers = tf.convert_to_tensor(cluster_centers)
+  _, spread = _centre_spread(cluster_centers)
+  k = tf.cast(tf.shape(cluster_centers)[0], spread.dtype)
+  return -2.0 * tf.math.divide_no_nan(spread, k - 1.0)
 
 
 def shrink_loss_per_example(z: tf.Tensor,
@@ -34,14 +42,17 @@ def shrink_loss_per_example(z: tf.Tensor,
   """Returns `[B]`: each embedding's mean squared distance to all K centres.
 
   `shrink_i = 1/K sum_j |Z_i - C_j|^2`, Dink-Net's shrink before the mean
-  over the batch, computed as `|Z_i|^2 - 2 Z_i.mean_j(C_j) + mean_j |C_j|^2`
-  (a matrix-vector product, no `[B, K]` distances), clamped at 0.
+  over the batch, computed as the equal `|Z_i - mean(C)|^2 + 1/K sum_j
+  |C_j - mean(C)|^2`: `O((B + K) d)`, no `[B, K]` distances, and a sum of
+  squares (no cancellation, never negative or NaN for finite inputs; +inf
+  only where the value is beyond the dtype's range, with finite gradients).
   """
-  mean_center = tf.reduce_mean(cluster_centers, axis=0)
-  mean_cc = tf.reduce_mean(tf.reduce_sum(tf.square(cluster_centers), axis=-1))
-  zz = tf.reduce_sum(tf.square(z), axis=-1)
-  z_c = tf.linalg.matvec(z, mean_center)
-  return tf.maximum(zz - 2.0 * z_c + mean_cc, 0.0)
+  z = tf.convert_to_tensor(z)
+  cluster_centers = tf.convert_to_tensor(cluster_centers, z.dtype)
+  mean, spread = _centre_spread(cluster_centers)
+  k = tf.cast(tf.shape(cluster_centers)[0], z.dtype)
+  return (tf.reduce_sum(tf.square(z - mean), axis=-1) +
+          tf.math.divide_no_nan(spread, k))
 
 
 def assigned_shrink_loss_per_example(z: tf.Tensor,
@@ -52,11 +63,18 @@ def assigned_shrink_loss_per_example(z: tf.Tensor,
   `p_i = softmax(-|Z_i - C_j|^2 / temperature)` is held fixed (no gradient),
   so each embedding is pulled to its own cluster's centre and each centre to
   its own members -- unlike `shrink_loss`, which pulls every embedding to the
-  mean of all centres.
+  mean of all centres. `p` is computed from distances relative to each row's
+  nearest centre, so it is never NaN, even where the distances overflow.
   """
-  distances = geometry.squared_distances(z, cluster_centers)
-  weights = tf.stop_gradient(tf.nn.softmax(-distances / temperature, axis=-1))
-  return tf.reduce_sum(weights * distances, axis=-1)
+  z = tf.convert_to_tensor(z)
+  cluster_centers = tf.convert_to_tensor(cluster_centers, z.dtype)
+  distances, scaled, s = geometry.scaled_squared_distances(z,
+                                                          cluster_centers)
+  nearest = tf.reduce_min(scaled, axis=-1, keepdims=True)
+  weights = tf.stop_gradient(tf.nn.softmax(
+      (nearest - scaled) * s * s / temperature, axis=-1))
+  # 0 (not NaN) where a weight is 0 and its distance overflows.
+  return tf.reduce_sum(tf.math.multiply_no_nan(distances, weights), axis=-1)
 
 
 def weighted_mean(values: tf.Tensor,

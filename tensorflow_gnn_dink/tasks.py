@@ -21,7 +21,7 @@ Examples (rows of the Keras batch) are chosen by `readout`:
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any, Optional
+from typing import Any, Optional, Union
 
 import numpy as np
 import tensorflow as tf
@@ -50,6 +50,47 @@ def _num_examples(graph: GraphTensor, node_set_name: str,
   if readout == "first_node":
     return graph.num_components
   return graph.node_sets[node_set_name].total_size
+
+
+def _check_graph_names(graph: GraphTensor, node_set_name: str,
+                       feature_name: str) -> None:
+  """ValueError unless `graph` has the node set with the feature."""
+  _checks.check_node_set(graph.node_sets, node_set_name)
+  _checks.check_feature(graph.node_sets[node_set_name].features,
+                        node_set_name, feature_name)
+
+
+def _check_enough_nodes(num_nodes: Union[int, tf.Tensor, None],
+                        n_clusters: int, task_name: str,
+                        node_set_name: str) -> None:
+  """Checks that an input to cluster has 0 or at least `n_clusters` nodes.
+
+  A known `num_nodes` (an int, or a tensor of static value) is checked in
+  Python (ValueError, at trace time); an unknown one by a `tf.debugging`
+  assertion in the graph (InvalidArgumentError when run: one scalar
+  comparison per step; under XLA, e.g. on TPU, asserts are no-ops, but shapes
+  there are static). 0 is allowed: an empty input (e.g. a replica's share of
+  a partial batch) clusters nothing.
+  """
+  def message(count: str, quote: str) -> str:
+    return (f"DinkClusteringTask {quote}{task_name}{quote}: an input has "
+            f"{count} nodes of node set {quote}{node_set_name}{quote}, fewer "
+            f"than n_clusters={n_clusters} (readout={quote}all_nodes{quote} "
+            "clusters every node of each input): pass n_clusters <= the "
+            f"number of nodes, or batches of at least {n_clusters} node rows.")
+
+  if num_nodes is None:
+    return
+  static = tf.get_static_value(num_nodes)
+  if static is not None:
+    if 0 < int(static) < n_clusters:
+      raise ValueError(message(str(int(static)), "'"))
+    return
+  num_nodes = tf.cast(num_nodes, tf.int64)
+  # Backquotes: the assertion's message escapes quotes.
+  tf.debugging.Assert(
+      tf.logical_or(tf.equal(num_nodes, 0), num_nodes >= n_clusters),
+      [message("too few", "`"), "Nodes:", num_nodes])
 
 
 def _pseudo_labels(num_examples: tf.Tensor, row: Sequence[int]) -> tf.Tensor:
@@ -85,18 +126,26 @@ class _DinkLoss(tf.keras.losses.Loss):
   Both terms come from the head (`DinkClusterHead.shrink_loss_per_example`
   and `dilation_loss`). Keras' mean over the batch (with the runner's padding
   mask as `sample_weight`) is the weighted sum of Dink-Net's shrink and
-  dilation losses.
+  dilation losses; it is 0 for an empty batch or all-zero weights (Keras
+  divides by the batch size with `divide_no_nan`). With `check_nodes`, a
+  batch of fewer than K (but not 0) rows is an error (`_check_enough_nodes`).
   """
 
   def __init__(self, head: layers.DinkClusterHead, dilation_loss_weight: float,
-               shrink_loss_weight: float, **kwargs):
+               shrink_loss_weight: float, check_nodes: Optional[tuple[str, str]],
+               **kwargs):
     super().__init__(**kwargs)
     self._head = head
     self._dilation_loss_weight = float(dilation_loss_weight)
     self._shrink_loss_weight = float(shrink_loss_weight)
+    self._check_nodes = check_nodes
 
   def call(self, y_true: tf.Tensor, y_pred: tf.Tensor) -> tf.Tensor:
     del y_true  # Unsupervised.
+    if self._check_nodes:
+      num_rows = y_pred.shape[0]
+      _check_enough_nodes(tf.shape(y_pred)[0] if num_rows is None else
+                          num_rows, self._head.n_clusters, *self._check_nodes)
     shrink = self._head.shrink_loss_per_example(y_pred)
     dilation = tf.cast(self._head.dilation_loss(), shrink.dtype)
     return (self._shrink_loss_weight * shrink +
@@ -218,6 +267,7 @@ class DeepGraphInfomaxTask(contrastive_losses.ContrastiveLossTask):
         projector_units=projector_units,
         seed=seed)
     self._node_set_name = node_set_name
+    self._feature_name = feature_name
     self._augmentor = augmentor
     self._svd_metrics = svd_metrics
     self._readout_mode = readout
@@ -269,6 +319,9 @@ class DeepGraphInfomaxTask(contrastive_losses.ContrastiveLossTask):
         name=f"{self._name}_contrastive")
 
   def predict(self, *args: GraphTensor) -> runner.Predictions:
+    """TF-GNN's DGI outputs, after checking the node set and the feature."""
+    for graph in args:
+      _check_graph_names(graph, self._node_set_name, self._feature_name)
     return _named(super().predict(*args), self._name)
 
   def losses(self) -> runner.Losses:
@@ -316,6 +369,17 @@ class DinkClusteringTask(runner.Task):
   `stop_gradient=True` the clustering losses train only the centres, as in the
   official Dink-Net code. Metrics (label-free) on `"cluster_probabilities"`:
   the number of non-empty clusters and the normalised cluster-size entropy.
+
+  Input checks: `preprocess` and `predict` raise ValueError naming the node
+  sets (features) that exist if `node_set_name` (`feature_name`) is missing.
+  With `readout="all_nodes"` every input to train on must hold at least
+  `n_clusters` nodes of `node_set_name` (or none): more clusters than nodes
+  is a ValueError in `preprocess` and in the loss where the number of nodes is
+  static (e.g. full-graph training), else the loss's `tf.debugging`
+  assertion fails at the first step (InvalidArgumentError). Serving
+  (`predict`) accepts inputs of any size. With `readout="first_node"` a batch
+  of roots may be smaller than K (e.g. an epoch's last batch), so nothing is
+  checked: compare K with the node count yourself (the recipe does).
 
   Example:
 
@@ -372,12 +436,20 @@ class DinkClusteringTask(runner.Task):
       name: Prefix of this task's layer names; default `"dink"` (made unique).
 
     Raises:
-      ValueError: for `n_clusters < 2`, an unknown `readout` or `shrink`, or
-        `propagation_steps > 0` without `edge_set_name`.
+      ValueError: for `n_clusters < 2`, an unknown `readout` or `shrink`,
+        `propagation_steps > 0` without `edge_set_name`, `temperature` or
+        `max_center_norm` not a finite number > 0, or `cluster_centers` that
+        are not `n_clusters` rows of finite numbers.
     """
     self._n_clusters = _checks.check_n_clusters(n_clusters)
+    if cluster_centers is not None:
+      cluster_centers = layers.check_cluster_centers(cluster_centers,
+                                                     self._n_clusters)
     _checks.check_one_of(readout, READOUTS, "readout")
     _checks.check_one_of(shrink, layers.SHRINKS, "shrink")
+    _checks.check_positive_number(temperature, "temperature")
+    if max_center_norm is not None:
+      _checks.check_positive_number(max_center_norm, "max_center_norm")
     self._name = _unique_name(name or "dink")
     self._node_set_name = node_set_name
     self._readout_mode = readout
@@ -439,8 +511,17 @@ class DinkClusteringTask(runner.Task):
   def preprocess(
       self, inputs: GraphTensor
   ) -> tuple[GraphTensor, Mapping[str, tfgnn.Field]]:
-    """Returns `inputs` unchanged and empty labels for every output."""
+    """Returns `inputs` unchanged and empty labels for every output.
+
+    Raises:
+      ValueError: if `inputs` has no node set `node_set_name`, or (with
+        `readout="all_nodes"`) statically fewer than `n_clusters` of its nodes.
+    """
     n = _num_examples(inputs, self._node_set_name, self._readout_mode)
+    if self._readout_mode == "all_nodes":
+      _check_enough_nodes(
+          inputs.spec.node_sets_spec[self._node_set_name].total_size,
+          self._n_clusters, self._name, self._node_set_name)
     empty = _empty_labels(n)
     return inputs, {"cluster_id": empty, "cluster_probabilities": empty,
                     "embedding": empty}
@@ -472,9 +553,11 @@ class DinkClusteringTask(runner.Task):
     return {
         "cluster_id": _ZeroLoss(),
         "cluster_probabilities": _ZeroLoss(),
-        "embedding": _DinkLoss(self._head, self._dilation_loss_weight,
-                               self._shrink_loss_weight,
-                               name=f"{self._name}_cluster_loss"),
+        "embedding": _DinkLoss(
+            self._head, self._dilation_loss_weight, self._shrink_loss_weight,
+            check_nodes=((self._name, self._node_set_name)
+                         if self._readout_mode == "all_nodes" else None),
+            name=f"{self._name}_cluster_loss"),
     }
 
   def metrics(self) -> runner.Metrics:

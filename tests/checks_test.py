@@ -74,6 +74,35 @@ class CheckIntTest(testing_utils.TestCase):
       _checks.check_non_negative_int(value, "hops")
 
 
+class CheckPositiveNumberTest(testing_utils.TestCase):
+  """`_checks.check_positive_number` and `check_positive_int`'s `fix`."""
+
+  @parameterized.parameters(1, 0.5, 1e-30, 3e38, np.float32(2.0),
+                            np.int64(7))
+  def test_accepts_finite_positive_numbers(self, value):
+    got = _checks.check_positive_number(value, "temperature")
+    self.assertIs(type(got), float)
+    self.assertEqual(got, float(value))
+
+  @parameterized.named_parameters(
+      ("zero", 0), ("negative", -0.5), ("nan", float("nan")),
+      ("inf", float("inf")), ("minus_inf", -float("inf")), ("bool", True),
+      ("str", "1.0"), ("none", None), ("list", [1.0]))
+  def test_rejects(self, value):
+    with self.assertRaisesRegex(
+        ValueError,
+        "^temperature must be a finite number > 0, got " +
+        re.escape(repr(value)) + r"\.$"):
+      _checks.check_positive_number(value, "temperature")
+
+  def test_positive_int_fix_ends_the_message(self):
+    with self.assertRaisesRegex(
+        ValueError, r"^width must be an integer >= 1, got 0: pass the "
+        r"encoder's output size\.$"):
+      _checks.check_positive_int(0, "width", fix="pass the encoder's output "
+                                 "size")
+
+
 class CheckOneOfTest(testing_utils.TestCase):
   """`_checks.check_one_of`."""
 

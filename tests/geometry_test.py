@@ -1,9 +1,11 @@
 """Tests for `geometry`: distances and assignments, checked against numpy.
 
-Checks `squared_distances`, `safe_sqrt`, `soft_assignments`,
-`hard_assignments` and `assignments` against direct numpy computations, including the places
-where the matmul form of the distances could go wrong: rounding below zero,
-and embeddings that coincide with a centre (no NaN, gradients included).
+Checks `squared_distances`, `scaled_squared_distances` (and their custom,
+exact gradients at any magnitude), `safe_sqrt`, `soft_assignments`,
+`hard_assignments` and `assignments` against direct numpy computations,
+including the places where the matmul form of the distances could go wrong:
+rounding below zero, and embeddings that coincide with a centre (no NaN,
+gradients included). Extreme magnitudes: `numerics_test`.
 """
 import testing_utils  # pylint: disable=g-bad-import-order
 
@@ -44,6 +46,32 @@ class GeometryTest(testing_utils.TestCase):
     got = geometry.squared_distances(x, x).numpy()
     self.assertGreaterEqual(got.min(), 0.0)
     self.assertAllEqual(got, np.maximum(unclamped.numpy(), 0.0))
+
+  @parameterized.parameters(1e-100, 1.0, 1e100)
+  def test_scaled_squared_distances_and_their_exact_gradients(self, magnitude):
+    rng = np.random.default_rng(7)
+    x = rng.normal(size=(5, 3)) * magnitude
+    y = rng.normal(size=(4, 3)) * magnitude
+    g, g_scaled = rng.uniform(size=(2, 5, 4))
+    xv, yv = tf.Variable(x), tf.Variable(y)
+    with tf.GradientTape() as tape:
+      d2, scaled, s = geometry.scaled_squared_distances(xv, yv)
+      target = tf.reduce_sum(d2 * g) + tf.reduce_sum(scaled * g_scaled)
+    s = float(s)
+    self.assertEqual(np.log2(s), np.round(np.log2(s)))  # A power of two.
+    self.assertBetween(np.abs(np.concatenate([x, y])).max() / s, 1.0, 2.0)
+    expected = np_squared_distances(x, y)
+    self.assertAllClose(d2, expected, rtol=1e-10)
+    self.assertAllClose(scaled, expected / s ** 2, rtol=1e-10)
+    # d/dx_i sum_ij w_ij |x_i - y_j|^2 = 2 sum_j w_ij (x_i - y_j), with
+    # w = g + g_scaled / s^2.
+    w = g + g_scaled / s ** 2
+    diff = x[:, None] - y[None]
+    grad_x, grad_y = tape.gradient(target, [xv, yv])
+    self.assertAllClose(grad_x, 2 * (w[:, :, None] * diff).sum(1),
+                        rtol=1e-8)
+    self.assertAllClose(grad_y, -2 * (w[:, :, None] * diff).sum(0),
+                        rtol=1e-8)
 
   def test_safe_sqrt_values_and_zero_gradient_at_and_below_zero(self):
     x = tf.Variable([-4.0, 0.0, 4.0, 0.25])

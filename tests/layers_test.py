@@ -89,6 +89,77 @@ def fit_head(head, z, dilation_weight, epochs):
                    verbose=0).history["loss"]
 
 
+# Tables of bad inputs, one row each: (name, input, message regex); every
+# row raises ValueError.
+HEAD_ARGUMENT_ERRORS = (
+    ("n_clusters_1", dict(n_clusters=1),
+     r"^n_clusters must be an integer >= 2, got 1: the dilation loss is a mean "
+     r"over pairs of distinct centres\.$"),
+    ("n_clusters_0", dict(n_clusters=0), r"integer >= 2, got 0:"),
+    ("n_clusters_float", dict(n_clusters=2.5), r"integer >= 2, got 2\.5:"),
+    ("n_clusters_str", dict(n_clusters="3"), r"integer >= 2, got '3':"),
+    ("n_clusters_bool", dict(n_clusters=True), r"integer >= 2, got True:"),
+    ("n_clusters_none", dict(n_clusters=None), r"integer >= 2, got None:"),
+    ("n_features_0", dict(n_features=0),
+     r"^n_features must be an integer >= 1, got 0: pass the width of the "
+     r"embeddings \(the encoder's output size\)\.$"),
+    ("n_features_negative", dict(n_features=-4), r"integer >= 1, got -4:"),
+    ("n_features_float", dict(n_features=4.5), r"integer >= 1, got 4\.5:"),
+    ("max_center_norm_0", dict(max_center_norm=0.0),
+     r"^max_center_norm must be a finite number > 0, got 0\.0\.$"),
+    ("max_center_norm_negative", dict(max_center_norm=-1),
+     r"max_center_norm must be a finite number > 0, got -1\."),
+    ("max_center_norm_nan", dict(max_center_norm=float("nan")),
+     r"max_center_norm must be a finite number > 0, got nan\."),
+    ("max_center_norm_inf", dict(max_center_norm=float("inf")),
+     r"max_center_norm must be a finite number > 0, got inf\."),
+    ("max_center_norm_str", dict(max_center_norm="1"),
+     r"max_center_norm must be a finite number > 0, got '1'\."),
+    ("temperature_0", dict(shrink="assigned", temperature=0.0),
+     r"^temperature must be a finite number > 0, got 0\.0\.$"),
+    ("temperature_negative", dict(temperature=-1.0),
+     r"temperature must be a finite number > 0, got -1\.0\."),
+    ("shrink", dict(shrink="own"),
+     r"^shrink must be one of \('all', 'assigned'\), got 'own'\.$"),
+)
+HEAD_INPUT_ERRORS = (  # For DinkClusterHead(3, 4, name="head").
+    ("rank_3", np.zeros((2, 3, 4), np.float32),
+     r"^head expects embeddings of shape \(batch, 4\), got shape "
+     r"\(2, 3, 4\)\.$"),
+    ("rank_1", np.zeros(4, np.float32),
+     r"^head expects embeddings of shape \(batch, 4\), got shape \(4,\)"),
+    ("width", np.zeros((2, 5), np.float32),
+     r"^head was built for n_features=4 but got embeddings with 5 features "
+     r"\(shape \(2, 5\)\)\. Pass n_features=5 or fix the encoder's output "
+     r"size\.$"),
+    ("int32", np.zeros((2, 4), np.int32),
+     r"^head expects float embeddings of shape \(batch, 4\), got dtype "
+     r"int32: pass the encoder's float output, or cast with "
+     r"tf\.cast\(z, tf\.float32\)\.$"),
+    ("int64", np.zeros((2, 4), np.int64), r"got dtype int64: pass"),
+    ("bool", np.zeros((2, 4), bool), r"got dtype bool: pass"),
+    ("string", np.full((2, 4), "0.5"), r"got dtype string: pass"),
+)
+HEAD_CENTRE_ERRORS = (  # For reset_cluster_centers of DinkClusterHead(3, 4).
+    ("transposed", np.zeros((4, 3)),
+     r"^cluster_centers must have shape \(3, 4\) \(n_clusters, n_features = "
+     r"the encoder's output size\), got \(4, 3\)\.$"),
+    ("rank_1", np.zeros(12), r"must have shape \(3, 4\).*got \(12,\)"),
+    ("rank_3", np.zeros((1, 3, 4)),
+     r"must have shape \(3, 4\).*got \(1, 3, 4\)"),
+    ("nan", np.where(np.eye(3, 4) > 0, np.nan, 1.0),
+     r"^cluster_centers contains 3 NaN or inf values \(rows \[0, 1, 2\]\): "
+     r"pass finite centres, e.g\. from k-means on finite embeddings\.$"),
+    ("inf", np.array([[0.0] * 4, [0.0] * 4, [0.0, -np.inf, 0.0, 0.0]]),
+     r"^cluster_centers contains 1 NaN or inf values \(rows \[2\]\)"),
+    ("strings", np.full((3, 4), "1"),
+     r"^cluster_centers must be an array of real numbers, got dtype <U1: "
+     r"pass a float array of shape \(n_clusters, n_features\)\.$"),
+    ("bool", np.ones((3, 4), bool),
+     r"must be an array of real numbers, got dtype bool"),
+)
+
+
 class DinkClusterHeadTest(testing_utils.TestCase):
   """`layers.DinkClusterHead`."""
 
@@ -250,31 +321,30 @@ class DinkClusterHeadTest(testing_utils.TestCase):
     head.reset_cluster_centers()
     self.assertAllEqual(head.cluster_centers.numpy(), initial)
 
-  def test_clear_errors(self):
-    with self.assertRaisesRegex(ValueError,
-                                "n_clusters must be an integer >= 2"):
-      layers.DinkClusterHead(1, 4)
-    with self.assertRaisesRegex(ValueError, "n_features must be an integer"):
-      layers.DinkClusterHead(3, 0)
-    with self.assertRaisesRegex(ValueError, "max_center_norm must be > 0"):
-      layers.DinkClusterHead(3, 4, max_center_norm=0.0)
-    with self.assertRaisesRegex(
-        ValueError, r"shrink must be one of \('all', 'assigned'\), got 'own'"):
-      layers.DinkClusterHead(3, 4, shrink="own")
-    for temperature in (0.0, -1.0):
-      with self.assertRaisesRegex(ValueError, "temperature must be > 0"):
-        layers.DinkClusterHead(3, 4, shrink="assigned",
-                               temperature=temperature)
+  @parameterized.named_parameters(*HEAD_ARGUMENT_ERRORS)
+  def test_argument_errors(self, kwargs, message):
+    with self.assertRaisesRegex(ValueError, message):
+      layers.DinkClusterHead(**{"n_clusters": 3, "n_features": 4, **kwargs})
+
+  @parameterized.product(bad_input=HEAD_INPUT_ERRORS,
+                         method=("__call__", "cluster", "cluster_soft",
+                                 "assign", "shrink_loss_per_example"))
+  def test_input_errors(self, bad_input, method):
+    _, z, message = bad_input
+    head = layers.DinkClusterHead(3, 4, name="head")
+    call = {"__call__": head, "cluster_soft": lambda z: head.cluster(z, True)
+           }.get(method) or getattr(head, method)
+    # (?m): Keras wraps errors from `call` with lines of context.
+    with self.assertRaisesRegex(ValueError, "(?m)" + message):
+      call(z)
+
+  @parameterized.named_parameters(*HEAD_CENTRE_ERRORS)
+  def test_reset_cluster_centers_errors(self, centers, message):
     head = layers.DinkClusterHead(3, 4)
-    with self.assertRaisesRegex(ValueError, r"shape \(3, 4\)"):
-      head.reset_cluster_centers(np.zeros((4, 3)))
-    with self.assertRaisesRegex(ValueError, "NaN or inf"):
-      head.reset_cluster_centers(np.full((3, 4), np.nan))
-    with self.assertRaisesRegex(
-        ValueError, "n_features=4 but got embeddings with 5"):
-      head(np.zeros((2, 5), np.float32))
-    with self.assertRaisesRegex(ValueError, r"shape \(batch, 4\)"):
-      head(np.zeros((2, 3, 4), np.float32))
+    head.reset_cluster_centers(np.ones((3, 4)))
+    with self.assertRaisesRegex(ValueError, message):
+      head.reset_cluster_centers(centers)
+    self.assertAllEqual(head.cluster_centers, np.ones((3, 4)))  # Unchanged.
 
   def test_config_round_trip_and_model_save(self):
     head = layers.DinkClusterHead(
@@ -625,17 +695,45 @@ class ClusteringEmbeddingTest(testing_utils.TestCase):
     got = layers.ClusteringEmbedding("nodes")(gt)  # No edge_set_name.
     self.assertAllClose(got, np_l2_normalize(h), rtol=1e-5)
 
-  def test_errors(self):
-    with self.assertRaisesRegex(
-        ValueError, "propagation_steps > 0 needs the edge_set_name"):
-      layers.ClusteringEmbedding("nodes", propagation_steps=2)
-    with self.assertRaisesRegex(ValueError, "propagation_steps must be"):
-      layers.ClusteringEmbedding("nodes", propagation_steps=-1)
-    with self.assertRaisesRegex(ValueError, "readout must be one of"):
-      layers.ClusteringEmbedding("nodes", readout="roots")
+  @parameterized.named_parameters(
+      ("no_edge_set", dict(propagation_steps=2), None,
+       r"^propagation_steps > 0 needs the edge_set_name to propagate over\.$"),
+      ("negative_steps", dict(propagation_steps=-1), None,
+       r"^propagation_steps must be an integer >= 0, got -1\.$"),
+      ("readout", dict(readout="roots"), None,
+       r"^readout must be one of \('first_node', 'all_nodes'\), got "
+       r"'roots'\.$"),
+      ("node_set", dict(feature_name="feat"), "papers",
+       r"Node set 'papers' not in the graph; it has node sets \['nodes'\]\. "
+       r"Pass one of them as node_set_name\."),
+      ("feature", dict(feature_name="h"), "nodes",
+       r"Node feature 'h' not in node set 'nodes'; it has \['feat'\]\. Pass "
+       r"feature_name=\.\.\. \."))
+  def test_errors(self, kwargs, node_set_name, message):
     _, gt = testing_utils.small_graph(num_nodes=30)
-    with self.assertRaisesRegex(ValueError, "Node set 'papers' not in"):
-      layers.ClusteringEmbedding("papers", feature_name="feat")(gt)
+    with self.assertRaisesRegex(ValueError, "(?m)" + message):
+      layers.ClusteringEmbedding(node_set_name or "nodes", **kwargs)(gt)
+
+  @parameterized.parameters(1e30, 1e-30, 1.0, 3e38, 1e-34)
+  def test_normalizes_rows_of_any_magnitude(self, magnitude):
+    """`tf.math.l2_normalize` gives 0 rows at 1e30, 1e-24 norms at 1e-30."""
+    h = np.random.default_rng(0).normal(size=(5, 3)) / 4
+    h[4] = 0.0  # An all-zero row stays 0.
+    x = (h * magnitude).astype(np.float32)
+    gt = tfgnn.GraphTensor.from_pieces(node_sets={
+        "nodes": tfgnn.NodeSet.from_fields(
+            sizes=[5], features={tfgnn.HIDDEN_STATE: x})})
+    got = layers.ClusteringEmbedding("nodes")(gt).numpy()
+    expected = np.zeros_like(h)
+    expected[:4] = np_l2_normalize(h[:4])
+    self.assertAllClose(got, expected, rtol=1e-6, atol=1e-7)
+
+  def test_normalizes_float16_rows_beyond_256(self):
+    x = np.full((2, 8), 300.0, np.float16)  # |x|^2 overflows float16.
+    got = layers.l2_normalize_rows(tf.constant(x))
+    self.assertEqual(got.dtype, tf.float16)
+    self.assertAllClose(got, np.full((2, 8), 8 ** -0.5), rtol=1e-3)
+    self.assertAllEqual(tf.math.l2_normalize(x, axis=-1), np.zeros((2, 8)))
 
   def test_config_round_trip(self):
     _, gt = testing_utils.small_graph(seed=6, num_nodes=30)

@@ -1,7 +1,8 @@
 """Tests for `losses`: Dink-Net's loss functions, checked against numpy.
 
 Checks the dilation loss (the off-diagonal mean, not the full mean), the
-shrink loss per example and reduced (with sample weights and padding), the
+shrink loss per example and reduced (with sample weights and padding, and
+far from the origin, where a matmul form would cancel), the
 soft k-means "assigned" shrink and its gradient (assignment weights held
 fixed), `weighted_mean` (empty batches and all-zero weights give 0, not NaN)
 and the analytic gradients of dilation + shrink.
@@ -65,6 +66,18 @@ class ShrinkLossTest(testing_utils.TestCase):
                         np_shrink(z, c, weights), rtol=1e-5)
     self.assertEqual(
         float(losses.shrink_loss(z, c, np.zeros(5, np.float32))), 0.0)
+
+  def test_no_cancellation_far_from_the_origin(self):
+    # Embeddings and centres near (1000, ..., 1000), 1e-2 apart: the form
+    # |z|^2 - 2 z.c + |c|^2 loses every digit in float32 (|z|^2 ~ 4e6); the
+    # sum of squares |z - mean(C)|^2 + spread(C) keeps them, as does dilation.
+    rng = np.random.default_rng(5)
+    c = (1000.0 + 1e-2 * rng.normal(size=(3, 4))).astype(np.float32)
+    z = (1000.0 + 1e-2 * rng.normal(size=(8, 4))).astype(np.float32)
+    c64, z64 = c.astype(np.float64), z.astype(np.float64)
+    self.assertAllClose(losses.shrink_loss_per_example(z, c),
+                        np_sq_dist(z64, c64).mean(1), rtol=1e-3)
+    self.assertAllClose(losses.dilation_loss(c), np_dilation(c64), rtol=1e-3)
 
   def test_empty_batch_gives_zero(self):
     c = np.ones((3, 4), np.float32)

@@ -2,6 +2,9 @@
 
 Outputs, pseudo-labels, losses and metrics are checked against numpy; the
 clustering task's loss against `DinkClusterHead.__call__` (one loss path).
+`TASK_ERRORS` is the table of bad inputs to the tasks, each with its
+exception and message; more clusters than nodes is an error in `preprocess`,
+in the loss, and so in `runner.run`, with static and with relaxed shapes.
 """
 import testing_utils  # pylint: disable=g-bad-import-order  (must be first)
 
@@ -9,6 +12,7 @@ from absl.testing import parameterized
 import numpy as np
 import tensorflow as tf
 import tensorflow_gnn as tfgnn
+from tensorflow_gnn import runner
 from tensorflow_gnn.models import contrastive_losses
 
 import tensorflow_gnn_dink as dink
@@ -323,37 +327,189 @@ class DinkClusteringTaskTest(testing_utils.TestCase):
     else:
       self.assertGreater(encoder_grad, 0.0)
 
-  def test_errors(self):
-    with self.assertRaisesRegex(ValueError, "n_clusters must be an integer"):
-      dink.DinkClusteringTask("nodes", n_clusters=1)
-    with self.assertRaisesRegex(ValueError, "readout must be one of"):
-      dink.DinkClusteringTask("nodes", n_clusters=2, readout="roots")
-    with self.assertRaisesRegex(ValueError, "shrink must be one of"):
-      dink.DinkClusteringTask("nodes", n_clusters=2, shrink="nearest")
-    with self.assertRaisesRegex(ValueError, "needs the edge_set_name"):
-      dink.DinkClusteringTask("nodes", n_clusters=2, propagation_steps=2)
-    with self.assertRaisesRegex(ValueError, "Call predict"):
-      dink.DinkClusteringTask("nodes", n_clusters=2).losses()
-    graph = testing_utils.rooted_batch()
-    with self.assertRaisesRegex(ValueError,
-                                "Node set 'papers' not in the graph"):
-      dink.DinkClusteringTask("papers", n_clusters=2).preprocess(graph)
-    gnn_out = testing_utils.identity_gnn(graph.spec)(graph)
-    with self.assertRaisesRegex(ValueError,
-                                "Node set 'papers' not in the graph"):
-      dink.DinkClusteringTask("papers", n_clusters=2).predict(gnn_out)
-    task = dink.DinkClusteringTask("nodes", n_clusters=2,
-                                   cluster_centers=np.zeros((2, 5)))
-    with self.assertRaisesRegex(ValueError, r"shape \(2, 12\)"):
-      task.predict(gnn_out)
-    task = dink.DinkClusteringTask("nodes", n_clusters=2)
-    task.predict(gnn_out)
-    states = gnn_out.node_sets["nodes"][tfgnn.HIDDEN_STATE]
-    smaller = gnn_out.replace_features(
-        node_sets={"nodes": {tfgnn.HIDDEN_STATE: states[:, :5]}})
-    with self.assertRaisesRegex(ValueError, "holds centres for 12 features"):
-      task.predict(smaller)
 
+def _gnn_out(graph=None):
+  graph = testing_utils.rooted_batch() if graph is None else graph
+  return testing_utils.identity_gnn(graph.spec)(graph)
+
+
+def _predict_twice_with_a_narrower_encoder():
+  task = dink.DinkClusteringTask("nodes", n_clusters=2)
+  gnn_out = _gnn_out()
+  task.predict(gnn_out)
+  states = gnn_out.node_sets["nodes"][tfgnn.HIDDEN_STATE]
+  task.predict(gnn_out.replace_features(
+      node_sets={"nodes": {tfgnn.HIDDEN_STATE: states[:, :5]}}))
+
+
+def _dink_loss(n_clusters, num_rows, readout="all_nodes", dynamic=False):
+  """Calls the task's loss on `num_rows` embeddings (unknown rows if dynamic)."""
+  task = dink.DinkClusteringTask("nodes", n_clusters=n_clusters,
+                                 readout=readout)
+  task.predict(_gnn_out())
+  loss_fn = task.losses()["embedding"]
+  z = tf.math.l2_normalize(tf.ones((num_rows, 12)), axis=-1)
+  labels = tf.zeros((num_rows, 0), tf.int32)
+  if dynamic:
+    return tf.function(loss_fn, input_signature=[
+        tf.TensorSpec((None, 0), tf.int32),
+        tf.TensorSpec((None, 12), tf.float32)])(labels, z)
+  return loss_fn(labels, z)
+
+
+_NUM_NODES = int(testing_utils.rooted_batch().node_sets["nodes"].total_size)
+_CENTERS_WITH_NAN = np.where(np.eye(2, 12) > 0, np.nan, 0.0)
+
+# One row per bad input: (name, call, exception, message regex).
+TASK_ERRORS = (
+    ("n_clusters_1", lambda: dink.DinkClusteringTask("nodes", n_clusters=1),
+     ValueError, r"n_clusters must be an integer >= 2, got 1: the dilation"),
+    ("n_clusters_float", lambda: dink.DinkClusteringTask(
+        "nodes", n_clusters=2.5), ValueError,
+     r"n_clusters must be an integer >= 2, got 2\.5"),
+    ("readout", lambda: dink.DinkClusteringTask("nodes", n_clusters=2,
+                                                readout="roots"),
+     ValueError, r"readout must be one of \('first_node', 'all_nodes'\), "
+     r"got 'roots'"),
+    ("shrink", lambda: dink.DinkClusteringTask("nodes", n_clusters=2,
+                                               shrink="nearest"),
+     ValueError, r"shrink must be one of \('all', 'assigned'\), got "
+     r"'nearest'"),
+    ("temperature", lambda: dink.DinkClusteringTask("nodes", n_clusters=2,
+                                                    temperature=0.0),
+     ValueError, r"temperature must be a finite number > 0, got 0\.0"),
+    ("max_center_norm", lambda: dink.DinkClusteringTask(
+        "nodes", n_clusters=2, max_center_norm=-1.0), ValueError,
+     r"max_center_norm must be a finite number > 0, got -1\.0"),
+    ("propagation_without_edge_set", lambda: dink.DinkClusteringTask(
+        "nodes", n_clusters=2, propagation_steps=2), ValueError,
+     r"propagation_steps > 0 needs the edge_set_name"),
+    ("centers_nan", lambda: dink.DinkClusteringTask(
+        "nodes", n_clusters=2, cluster_centers=_CENTERS_WITH_NAN),
+     ValueError, r"cluster_centers contains 2 NaN or inf values \(rows "
+     r"\[0, 1\]\): pass finite centres"),
+    ("centers_inf", lambda: dink.DinkClusteringTask(
+        "nodes", n_clusters=2,
+        cluster_centers=np.array([[0.0, 1.0], [np.inf, 0.0]])),
+     ValueError, r"cluster_centers contains 1 NaN or inf values \(rows "
+     r"\[1\]\)"),
+    ("centers_rows", lambda: dink.DinkClusteringTask(
+        "nodes", n_clusters=2, cluster_centers=np.zeros((3, 12))),
+     ValueError, r"cluster_centers must have shape \(2, n_features\) "
+     r"\(n_clusters, n_features = the encoder's output size\), got "
+     r"\(3, 12\)"),
+    ("centers_rank", lambda: dink.DinkClusteringTask(
+        "nodes", n_clusters=2, cluster_centers=np.zeros(2)),
+     ValueError, r"must have shape \(2, n_features\).*got \(2,\)"),
+    ("centers_strings", lambda: dink.DinkClusteringTask(
+        "nodes", n_clusters=2, cluster_centers=[["a", "b"], ["c", "d"]]),
+     ValueError, r"cluster_centers must be an array of real numbers, got "
+     r"dtype <U1"),
+    ("centers_width", lambda: dink.DinkClusteringTask(
+        "nodes", n_clusters=2, cluster_centers=np.zeros((2, 5))).predict(
+            _gnn_out()),
+     ValueError, r"must have shape \(2, 12\).*got \(2, 5\)"),
+    ("losses_before_predict", lambda: dink.DinkClusteringTask(
+        "nodes", n_clusters=2).losses(), ValueError, r"Call predict\(\) before "
+     r"losses\(\)"),
+    ("preprocess_node_set", lambda: dink.DinkClusteringTask(
+        "papers", n_clusters=2).preprocess(testing_utils.rooted_batch()),
+     ValueError, r"Node set 'papers' not in the graph; it has node sets "
+     r"\['nodes'\]\. Pass one of them as node_set_name\."),
+    ("predict_node_set", lambda: dink.DinkClusteringTask(
+        "papers", n_clusters=2).predict(_gnn_out()),
+     ValueError, r"Node set 'papers' not in the graph; it has node sets "
+     r"\['nodes'\]"),
+    ("predict_feature", lambda: dink.DinkClusteringTask(
+        "nodes", n_clusters=2, feature_name="h").predict(_gnn_out()),
+     ValueError, r"Node feature 'h' not in node set 'nodes'; it has "
+     r"\['hidden_state'\]\. Pass feature_name=\.\.\. \."),
+    ("narrower_encoder", _predict_twice_with_a_narrower_encoder,
+     ValueError, r"holds centres for 12 features but the encoder now outputs "
+     r"5"),
+    ("k_above_nodes_preprocess", lambda: dink.DinkClusteringTask(
+        "nodes", n_clusters=_NUM_NODES + 1, readout="all_nodes").preprocess(
+            testing_utils.rooted_batch()),
+     ValueError, rf"DinkClusteringTask 'dink': an input has {_NUM_NODES} "
+     rf"nodes of node set 'nodes', fewer than n_clusters={_NUM_NODES + 1} "
+     r"\(readout='all_nodes' clusters every node of each input\): pass "
+     r"n_clusters <= the number of nodes, or batches of at least "
+     rf"{_NUM_NODES + 1} node rows\."),
+    ("k_above_rows_loss_static", lambda: _dink_loss(8, 7),
+     ValueError, r"an input has 7 nodes of node set 'nodes', fewer than "
+     r"n_clusters=8"),
+    ("k_above_rows_loss_dynamic", lambda: _dink_loss(8, 7, dynamic=True),
+     tf.errors.InvalidArgumentError, r"DinkClusteringTask `dink`: an input "
+     r"has too few nodes of node set `nodes`, fewer than n_clusters=8 "
+     r"\(readout=`all_nodes` clusters every node of each input\): pass "
+     r"n_clusters <= the number of nodes, or batches of at least 8 node "
+     r"rows\.\] \[Nodes:\] \[7\]"),
+    ("dgi_preprocess_node_set", lambda: dink.DeepGraphInfomaxTask(
+        "papers").preprocess(testing_utils.rooted_batch()),
+     ValueError, r"Node set 'papers' not in the graph; it has node sets "
+     r"\['nodes'\]"),
+    ("dgi_predict_node_set", lambda: dink.DeepGraphInfomaxTask(
+        "papers").predict(_gnn_out(), _gnn_out()),
+     ValueError, r"Node set 'papers' not in the graph; it has node sets "
+     r"\['nodes'\]"),
+    ("dgi_predict_feature", lambda: dink.DeepGraphInfomaxTask(
+        "nodes", feature_name="h").predict(_gnn_out(), _gnn_out()),
+     ValueError, r"Node feature 'h' not in node set 'nodes'; it has "
+     r"\['hidden_state'\]"),
+)
+
+
+class TaskErrorsTest(testing_utils.TestCase):
+  """Each bad input to the tasks: its exception and message (`TASK_ERRORS`)."""
+
+  @parameterized.named_parameters(*TASK_ERRORS)
+  def test_error(self, call, error, message):
+    with self.assertRaisesRegex(error, message):
+      call()
+
+  @parameterized.named_parameters(
+      ("k_equals_rows", dict(n_clusters=7, num_rows=7)),
+      ("k_equals_rows_dynamic", dict(n_clusters=7, num_rows=7, dynamic=True)),
+      ("empty_batch", dict(n_clusters=8, num_rows=0)),
+      ("empty_batch_dynamic", dict(n_clusters=8, num_rows=0, dynamic=True)),
+      # A batch of roots may be smaller than K (an epoch's last batch).
+      ("first_node", dict(n_clusters=8, num_rows=3, readout="first_node")),
+      ("first_node_dynamic", dict(n_clusters=8, num_rows=3,
+                                  readout="first_node", dynamic=True)))
+  def test_enough_rows_or_none_pass_the_node_count_check(self, kwargs):
+    self.assertTrue(np.isfinite(float(_dink_loss(**kwargs))))
+
+  def test_serving_accepts_fewer_nodes_than_clusters(self):
+    task = dink.DinkClusteringTask("nodes", n_clusters=_NUM_NODES + 5,
+                                   readout="all_nodes")
+    out = task.predict(_gnn_out())
+    self.assertEqual(out["cluster_probabilities"].shape,
+                     (_NUM_NODES, _NUM_NODES + 5))
+
+  @parameterized.named_parameters(("static_spec", False),
+                                  ("relaxed_spec", True))
+  def test_runner_run_with_more_clusters_than_nodes_fails(self, relax):
+    """K=200 on a 100-node graph: an error, not 200 centres for 100 nodes."""
+    _, graph = testing_utils.small_graph(num_nodes=100)
+    spec = graph.spec.relax(num_nodes=True, num_edges=True) if relax else (
+        graph.spec)
+    trainer = runner.KerasTrainer(
+        tf.distribute.get_strategy(), model_dir=self.create_tempdir().full_path,
+        steps_per_epoch=2, verbose=0, summarize_every_n_steps="never")
+    error, message = ((tf.errors.InvalidArgumentError,
+                       r"too few nodes of node set `nodes`, fewer than "
+                       r"n_clusters=200.*Nodes:\] \[100\]") if relax else
+                      (ValueError, r"an input has 100 nodes of node set "
+                       r"'nodes', fewer than n_clusters=200"))
+    with self.assertRaisesRegex(error, message):
+      runner.run(
+          train_ds_provider=dink.FullGraphDatasetProvider(graph),
+          model_fn=dink.make_gcn_model_fn(hidden_units=8, seed=0),
+          optimizer_fn=lambda: tf.keras.optimizers.Adam(1e-2),
+          trainer=trainer,
+          task={"dink": dink.DinkClusteringTask("nodes", n_clusters=200,
+                                                readout="all_nodes")},
+          gtspec=spec, global_batch_size=1, epochs=1, model_exporters=[])
 
 if __name__ == "__main__":
   testing_utils.main()
