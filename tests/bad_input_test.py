@@ -100,6 +100,8 @@ REFUSED = (
      r"n_clusters=200 exceeds the number of nodes \(120\)"),
     ("k_of_one", lambda: _GRAPH, {"n_clusters": 1},
      "n_clusters must be an integer >= 2"),
+    ("batch_below_k", lambda: _GRAPH, {"batch_size": 2},
+     "config.batch_size=2 is below n_clusters=3"),
     ("batch_above_nodes", lambda: _GRAPH, {"batch_size": 500},
      r"config.batch_size must be in \[1, 120\]"),
 )

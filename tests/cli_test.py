@@ -12,6 +12,7 @@ import tensorflow as tf
 import tensorflow_gnn as tfgnn
 
 from tensorflow_gnn_dink.recipe import data
+from tensorflow_gnn_dink.recipe import loaders
 
 _SMALL = ["--config.model.hidden_units=16", "--config.pretrain.steps=20",
           "--config.finetune.steps=5", "--config.steps_per_epoch=10"]
@@ -128,10 +129,23 @@ class CliTest(testing_utils.TestCase):
     self.assertEqual(results["dataset"], "toy")
     self.assertContainsSubset({"modularity", "conductance"},
                               results["metrics"])
+    # The export, fed the graph as read from disk, gives cluster_ids.csv.
+    with open(f"{tmp}/run/cluster_ids.csv") as f:
+      ids = [int(r["cluster_id"]) for r in csv.DictReader(f)]
+    serve = tf.saved_model.load(f"{tmp}/run/export").signatures[
+        "serving_default"]
+    example = tfgnn.write_example(data.to_graph_tensor(
+        loaders.load(f"{tmp}/toy.npz")))
+    out = serve(examples=tf.constant([example.SerializeToString()]))
+    self.assertAllEqual(out["cluster_id"], ids)
     proc = _cli("train", f"--data={tmp}/unlabelled.npz",
                 f"--model_dir={tmp}/run2", *_SMALL)
-    self.assertNotEqual(proc.returncode, 0)
+    self.assertEqual(proc.returncode, 2)
     self.assertIn("pass --config.n_clusters=K", proc.stderr)
+    # Following that advice works.
+    proc = _cli("train", f"--data={tmp}/unlabelled.npz",
+                f"--model_dir={tmp}/run2", "--config.n_clusters=3", *_SMALL)
+    self.assertEqual(proc.returncode, 0, proc.stderr[-3000:])
 
 
 def _write_file(path: str, text: str) -> str:

@@ -179,6 +179,29 @@ class StagesTest(testing_utils.TestCase):
     self.assertAllClose(out["embedding"], self.out["finetuned"].z, rtol=1e-4,
                         atol=1e-5)
 
+  def test_the_checkpoint_is_the_reported_model(self):
+    # Not the last step's weights: the chosen pretraining epoch's encoder
+    # and the chosen fine-tuning epoch's centres, as exported.
+    reader = tf.train.load_checkpoint(
+        os.path.join(self.model_dir, "checkpoint", "model"))
+    self.assertAllEqual(
+        reader.get_tensor("cluster_centers/.ATTRIBUTES/VARIABLE_VALUE"),
+        self.out["finetuned"].cluster_centers)
+    chosen = self.out["snapshot_weights"][
+        self.out["initialised"].choice.index]
+    encoder = self.out["pretrained"].encoder
+    reported = encoder.get_weights()
+    encoder.set_weights([np.zeros_like(w) for w in reported])
+    try:
+      tf.train.Checkpoint(encoder=encoder).read(os.path.join(
+          self.model_dir, "checkpoint", "model")).expect_partial()
+      restored = encoder.get_weights()
+    finally:
+      encoder.set_weights(reported)
+    self.assertLen(restored, len(chosen))
+    for got, want in zip(restored, chosen):
+      self.assertAllEqual(got, want)
+
   def test_results_file_records_the_choices(self):
     with open(os.path.join(self.model_dir, "results.json")) as f:
       results = json.load(f)

@@ -156,6 +156,12 @@ def prepare(config: ml_collections.ConfigDict, graph: data.Graph) -> Prepared:
       graph, edges=data.symmetrize_edges(graph.edges, graph.num_nodes))
   graph = data.with_feature_format(graph, config.data.feature_format)
   n_clusters = resolve_n_clusters(config, graph)
+  if config.get("batch_size") is not None and config.batch_size < n_clusters:
+    raise ValueError(
+        f"config.batch_size={config.batch_size} is below n_clusters="
+        f"{n_clusters}: every batch of node rows is clustered into K "
+        f"clusters, so it needs at least K rows. Pass config.batch_size >= "
+        f"{n_clusters}.")
   input_modes.check_fits(
       config, graph.num_nodes, graph.edges.shape[1], graph.num_features,
       graph.features.nnz if sp.issparse(graph.features) else None)
