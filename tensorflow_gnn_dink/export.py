@@ -184,7 +184,9 @@ def _check_features(kind: str, name: str,
       _num_rows(value), count, message=(
           f"{kind} `{name}`: feature `{feature_name}` must have one row of "
           f"shape {value.shape[2:].as_list()} ({value.dtype.name}) per "
-          f"{item}; x = rows given, y = {item}s, per example"))
+          f"{item}; x = rows given, y = {item}s, per example (0 rows: the "
+          "feature is not in the examples, e.g. features written sparse for "
+          "a model trained on dense ones, or the reverse)"))
           for feature_name, value in piece.features.items()]
 
 

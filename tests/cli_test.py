@@ -134,10 +134,17 @@ class CliTest(testing_utils.TestCase):
       ids = [int(r["cluster_id"]) for r in csv.DictReader(f)]
     serve = tf.saved_model.load(f"{tmp}/run/export").signatures[
         "serving_default"]
+    # (In the feature format training chose: config.data.feature_format.)
     example = tfgnn.write_example(data.to_graph_tensor(
-        loaders.load(f"{tmp}/toy.npz")))
+        data.with_feature_format(loaders.load(f"{tmp}/toy.npz"), "auto")))
     out = serve(examples=tf.constant([example.SerializeToString()]))
     self.assertAllEqual(out["cluster_id"], ids)
+    # In the other format (here: sparse, as the .npz stores them), refused.
+    example = tfgnn.write_example(data.to_graph_tensor(
+        loaders.load(f"{tmp}/toy.npz")))
+    with self.assertRaisesRegex(tf.errors.InvalidArgumentError,
+                                "0 rows: the feature is not in the examples"):
+      serve(examples=tf.constant([example.SerializeToString()]))
     proc = _cli("train", f"--data={tmp}/unlabelled.npz",
                 f"--model_dir={tmp}/run2", *_SMALL)
     self.assertEqual(proc.returncode, 2)
