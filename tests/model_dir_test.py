@@ -107,7 +107,17 @@ class ArraysTest(testing_utils.TestCase):
     self.assertAllEqual(loaded["w0000"], arrays["w0000"])
     self.assertEqual(json.loads(str(loaded["choice"])), {"index": 1})
     model_dir.save_arrays(path, {"o": np.array([{"a": 1}], dtype=object)})
-    with self.assertRaisesRegex(ValueError, "allow_pickle"):
+    with self.assertRaisesRegex(ValueError, "x.npz is damaged.*allow_pickle"):
+      model_dir.load_arrays(path)
+
+  def test_a_damaged_file_is_a_clear_error(self):
+    path = os.path.join(self.create_tempdir().full_path, "x.npz")
+    model_dir.save_arrays(path, {"w": np.ones((100, 100))})
+    with open(path, "rb") as f:
+      head = f.read()[:1000]
+    with open(path, "wb") as f:
+      f.write(head)
+    with self.assertRaisesRegex(ValueError, "x.npz is damaged.*--overwrite"):
       model_dir.load_arrays(path)
 
 

@@ -16,6 +16,12 @@ graph, a run continues after its last completed epoch; with another config
 or graph it is refused, and so is a finished run (`results.json` present):
 `overwrite=True` deletes what this package wrote there and starts over.
 Every file is written atomically, so a file that exists is whole.
+
+A resumed run restores the encoder, the centres and the optimizer; the
+weights of the pretraining task's own heads are kept only within one
+process, so a fine-tune that trains the encoder beside the discrimination
+loss (`finetune.discrimination_loss_weight > 0`, not the default) starts
+those heads afresh when resumed after pretraining.
 """
 from __future__ import annotations
 
@@ -24,6 +30,7 @@ import hashlib
 import json
 import os
 import shutil
+import zipfile
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -182,9 +189,19 @@ def save_arrays(path: str, arrays: Mapping[str, np.ndarray]) -> None:
 
 
 def load_arrays(path: str) -> dict[str, np.ndarray]:
-  """The arrays `save_arrays` wrote (never unpickles)."""
-  with np.load(path, allow_pickle=False) as f:
-    return {k: f[k] for k in f.files}
+  """The arrays `save_arrays` wrote (never unpickles).
+
+  Raises:
+    ValueError: the file is not a whole `.npz` of numeric arrays (only a
+      hand-edited or damaged file can be: writes are atomic).
+  """
+  try:
+    with np.load(path, allow_pickle=False) as f:
+      return {k: f[k] for k in f.files}
+  except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
+    raise ValueError(
+        f"{path} is damaged ({type(e).__name__}: {e}): delete it to redo "
+        "what it saved, or pass --overwrite to start over.") from e
 
 
 def finish(model_dir: str) -> None:
