@@ -182,6 +182,10 @@ BAD_COMMAND_LINES = (
     ("mistyped_field", lambda d: ["--config.pretrain.step=5"],
      r"--config.pretrain.step: no such config field. Did you mean "
      r"pretrain.steps"),
+    ("override_before_config_file",
+     lambda d: ["--config.pretrain.steps=5", "--config=configs/cora.py"],
+     r"--config.FIELD=VALUE overrides come after --config=FILE"),
+    ("empty_data_path", lambda d: ["--data="], r"--data is empty"),
     ("zero_steps", lambda d: ["--config.pretrain.steps=0"],
      r"config.pretrain.steps must be an integer >= 1, got 0"),
     ("negative_learning_rate", lambda d: ["--config.finetune.learning_rate=-1"],

@@ -82,6 +82,17 @@ class StartTest(testing_utils.TestCase):
     self.assertCountEqual(os.listdir(directory),
                           [model_dir.RUN_FILE, "user_notes.txt"])
 
+  def test_what_no_run_wrote_is_never_replaced(self):
+    directory = self.create_tempdir().full_path
+    os.makedirs(os.path.join(directory, "export"))
+    open(os.path.join(directory, "cluster_ids.csv"), "w").close()
+    for overwrite in (False, True):
+      with self.assertRaisesRegex(
+          ValueError, "already holds export, cluster_ids.csv, not written by "
+          "a run of this recipe"):
+        _start(directory, overwrite=overwrite)
+    self.assertTrue(os.path.isdir(os.path.join(directory, "export")))
+
   def test_a_corrupt_run_record_is_a_clear_error(self):
     directory = self.create_tempdir().full_path
     with open(os.path.join(directory, model_dir.RUN_FILE), "w") as f:

@@ -115,7 +115,7 @@ class ResumeTest(testing_utils.TestCase):
     done = len(_snapshots(model_dir, "pretrain"))
     self.assertBetween(done, 3, 29)  # Killed within the stage.
     proc = self._resume(model_dir)
-    self.assertRegex(proc.stdout, r"pretrain: resuming after step \d+")
+    self.assertRegex(proc.stdout, r"pretrain: resuming \(epochs saved up to step \d+\)")
     # Every epoch stays a candidate of the selection.
     history = _results(model_dir)["pretrain_modularity"]
     self.assertEqual([s for s, _ in history], list(range(10, 301, 10)))
@@ -126,7 +126,7 @@ class ResumeTest(testing_utils.TestCase):
         lambda d: len(_snapshots(d, "finetune")) >= 3)
     proc = self._resume(model_dir)
     self.assertIn("pretrain: done already", proc.stdout)
-    self.assertRegex(proc.stdout, r"finetune: resuming after step \d+")
+    self.assertRegex(proc.stdout, r"finetune: resuming \(epochs saved up to step \d+\)")
     self.assertAllEqual(_cluster_ids(model_dir), self.reference)
 
   def test_killed_during_export_resumes_to_the_same_clusters(self):

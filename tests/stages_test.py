@@ -107,6 +107,25 @@ class PrepareTest(testing_utils.TestCase):
       stages.prepare(_config(**changes), _graph())
 
 
+class SavedChoiceTest(testing_utils.TestCase):
+
+  @testing_utils.parameterized.named_parameters(
+      ("index_out_of_range", {"index": 7, "history": [[0, 0.1], [10, 0.2]]}),
+      ("too_few_candidates", {"index": 0, "history": [[0, 0.1]]}),
+      ("not_a_record", [1, 2]),
+      ("missing_history", {"index": 0}))
+  def test_a_damaged_record_is_a_clear_error(self, record):
+    with self.assertRaisesRegex(
+        ValueError, "choice.json does not record a choice among the 2 "
+        "candidates: delete it"):
+      stages._saved_choice("choice.json", record, 2)
+
+  def test_a_whole_record_is_the_choice(self):
+    choice = stages._saved_choice(
+        "choice.json", {"index": 1, "history": [[0, 0.1], [10, 0.2]]}, 2)
+    self.assertEqual((choice.index, choice.step), (1, 10))
+
+
 class StagesTest(testing_utils.TestCase):
   """One run of the stages, inspected stage by stage."""
 

@@ -10,6 +10,7 @@ graph and prints the clustering metrics. Examples:
 from __future__ import annotations
 
 import difflib
+import errno
 import os
 import shutil
 import sys
@@ -77,6 +78,9 @@ def main(argv: list[str]) -> None:
   if _DATA.value is not None:
     config.data.path = _DATA.value
   try:
+    if _DATA.value is not None and not _DATA.value.strip():
+      raise ValueError("--data is empty: pass a graph file or directory, or "
+                       "leave --data out for the built-in synthetic graph.")
     config_lib.validate(config)  # Before reading the data.
     if config.data.path:
       graph = loaders.load(config.data.path)
@@ -93,12 +97,27 @@ def main(argv: list[str]) -> None:
     else:
       sys.stderr.write(f"tfgnn-dink: error: {e}\n{_save_trace(model_dir)}")
     sys.exit(2)
+  except (OSError, tf.errors.ResourceExhaustedError) as e:
+    if not _is_disk_problem(e):
+      raise
+    sys.stderr.write(
+        f"tfgnn-dink: error: cannot write to {model_dir}: {e}. Free some "
+        "space (or make it writable) and run the same command again: the "
+        "run resumes after its last completed epoch.\n")
+    sys.exit(1)
   except KeyboardInterrupt:
     sys.stderr.write(
         "tfgnn-dink: interrupted. Run the same command with "
         f"--model_dir={model_dir} to resume after the last completed "
         "epoch.\n")
     sys.exit(130)
+
+
+def _is_disk_problem(error: Exception) -> bool:
+  """A full or read-only disk: nothing is lost, the run resumes later."""
+  if isinstance(error, OSError):
+    return error.errno in (errno.ENOSPC, errno.EROFS, errno.EDQUOT)
+  return "No space left on device" in str(error)
 
 
 def _save_trace(model_dir: str) -> str:
@@ -166,8 +185,14 @@ def _parse_flags(argv: list[str]) -> list[str]:
       # ml_collections defers a file that does not load to its first use.
       raise OSError(f"get_config() gave {type(flags.FLAGS.config)}")
     return args
-  except flags.Error:
-    raise  # absl reports these itself.
+  except flags.Error as e:
+    if "before a value for --config" not in str(e):
+      raise  # absl reports these itself.
+    # ml_collections' FlagOrderError (not exported by its package).
+    sys.stderr.write("tfgnn-dink: error: --config.FIELD=VALUE overrides come "
+                     "after --config=FILE on the command line: move "
+                     "--config=FILE before them.\n")
+    sys.exit(2)
   except Exception as e:  # pylint: disable=broad-except
     # Loading --config runs the user's file: anything can go wrong there.
     sys.stderr.write(f"tfgnn-dink: error: {_config_error(e, argv)}\n")

@@ -51,12 +51,13 @@ _NOT_COMPARED = ("check_memory", "data.path")
 
 
 def graph_fingerprint(graph: data.Graph) -> dict[str, Any]:
-  """Sizes and a digest of the edges and features: equal for equal graphs."""
+  """Sizes and a digest of edges, features, labels: equal for equal graphs."""
   digest = hashlib.blake2b(digest_size=16)
   features = graph.features
   arrays = ([features.data, features.indices, features.indptr]
             if sp.issparse(features) else [features])
-  for array in (graph.edges, *arrays):
+  labels = [] if graph.labels is None else [graph.labels]
+  for array in (graph.edges, *arrays, *labels):
     digest.update(np.ascontiguousarray(array).tobytes())
   return dict(name=graph.name, num_nodes=graph.num_nodes,
               num_edges=int(graph.edges.shape[1]),
@@ -111,24 +112,34 @@ def start(model_dir: str, config: ml_collections.ConfigDict,
   _check_is_directory(model_dir)
   run_file = os.path.join(model_dir, RUN_FILE)
   record = dict(config=config.to_dict(), graph=graph_fingerprint(graph))
-  if overwrite:
+  exists = lambda name: os.path.exists(os.path.join(model_dir, name))
+  resumed = False
+  if not (exists(RUN_FILE) or exists(RESULTS_FILE)):
+    # Not a run of this recipe: what is there is the user's, not ours.
+    foreign = [n for n in OWNED if n != "error.txt" and exists(n)]
+    if foreign:
+      raise ValueError(
+          f"{model_dir} already holds {', '.join(foreign)}, not written by "
+          "a run of this recipe (no run.json): choose another --model_dir, "
+          "or move them away.")
+  elif overwrite:
     for name in OWNED:
       path = os.path.join(model_dir, name)
       if os.path.isdir(path):
         shutil.rmtree(path)
       elif os.path.exists(path):
         os.remove(path)
-  elif os.path.exists(os.path.join(model_dir, RESULTS_FILE)):
+  elif exists(RESULTS_FILE):
     raise ValueError(
         f"{model_dir} holds a finished run ({RESULTS_FILE}): pass "
         "--overwrite to train again there (its results, checkpoint and "
         "export are replaced), or choose another --model_dir.")
-  elif os.path.exists(run_file):
-    _check_same_run(model_dir, _read_json(run_file), record)
+  else:
+    _check_same_run(model_dir, read_json(run_file), record)
     _remove_partial_files(model_dir)
     log(f"[dink] resuming the run in {model_dir} (same config and graph)")
-    return True
-  try:
+    resumed = True
+  try:  # Also on resume: finds a directory that became read-only.
     _files.write_json_atomically(run_file, record)
   except OSError as e:
     hint = ("free some space or choose another --model_dir"
@@ -136,7 +147,7 @@ def start(model_dir: str, config: ml_collections.ConfigDict,
             "write to")
     raise ValueError(f"Cannot write to the model directory {model_dir}: "
                      f"{e.strerror}; {hint}.") from e
-  return False
+  return resumed
 
 
 def _remove_partial_files(model_dir: str) -> None:
@@ -151,13 +162,15 @@ def _remove_partial_files(model_dir: str) -> None:
           os.remove(path)
 
 
-def _read_json(path: str) -> Any:
+def read_json(path: str) -> Any:
+  """The JSON in `path`; a ValueError naming the file if it is damaged."""
   try:
     with open(path) as f:
       return json.load(f)
   except (OSError, ValueError) as e:
-    raise ValueError(f"{path} is not readable JSON ({e}): pass --overwrite "
-                     "to start over.") from e
+    raise ValueError(f"{path} is not readable JSON ({e}): delete it to redo "
+                     "what it saved, or pass --overwrite to start over."
+                     ) from e
 
 
 def _check_same_run(model_dir: str, stored: Any, record: dict[str, Any]
@@ -168,8 +181,9 @@ def _check_same_run(model_dir: str, stored: Any, record: dict[str, Any]
   if stored["graph"] != record["graph"]:
     raise ValueError(
         f"{model_dir} holds a run on another graph ({stored['graph']}, now "
-        f"{record['graph']}): pass --overwrite to start over there, or "
-        "choose another --model_dir.")
+        f"{record['graph']}; the built-in synthetic graph depends on the "
+        "seed and config.synthetic): pass --overwrite to start over there, "
+        "or choose another --model_dir.")
   old, new = _compared(stored["config"]), _compared(record["config"])
   changed = sorted(k for k in old.keys() | new.keys()
                    if old.get(k) != new.get(k))

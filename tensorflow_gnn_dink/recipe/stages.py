@@ -240,7 +240,8 @@ def _fit(run: Run, stage: str, stage_config: ml_collections.ConfigDict, *,
     run.log(f"[dink] {stage}: done already ({len(steps)} epochs saved)")
     return steps, states
   if steps:
-    run.log(f"[dink] {stage}: resuming after step {steps[-1]}")
+    run.log(f"[dink] {stage}: resuming (epochs saved up to step "
+            f"{steps[-1]})")
   # The runner's own checkpoints would hold the last epoch, not the one the
   # selection keeps: `export` writes that one to MODEL_DIR/checkpoint.
   trainer = runner.KerasTrainer(
@@ -316,7 +317,8 @@ def initialise_centres(run: Run, prepared: Prepared,
   record_file = os.path.join(run.model_dir, "initialise_centres.npz")
   if os.path.exists(record_file):  # Chosen before the run was interrupted.
     record = model_dir_lib.load_arrays(record_file)
-    choice = selection.Choice(**json.loads(str(record["choice"])))
+    choice = _saved_choice(record_file, json.loads(str(record["choice"])),
+                           len(candidates))
     centers, cluster_ids = record["cluster_centers"], record["cluster_ids"]
   else:
     proposals = {}
@@ -346,6 +348,21 @@ def initialise_centres(run: Run, prepared: Prepared,
   run.log(f"[dink] k-means on pretrained embeddings: {_format(metrics)}")
   return Initialised(choice, _embed(prepared, pretrained.encoder), centers,
                      cluster_ids, metrics)
+
+
+def _saved_choice(path: str, record: Any, num_candidates: int
+                  ) -> selection.Choice:
+  """The `Choice` saved in `path`, checked against the candidates."""
+  try:
+    choice = selection.Choice(int(record["index"]), list(record["history"]))
+    if len(choice.history) == num_candidates and (
+        0 <= choice.index < num_candidates):
+      return choice
+  except (KeyError, TypeError, ValueError):
+    pass
+  raise ValueError(f"{path} does not record a choice among the "
+                   f"{num_candidates} candidates: delete it to choose again, "
+                   "or pass --overwrite to start over.")
 
 
 def _clustering_task(config: ml_collections.ConfigDict, prepared: Prepared,
@@ -411,8 +428,8 @@ def finetune(run: Run, prepared: Prepared, pretrained: Pretrained,
 
   choice_file = os.path.join(run.model_dir, "finetune", "choice.json")
   if os.path.exists(choice_file):  # Chosen before the run was interrupted.
-    with open(choice_file) as f:
-      choice = selection.Choice(**json.load(f))
+    choice = _saved_choice(choice_file, model_dir_lib.read_json(choice_file),
+                           len(states))
   else:
     choice = selection.best_by_modularity(
         prepared.graph.edges, [0, *steps],
