@@ -34,12 +34,7 @@ def _config(**changes) -> config_lib.ml_collections.ConfigDict:
   config.finetune.steps = 10
   config.steps_per_epoch = 10
   config.kmeans.n_init = 2
-  for key, value in changes.items():
-    *parents, leaf = key.split(".")
-    node = config
-    for parent in parents:
-      node = node[parent]
-    node[leaf] = value
+  config.update_from_flattened_dict(changes)
   return config
 
 

@@ -258,11 +258,7 @@ class ValidateTest(testing_utils.TestCase):
   @parameterized.named_parameters(*BAD_FIELDS)
   def test_bad_field_is_refused(self, field, value, message):
     config = config_lib.default_config()
-    *parents, leaf = field.split(".")
-    node = config
-    for parent in parents:
-      node = node[parent]
-    node[leaf] = value
+    config.update_from_flattened_dict({field: value})
     with self.assertRaisesRegex(ValueError, message):
       config_lib.validate(config)
 

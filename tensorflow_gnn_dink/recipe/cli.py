@@ -16,7 +16,6 @@ import shutil
 import sys
 import tempfile
 import traceback
-from typing import Any
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # Before TensorFlow loads.
 # Before TensorFlow's first op: its BFC allocator keeps freed CPU buffers for
@@ -150,7 +149,7 @@ def _config_error(error: Exception, argv: list[str]) -> str:
     return (f"the config file {path} has no get_config(): define "
             "get_config() returning an ml_collections.ConfigDict (e.g. "
             "start from configs/cora.py).")
-  fields = set(_flat_fields(config_lib.default_config()))
+  fields = set(config_lib.flatten(config_lib.default_config()))
   for arg in argv:
     if arg.startswith("--config."):
       field = arg[len("--config."):].split("=", 1)[0]
@@ -161,16 +160,6 @@ def _config_error(error: Exception, argv: list[str]) -> str:
                 "and their defaults are in tensorflow_gnn_dink/recipe/"
                 "config.py.")
   return f"the config could not be loaded: {type(error).__name__}: {error}"
-
-
-def _flat_fields(config: Any, prefix: str = "") -> list[str]:
-  fields = []
-  for key, value in config.items():
-    if hasattr(value, "items"):
-      fields += _flat_fields(value, f"{prefix}{key}.")
-    else:
-      fields.append(prefix + key)
-  return fields
 
 
 def _parse_flags(argv: list[str]) -> list[str]:

@@ -7,6 +7,7 @@ Every field can be overridden on the command line, e.g.
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
 import math
 from typing import Any
 
@@ -107,6 +108,17 @@ def frozen_encoder(config: ml_collections.ConfigDict) -> bool:
   """
   return bool(config.finetune.stop_gradient and
               config.finetune.discrimination_loss_weight <= 0)
+
+
+def flatten(config: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+  """`{"a.b": value}` for every leaf field of a config (or its `to_dict()`)."""
+  flat = {}
+  for key, value in config.items():
+    if isinstance(value, Mapping):
+      flat.update(flatten(value, f"{prefix}{key}."))
+    else:
+      flat[f"{prefix}{key}"] = value
+  return flat
 
 
 def _value(config: ml_collections.ConfigDict, name: str) -> Any:

@@ -39,6 +39,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from tensorflow_gnn_dink import _files
+from tensorflow_gnn_dink.recipe import config as config_lib
 from tensorflow_gnn_dink.recipe import data
 
 RUN_FILE = "run.json"
@@ -64,19 +65,9 @@ def graph_fingerprint(graph: data.Graph) -> dict[str, Any]:
               num_features=graph.num_features, digest=digest.hexdigest())
 
 
-def _flat(config: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
-  flat = {}
-  for key, value in config.items():
-    if isinstance(value, Mapping):
-      flat.update(_flat(value, f"{prefix}{key}."))
-    else:
-      flat[f"{prefix}{key}"] = value
-  return flat
-
-
 def _compared(config: Mapping[str, Any]) -> dict[str, Any]:
   # Through JSON, as stored: tuples become lists.
-  flat = json.loads(json.dumps(_flat(config)))
+  flat = json.loads(json.dumps(config_lib.flatten(config)))
   return {k: v for k, v in flat.items() if k not in _NOT_COMPARED}
 
 
