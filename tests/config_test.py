@@ -113,6 +113,11 @@ def _config_file_names() -> list:
 
 class DefaultConfigTest(testing_utils.TestCase):
 
+  def test_flatten_of_a_config_and_of_its_dict(self):
+    config = config_lib.default_config()
+    self.assertEqual(config_lib.flatten(config), _flatten(config))
+    self.assertEqual(config_lib.flatten(config.to_dict()), _flatten(config))
+
   def test_fields_are_exactly_the_documented_ones(self):
     self.assertCountEqual(_flatten(config_lib.default_config()), DEFAULTS)
 

@@ -110,11 +110,11 @@ def frozen_encoder(config: ml_collections.ConfigDict) -> bool:
               config.finetune.discrimination_loss_weight <= 0)
 
 
-def flatten(config: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+def flatten(config: Any, prefix: str = "") -> dict[str, Any]:
   """`{"a.b": value}` for every leaf field of a config (or its `to_dict()`)."""
   flat = {}
   for key, value in config.items():
-    if isinstance(value, Mapping):
+    if isinstance(value, (Mapping, ml_collections.ConfigDict)):
       flat.update(flatten(value, f"{prefix}{key}."))
     else:
       flat[f"{prefix}{key}"] = value
