@@ -37,6 +37,11 @@ def make_gcn_model_fn(
   reads `feature_name` itself, dense or held sparse (`sparse`; then only its
   non-zeros are multiplied).
 
+  The model stacks views (`DeepGraphInfomaxTask(stacked_views=True)`): for a
+  graph whose node set has `layers.NEGATIVE_VIEW_ROWS`, the hidden states
+  are `[num_nodes, 2, hidden_units]`, of the graph and of its negative view,
+  with the first projection computed once for both.
+
   Args:
     node_set_name: The (only) node set.
     edge_set_name: The edge set from `node_set_name` to itself; edges in both
@@ -58,6 +63,12 @@ def make_gcn_model_fn(
     for i in range(num_layers):
       initializer = tf.keras.initializers.GlorotUniform(
           seed=None if seed is None else seed + i)
+      prelu = tf.keras.layers.PReLU(
+          alpha_initializer=tf.keras.initializers.Constant(0.25),
+          name=f"prelu_{i}")
+      # The activation is the NodeSetUpdate's next state (not a MapFeatures,
+      # which is bound to the feature names it was built with): the model
+      # takes graphs with and without `layers.NEGATIVE_VIEW_ROWS`.
       graph = tfgnn.keras.layers.GraphUpdate(
           node_sets={node_set_name: tfgnn.keras.layers.NodeSetUpdate(
               {edge_set_name: layers.ProjectedGCNConv(
@@ -65,15 +76,9 @@ def make_gcn_model_fn(
                   kernel_initializer=initializer,
                   node_feature=feature_name if i == 0 else tfgnn.HIDDEN_STATE,
                   input_width=input_width if i == 0 else None)},
-              next_state=tfgnn.keras.layers.SingleInputNextState(),
+              next_state=_ActivatedNextState(prelu),
               node_input_feature=None)},
           name=f"gcn_{i}")(graph)
-      prelu = tf.keras.layers.PReLU(
-          alpha_initializer=tf.keras.initializers.Constant(0.25),
-          name=f"prelu_{i}")
-      graph = tfgnn.keras.layers.MapFeatures(
-          node_sets_fn=_activate(node_set_name, prelu),
-          name=f"activation_{i}")(graph)
     return tf.keras.Model(inputs, graph)
 
   return model_fn
@@ -153,3 +158,24 @@ def _activate(target: str, activation: tf.keras.layers.Layer):
             tfgnn.HIDDEN_STATE: activation(node_set[tfgnn.HIDDEN_STATE])}
 
   return fn
+
+
+class _ActivatedNextState(tfgnn.keras.layers.SingleInputNextState):
+  """TF-GNN's `SingleInputNextState`, then `activation`.
+
+  States of stacked views (`[num_nodes, V, units]`) are activated as
+  `[num_nodes * V, units]`, so that a layer with weights per unit (PReLU)
+  has the same weights for one view or several.
+  """
+
+  def __init__(self, activation: tf.keras.layers.Layer, **kwargs):
+    super().__init__(**kwargs)
+    self.activation = activation
+
+  def call(self, inputs):
+    state = super().call(inputs)
+    if state.shape.rank == 3:
+      return tf.reshape(
+          self.activation(tf.reshape(state, [-1, state.shape[-1]])),
+          tf.shape(state))
+    return self.activation(state)

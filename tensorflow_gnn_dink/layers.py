@@ -27,6 +27,10 @@ from tensorflow_gnn_dink import sparse
 
 _PACKAGE = "tensorflow_gnn_dink"
 SHRINKS = ("all", "assigned")
+# An int node feature, a permutation `p` of the node set's nodes: the
+# negative view of stacked views has node `i`'s input features replaced by
+# node `p[i]`'s (see `DeepGraphInfomaxTask(stacked_views=True)`).
+NEGATIVE_VIEW_ROWS = "negative_view_rows"
 
 
 @tf.keras.utils.register_keras_serializable(package=_PACKAGE)
@@ -435,6 +439,14 @@ class ProjectedGCNConv(tf.keras.layers.Layer):
   Call it like `GCNConv`, e.g. in a `NodeSetUpdate`:
   `conv(graph, edge_set_name="cites")` returns the `[num_nodes, units]` new
   states of the edge set's node set, read from `node_feature`.
+
+  Stacked views (`DeepGraphInfomaxTask(stacked_views=True)`): if the node
+  set has the feature `NEGATIVE_VIEW_ROWS` (a permutation `p` of its nodes),
+  the layer returns `[num_nodes, 2, units]`: the states of the graph and of
+  its negative view, the graph with node `i`'s input features replaced by
+  node `p[i]`'s. Since `(P X) W = P (X W)`, `X W` is computed once for both;
+  an input `node_feature` of shape `[num_nodes, V, width]` (V stacked views,
+  e.g. a previous layer's output) gives `[num_nodes, V, units]`.
   """
 
   def __init__(self, units: int, *, activation: Any = None,
@@ -467,11 +479,20 @@ class ProjectedGCNConv(tf.keras.layers.Layer):
       self._filter.build(tf.TensorShape(
           [None, x.shape[-1] if self.input_width is None else
            self.input_width]))
-    pooled = propagate(sparse.matmul(x, self._filter.kernel,
-                                     is_row_major=True))
-    if self.use_bias:
-      pooled += self._filter.bias
-    return self.activation(pooled)
+    if isinstance(x, tf.Tensor) and x.shape.rank == 3:  # Stacked views.
+      views = tf.unstack(tf.einsum("nvd,du->vnu", x, self._filter.kernel))
+    else:
+      projected = sparse.matmul(x, self._filter.kernel, is_row_major=True)
+      views = [projected]
+      if NEGATIVE_VIEW_ROWS in node_set.features:
+        views.append(tf.gather(projected, node_set[NEGATIVE_VIEW_ROWS]))
+    outputs = []
+    for projected in views:
+      pooled = propagate(projected)
+      if self.use_bias:
+        pooled += self._filter.bias
+      outputs.append(self.activation(pooled))
+    return outputs[0] if len(outputs) == 1 else tf.stack(outputs, axis=1)
 
   def get_config(self):
     return dict(units=self.units,
@@ -767,6 +788,19 @@ def _gather_rows(value: tfgnn.Field, indices: tf.Tensor) -> tfgnn.Field:
   return gathered
 
 
+def random_permutation(node_set: tfgnn.NodeSet,
+                       seed: Optional[int] = None) -> tf.Tensor:
+  """A random permutation of a node set's nodes (int32, TPU-valid).
+
+  The argsort of uniform noise: static shapes where the node set's size is
+  static.
+  """
+  num_nodes = node_set.spec.total_size  # Static where known.
+  if num_nodes is None:
+    num_nodes = node_set.total_size
+  return tf.argsort(tf.random.uniform(tf.reshape(num_nodes, [1]), seed=seed))
+
+
 @tf.keras.utils.register_keras_serializable(package=_PACKAGE)
 class ShuffleNodeRows(tf.keras.layers.Layer):
   """Permutes the nodes' features: Dink-Net's and DGI's negative view.
@@ -794,11 +828,7 @@ class ShuffleNodeRows(tf.keras.layers.Layer):
       node_set = graph.node_sets[name]
       if not node_set.features:
         continue
-      num_nodes = node_set.spec.total_size  # Static where known.
-      if num_nodes is None:
-        num_nodes = node_set.total_size
-      perm = tf.argsort(tf.random.uniform(tf.reshape(num_nodes, [1]),
-                                          seed=self.seed))
+      perm = random_permutation(node_set, seed=self.seed)
       updates[name] = {k: _gather_rows(v, perm)
                        for k, v in node_set.features.items()}
     return graph.replace_features(node_sets=updates)

@@ -197,6 +197,22 @@ class DeepGraphInfomaxTask(contrastive_losses.ContrastiveLossTask):
     * `"discrimination_logits"`: `[batch, 2]` Dink-Net/GGD node logits, the
       sum of the linearly projected representation (labels `(1, 0)`).
 
+  Stacked views (`stacked_views=True`): `preprocess` returns one graph, the
+  (augmented) clean one with a random permutation of the nodes as the node
+  feature `layers.NEGATIVE_VIEW_ROWS`, and the encoder returns the states of
+  both views stacked, `[num_nodes, 2, dim]` (clean, negative: node `i`'s
+  input features replaced by node `p[i]`'s, as `layers.ShuffleNodeRows`
+  makes them). An encoder that knows the negative view is a permutation of
+  the inputs computes the shared work once: `make_gcn_model_fn`'s GCN
+  projects the features once for both views (on bag-of-words graphs the
+  projection is most of a step). The same function is trained as with
+  `corruptor=ShuffleNodeRows(...)` (one permutation for all features of the
+  node set); the encoder must stack views (others are refused with a clear
+  error) and other node sets are not shuffled. The added feature changes the
+  graph's spec, which TF-GNN's runner allows in single-task training only:
+  for multi-task training, set `stacked_views = False` (the negative view is
+  then made by `ShuffleNodeRows(seed=seed)`, the same distribution of views).
+
   The two logit outputs carry binary cross-entropy losses weighted by
   `dgi_loss_weight` and `discrimination_loss_weight`; an output whose weight
   is 0 when the model is built is still computed and reported, but not
@@ -227,6 +243,7 @@ class DeepGraphInfomaxTask(contrastive_losses.ContrastiveLossTask):
                readout: str = "first_node",
                dgi_loss_weight: float = 1.0,
                discrimination_loss_weight: float = 1.0,
+               stacked_views: bool = False,
                name: Optional[str] = None):
     """Initializes the task.
 
@@ -255,9 +272,21 @@ class DeepGraphInfomaxTask(contrastive_losses.ContrastiveLossTask):
       dgi_loss_weight: Weight of the bilinear DGI loss.
       discrimination_loss_weight: Weight of Dink-Net's node-level
         discrimination loss.
+      stacked_views: Whether the encoder computes both views in one call
+        (see above; e.g. `make_gcn_model_fn`). The negative view is then
+        the row shuffle of `node_set_name`: no `corruptor` may be given.
+        Switching it off later (the attribute `stacked_views`) shuffles
+        with `ShuffleNodeRows(seed=seed)` instead.
       name: Prefix of this task's layer names; default `"dgi"` (made unique).
     """
+    if stacked_views and corruptor is not None:
+      raise ValueError(
+          "DeepGraphInfomaxTask(stacked_views=True) makes its negative view "
+          "itself (a row shuffle the encoder applies after its first "
+          "projection), so it takes no corruptor: pass corruptor=None, or "
+          "stacked_views=False to use this corruptor.")
     self._name = _unique_name(name or "dgi")
+    self._seed = seed
     super().__init__(
         node_set_name,
         feature_name=feature_name,
@@ -273,7 +302,9 @@ class DeepGraphInfomaxTask(contrastive_losses.ContrastiveLossTask):
     self._readout_mode = readout
     self._readout = layers.make_readout(node_set_name, feature_name, readout,
                                         name=f"{self._name}_readout")
-    # Public: a pipeline may re-weight the same task between stages.
+    # Public: a pipeline may re-weight the same task between stages, or
+    # switch stacked views off (for multi-task training, see above).
+    self.stacked_views = bool(stacked_views)
     self.dgi_loss_weight = dgi_loss_weight
     self.discrimination_loss_weight = discrimination_loss_weight
     self._logits_layer = layers.DeepGraphInfomaxLogits(
@@ -291,7 +322,14 @@ class DeepGraphInfomaxTask(contrastive_losses.ContrastiveLossTask):
     """Returns `(clean, corrupted)` graphs and the pseudo-labels per output."""
     n = _num_examples(inputs, self._node_set_name, self._readout_mode)
     clean = inputs if self._augmentor is None else self._augmentor(inputs)
-    x = (clean, self._corruptor(clean))
+    if self.stacked_views:
+      node_set = clean.node_sets[self._node_set_name]
+      x = (clean.replace_features(node_sets={self._node_set_name: {
+          **node_set.features,
+          layers.NEGATIVE_VIEW_ROWS: layers.random_permutation(
+              node_set, seed=self._seed)}}),)
+    else:
+      x = (clean, self._corruptor(clean))
     y = {
         "predictions": _pseudo_labels(n, (0, 1)),
         "representations": _empty_labels(n),
@@ -319,10 +357,37 @@ class DeepGraphInfomaxTask(contrastive_losses.ContrastiveLossTask):
         name=f"{self._name}_contrastive")
 
   def predict(self, *args: GraphTensor) -> runner.Predictions:
-    """TF-GNN's DGI outputs, after checking the node set and the feature."""
+    """TF-GNN's DGI outputs, after checking the node set and the feature.
+
+    Args:
+      *args: The encoder's outputs for the views of `preprocess`: clean and
+        corrupted, or with `stacked_views` one graph holding both.
+    """
     for graph in args:
       _check_graph_names(graph, self._node_set_name, self._feature_name)
-    return _named(super().predict(*args), self._name)
+    if not self.stacked_views:
+      return _named(super().predict(*args), self._name)
+    if len(args) != 1:
+      raise ValueError(
+          f"DeepGraphInfomaxTask(stacked_views=True) predicts from one graph "
+          f"holding both views, got {len(args)}.")
+    stacked = self._readout(args[0])
+    if stacked.shape.rank != 3 or stacked.shape[1] != 2:
+      raise ValueError(
+          f"DeepGraphInfomaxTask(stacked_views=True) needs an encoder that "
+          f"stacks the two views ([num_nodes, 2, dim] {self._feature_name!r} "
+          f"of {self._node_set_name!r} for a graph with feature "
+          f"{layers.NEGATIVE_VIEW_ROWS!r}, as make_gcn_model_fn's GCN does); "
+          f"this one returned shape {stacked.shape}. Use stacked_views=False "
+          "with this encoder.")
+    clean, corrupted = tf.unstack(stacked, axis=1)  # Not slices: their
+    # gradients would be two zero-padded [batch, 2, dim] tensors.
+    clean = tf.keras.layers.Layer(name=self._representations_layer_name)(
+        clean)
+    if self._projector:
+      clean, corrupted = self._projector(clean), self._projector(corrupted)
+    outputs = tf.stack((clean, corrupted), axis=1)
+    return _named(self.make_contrastive_layer()(outputs), self._name)
 
   def losses(self) -> runner.Losses:
     return {

@@ -99,6 +99,35 @@ class GcnModelFnTest(testing_utils.TestCase):
         rtol=1e-5, atol=1e-6)
 
 
+class StackedViewsTest(testing_utils.TestCase):
+  """`make_gcn_model_fn` on a graph with `NEGATIVE_VIEW_ROWS`: both views."""
+
+  def test_stacked_views_are_the_graph_and_its_row_shuffle(self):
+    graph, dense = testing_utils.small_graph(seed=2, num_nodes=40)
+    held_sparse = dense.replace_features(node_sets={
+        "nodes": dink.sparse.from_dense("feat",
+                                        dense.node_sets["nodes"]["feat"])})
+    perm = np.random.default_rng(0).permutation(graph.num_nodes)
+    for num_layers in (1, 2):
+      for graph_tensor, width in ((dense, None),
+                                  (held_sparse, graph.num_features)):
+        gcn = dink.make_gcn_model_fn(hidden_units=6, num_layers=num_layers,
+                                     seed=0, input_width=width)(
+                                         graph_tensor.spec)
+        gcn.set_weights(random_weights(gcn, seed=num_layers))
+        features = graph_tensor.node_sets["nodes"].features
+        with_rows = graph_tensor.replace_features(node_sets={"nodes": {
+            **features, dink.layers.NEGATIVE_VIEW_ROWS: tf.constant(perm)}})
+        shuffled = graph_tensor.replace_features(node_sets={"nodes": {
+            k: tf.gather(v, perm) for k, v in features.items()}})
+        stacked = hidden_state(gcn(with_rows))
+        self.assertEqual(stacked.shape, (graph.num_nodes, 2, 6))
+        self.assertAllClose(stacked[:, 0], hidden_state(gcn(graph_tensor)),
+                            rtol=1e-5, atol=1e-5)
+        self.assertAllClose(stacked[:, 1], hidden_state(gcn(shuffled)),
+                            rtol=1e-5, atol=1e-5)
+
+
 class GcnRowsModelFnTest(testing_utils.TestCase):
   """`make_gcn_rows_model_fn`: the one-layer GCN on `A_hat X` rows."""
 

@@ -141,6 +141,96 @@ class DeepGraphInfomaxTaskTest(testing_utils.TestCase):
     self.assertAllEqual(plain.node_sets["nodes"]["feat"], before)
 
 
+class _Permute(tf.keras.layers.Layer):
+  """A corruptor applying one given permutation to the node features."""
+
+  def __init__(self, perm):
+    super().__init__()
+    self._perm = perm
+
+  def call(self, graph):
+    return graph.replace_features(node_sets={"nodes": {
+        k: tf.gather(v, self._perm)
+        for k, v in graph.node_sets["nodes"].features.items()}})
+
+
+class StackedViewsTest(testing_utils.TestCase):
+  """`DeepGraphInfomaxTask(stacked_views=True)`: one encoder call, two views."""
+
+  def test_same_outputs_losses_and_gradients_as_two_views(self):
+    _, graph = testing_utils.small_graph(num_nodes=60)
+    stacked_task = dink.DeepGraphInfomaxTask(
+        "nodes", readout="all_nodes", stacked_views=True, seed=4,
+        augmentor=dink.DropFeatureColumns(rate=0.3, seed=1),
+        dgi_loss_weight=0.5, discrimination_loss_weight=2.0)
+    (augmented,), labels = stacked_task.preprocess(graph)
+    perm = augmented.node_sets["nodes"][dink.layers.NEGATIVE_VIEW_ROWS]
+    self.assertAllEqual(np.sort(perm.numpy()), np.arange(60))
+    self.assertFalse(np.array_equal(perm.numpy(), np.arange(60)))
+    clean = augmented.replace_features(node_sets={"nodes": {
+        "feat": augmented.node_sets["nodes"]["feat"]}})
+    two_view_task = dink.DeepGraphInfomaxTask(
+        "nodes", readout="all_nodes", corruptor=_Permute(perm),
+        dgi_loss_weight=0.5, discrimination_loss_weight=2.0)
+    (clean_view, corrupted_view), two_view_labels = (
+        two_view_task.preprocess(clean))
+    for key, value in labels.items():
+      self.assertAllEqual(two_view_labels[key], value)
+    gnn = dink.make_gcn_model_fn(hidden_units=8, seed=0)(graph.spec)
+
+    def run(task, *views):
+      with tf.GradientTape() as tape:
+        out = task.predict(*[gnn(v) for v in views])
+        loss_fns = task.losses()
+        total = sum(loss_fns[k](labels[k], out[k]) for k in loss_fns)
+      return out, total, tape.gradient(total, gnn.trainable_variables)
+
+    out, total, grads = run(stacked_task, augmented)
+    two_view_task.predict(gnn(clean_view), gnn(corrupted_view))  # Builds.
+    for layer in ("_logits_layer", "_discrimination_layer"):
+      getattr(two_view_task, layer).set_weights(
+          getattr(stacked_task, layer).get_weights())
+    expected_out, expected_total, expected_grads = run(
+        two_view_task, clean_view, corrupted_view)
+    for key, value in expected_out.items():
+      self.assertAllClose(out[key], value, rtol=1e-5, atol=1e-6)
+    self.assertAllClose(total, expected_total, rtol=1e-5)
+    for grad, expected in zip(grads, expected_grads):
+      self.assertAllClose(grad, expected, rtol=1e-4, atol=1e-6)
+    self.assertEqual(out["representations"].shape, (60, 2, 8))
+
+  def test_errors_name_the_fix(self):
+    _, graph = testing_utils.small_graph(num_nodes=30)
+    with self.assertRaisesRegex(ValueError,
+                                "takes no corruptor: pass corruptor=None, or "
+                                "stacked_views=False"):
+      dink.DeepGraphInfomaxTask("nodes", stacked_views=True,
+                                corruptor=dink.ShuffleNodeRows())
+    task = dink.DeepGraphInfomaxTask("nodes", readout="all_nodes",
+                                     stacked_views=True)
+    (augmented,), _ = task.preprocess(graph)
+    flat = testing_utils.identity_gnn(augmented.spec)(augmented)
+    with self.assertRaisesRegex(
+        ValueError, r"needs an encoder that stacks the two views.*returned "
+        r"shape \(30, 12\)\. Use stacked_views=False with this encoder"):
+      task.predict(flat)
+    with self.assertRaisesRegex(ValueError, "one graph holding both views, "
+                                "got 2"):
+      task.predict(flat, flat)
+
+  def test_switched_off_it_is_the_two_view_task(self):
+    _, graph = testing_utils.small_graph(num_nodes=30)
+    task = dink.DeepGraphInfomaxTask("nodes", readout="all_nodes",
+                                     stacked_views=True, seed=2)
+    task.stacked_views = False
+    (clean, corrupted), _ = task.preprocess(graph)
+    self.assertAllEqual(clean.node_sets["nodes"]["feat"],
+                        graph.node_sets["nodes"]["feat"])
+    self.assertAllEqual(
+        np.sort(corrupted.node_sets["nodes"]["feat"].numpy(), axis=0),
+        np.sort(graph.node_sets["nodes"]["feat"].numpy(), axis=0))
+
+
 class ZeroWeightOutputTest(testing_utils.TestCase):
 
   @parameterized.parameters((0.0, 1.0), (1.0, 0.0), (1.0, 1.0))

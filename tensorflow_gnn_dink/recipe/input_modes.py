@@ -52,8 +52,12 @@ class InputMode(abc.ABC):
     description: What one training step sees, for the log.
     provider: The `runner.DatasetProvider` of training.
     spec: The `GraphTensorSpec` of one training input (the runner's gtspec).
+    stacks_views: Whether pretraining computes both views in one encoder
+      call (`DeepGraphInfomaxTask(stacked_views=True)`, the negative view
+      being `corruptor`'s row shuffle) instead of one call per view.
   """
   description: str
+  stacks_views: bool = False
   provider: runner.DatasetProvider
   spec: tfgnn.GraphTensorSpec
 
@@ -94,6 +98,7 @@ class FullGraph(InputMode):
   """Every step sees the whole graph."""
 
   description = "full-graph steps"
+  stacks_views = True  # The GCN projects the features once for both views.
 
   def __init__(self, config: ml_collections.ConfigDict,
                graph_tensor: tfgnn.GraphTensor, input_width: int):

@@ -250,11 +250,14 @@ def _fit(run: Run, stage: str, stage_config: ml_collections.ConfigDict, *,
       checkpoint_every_n_steps="never", callbacks=[snapshots])
   run.log(f"[dink] {stage}: {stage_config.steps} {mode.description}, "
           f"lr {stage_config.learning_rate}, tasks {sorted(task)}")
+  # One task runs as TF-GNN's single-task training, where its preprocess
+  # may add features (`DeepGraphInfomaxTask(stacked_views=True)`).
   runner.run(
       train_ds_provider=mode.provider, model_fn=model_fn,
       optimizer_fn=lambda: tf.keras.optimizers.Adam(
           stage_config.learning_rate),
-      trainer=trainer, task=task, gtspec=mode.spec,
+      trainer=trainer, task=(next(iter(task.values())) if len(task) == 1
+                             else task), gtspec=mode.spec,
       global_batch_size=run.strategy.num_replicas_in_sync,
       epochs=epochs, model_exporters=[])
   return snapshots.load()
@@ -263,11 +266,13 @@ def _fit(run: Run, stage: str, stage_config: ml_collections.ConfigDict, *,
 def pretraining_task(config: ml_collections.ConfigDict,
                      prepared: Prepared) -> tasks.DeepGraphInfomaxTask:
   """Dink-Net's discrimination task, as `pretrain` trains it."""
+  stacked = prepared.mode.stacks_views
   return tasks.DeepGraphInfomaxTask(
       NODE_SET, readout="all_nodes",
       augmentor=layers.DropFeatureColumns(
           rate=config.pretrain.feature_drop_rate, seed=config.seed),
-      corruptor=prepared.mode.corruptor(config.seed),
+      corruptor=None if stacked else prepared.mode.corruptor(config.seed),
+      stacked_views=stacked, seed=config.seed,
       dgi_loss_weight=config.pretrain.dgi_loss_weight,
       discrimination_loss_weight=config.pretrain.discrimination_loss_weight,
       svd_metrics=False)
@@ -405,6 +410,7 @@ def finetune(run: Run, prepared: Prepared, pretrained: Pretrained,
     dink = _clustering_task(config, prepared, initialised.cluster_centers,
                             **_smoothing_kwargs(config))
     weight = config.finetune.discrimination_loss_weight
+    pretrained.dgi.stacked_views = False  # Multi-task: the spec is shared.
     pretrained.dgi.dgi_loss_weight *= weight
     pretrained.dgi.discrimination_loss_weight *= weight
     mode, initial_weights = prepared.mode, encoder.get_weights()
