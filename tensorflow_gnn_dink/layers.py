@@ -409,13 +409,37 @@ def gcn_propagation(graph: tfgnn.GraphTensor, edge_set_name: str, *,
       indices=tf.stack([target, source], axis=1),
       values=tf.gather(in_scale, target) * tf.gather(out_scale, source),
       dense_shape=tf.stack([num_nodes, num_nodes])))
-  self_loop = (in_scale * out_scale)[:, None]
+  if add_self_loops:  # In the matrix: no [num_nodes, width] temporaries.
+    a_hat = _with_diagonal(a_hat, in_scale * out_scale)
 
   def propagate(x: tf.Tensor) -> tf.Tensor:
-    pooled = sparse.matmul(a_hat, x, is_row_major=True)
-    return pooled + self_loop * x if add_self_loops else pooled
+    return sparse.matmul(a_hat, x, is_row_major=True)
 
   return propagate
+
+
+def _with_diagonal(a: tf.SparseTensor, diagonal: tf.Tensor) -> tf.SparseTensor:
+  """`a + diag(diagonal)` for a square `a` with entries ordered by row.
+
+  Each diagonal entry is put first in its row, in O(nnz + rows), without a
+  sort: the result is ordered by row, as the CSR kernels of `sparse.matmul`
+  need (they take a row's entries in any column order, as `sparse.row_major`
+  does; an existing `(i, i)` entry is summed with the new one).
+  """
+  rows = a.indices[:, 0]
+  num_rows = a.dense_shape[0]
+  counts = tf.math.unsorted_segment_sum(tf.ones_like(rows), rows, num_rows)
+  ids = tf.range(num_rows)
+  # Rows before row r hold r diagonal entries, row r its own first.
+  positions = [
+      tf.cast(tf.range(tf.shape(rows, tf.int64)[0]) + rows + 1, tf.int32),
+      tf.cast(tf.cumsum(counts, exclusive=True) + ids, tf.int32)]
+  return tf.sparse.SparseTensor(
+      indices=tf.dynamic_stitch(positions,
+                                [a.indices, tf.stack([ids, ids], axis=1)]),
+      values=tf.dynamic_stitch(positions,
+                               [a.values, tf.cast(diagonal, a.values.dtype)]),
+      dense_shape=a.dense_shape)
 
 
 @tf.keras.utils.register_keras_serializable(package=_PACKAGE)

@@ -571,6 +571,41 @@ class ProjectedGCNConvTest(testing_utils.TestCase):
                                                   graph.num_nodes)
     self.assertAllClose(propagate(tf.constant(x)), a_hat @ x, rtol=1e-6)
 
+  def test_propagation_matches_numpy_with_self_loop_and_unsorted_edges(self):
+    # Edges in no order, one duplicated, one self-loop, one node without any.
+    source = np.array([3, 0, 2, 2, 1, 4, 0, 3, 3])
+    target = np.array([0, 3, 2, 1, 2, 0, 3, 1, 0])
+    graph = tfgnn.GraphTensor.from_pieces(
+        node_sets={"nodes": tfgnn.NodeSet.from_fields(sizes=[6])},
+        edge_sets={"edges": tfgnn.EdgeSet.from_fields(
+            sizes=[len(source)], adjacency=tfgnn.Adjacency.from_indices(
+                ("nodes", source), ("nodes", target)))})
+    a = np.eye(6)
+    np.add.at(a, (target, source), 1.0)
+    in_scale = 1 / np.sqrt(a.sum(axis=1))
+    out_scale = 1 / np.sqrt(a.sum(axis=0))
+    a_hat = in_scale[:, None] * a * out_scale[None, :]
+    x = np.random.default_rng(0).normal(size=(6, 4))
+    propagate = layers.gcn_propagation(graph, "edges", dtype=tf.float64)
+    self.assertAllClose(propagate(tf.constant(x)), a_hat @ x, rtol=1e-6)
+
+  def test_diagonal_entries_keep_the_entries_ordered_by_row(self):
+    rng = np.random.default_rng(1)
+    dense = rng.random((7, 7)) * (rng.random((7, 7)) < 0.4)
+    coo = tf.sparse.from_dense(dense)
+    # Ordered by row, columns within a row in any order (as `row_major`
+    # accepts them).
+    order = np.lexsort((rng.random(len(coo.values)),
+                        coo.indices[:, 0].numpy()))
+    a = tf.sparse.SparseTensor(tf.gather(coo.indices, order),
+                               tf.gather(coo.values, order), coo.dense_shape)
+    diagonal = np.arange(1.0, 8.0)
+    merged = layers._with_diagonal(a, tf.constant(diagonal))
+    rows = merged.indices[:, 0].numpy()
+    self.assertTrue(np.all(rows[1:] >= rows[:-1]))
+    self.assertAllClose(
+        dink_sparse_matmul(merged, np.eye(7)), dense + np.diag(diagonal))
+
   def test_config_round_trip_and_errors(self):
     layer = layers.ProjectedGCNConv(3, activation="relu", use_bias=False,
                                     add_self_loops=False, name="conv")
@@ -589,6 +624,12 @@ class ProjectedGCNConvTest(testing_utils.TestCase):
                 ("a", [0]), ("b", [1])))})
     with self.assertRaisesRegex(ValueError, "needs one node set"):
       layers.gcn_propagation(hetero, "ab")
+
+
+def dink_sparse_matmul(a, b):
+  """`a @ b` by the CSR kernel (sums duplicate entries, any column order)."""
+  return layers.sparse.matmul(a, tf.constant(b, a.values.dtype),
+                              is_row_major=True)
 
 
 class MultiHopSmoothingTest(testing_utils.TestCase):

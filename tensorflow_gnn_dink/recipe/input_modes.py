@@ -152,13 +152,19 @@ class NodeRows(InputMode):
                                  target=FEATURE)
 
   def encode(self, encoder: tf.keras.Model) -> tf.Tensor:
-    chunks = []
+    # Chunks written into one buffer: the states are held once, not twice
+    # (chunks + their concatenation); the tensor shares the buffer.
     num_nodes = int(self.graph_tensor.node_sets[NODE_SET].total_size)
+    states = None
     for i in range(0, num_nodes, _EMBED_CHUNK_ROWS):
       batch = self.provider.to_graph(
           {k: v[i:i + _EMBED_CHUNK_ROWS] for k, v in self._rows.items()})
-      chunks.append(encoder(batch).node_sets[NODE_SET][tfgnn.HIDDEN_STATE])
-    return tf.concat(chunks, axis=0)
+      chunk = encoder(batch).node_sets[NODE_SET][tfgnn.HIDDEN_STATE]
+      if states is None:
+        states = np.empty((num_nodes, chunk.shape[-1]),
+                          chunk.dtype.as_numpy_dtype)
+      states[i:i + _EMBED_CHUNK_ROWS] = chunk
+    return tf.convert_to_tensor(states)
 
   def serving_encoder(self, encoder: tf.keras.Model) -> tf.keras.Model:
     gcn = self._gcn_fn(self.graph_tensor.spec)  # The same GCN, on the graph.

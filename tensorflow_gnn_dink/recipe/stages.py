@@ -299,7 +299,8 @@ def pretrain(run: Run, prepared: Prepared) -> Pretrained:
 
 
 def _embed(prepared: Prepared, encoder: tf.keras.Model) -> np.ndarray:
-  return prepared.mode.embed(encoder, prepared.embedding).numpy()
+  # np.asarray shares the tensor's buffer (`.numpy()` copies it).
+  return np.asarray(prepared.mode.embed(encoder, prepared.embedding))
 
 
 def _assign(z: np.ndarray, cluster_centers: np.ndarray) -> np.ndarray:
