@@ -319,7 +319,11 @@ class DeepGraphInfomaxTask(contrastive_losses.ContrastiveLossTask):
   def preprocess(
       self, inputs: GraphTensor
   ) -> tuple[Sequence[GraphTensor], Mapping[str, tfgnn.Field]]:
-    """Returns `(clean, corrupted)` graphs and the pseudo-labels per output."""
+    """Returns the views and the pseudo-labels per output.
+
+    The views are `(clean, corrupted)` graphs, or with `stacked_views` the
+    one graph `(clean,)` carrying the negative view's permutation.
+    """
     n = _num_examples(inputs, self._node_set_name, self._readout_mode)
     clean = inputs if self._augmentor is None else self._augmentor(inputs)
     if self.stacked_views:

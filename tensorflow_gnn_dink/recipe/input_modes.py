@@ -152,8 +152,9 @@ class NodeRows(InputMode):
                                  target=FEATURE)
 
   def encode(self, encoder: tf.keras.Model) -> tf.Tensor:
-    # Chunks written into one buffer: the states are held once, not twice
-    # (chunks + their concatenation); the tensor shares the buffer.
+    # Chunks written into one numpy buffer, then one copy into TensorFlow:
+    # its allocator (which keeps its high-water mark) never holds the chunks
+    # and their concatenation at once.
     num_nodes = int(self.graph_tensor.node_sets[NODE_SET].total_size)
     states = None
     for i in range(0, num_nodes, _EMBED_CHUNK_ROWS):
