@@ -11,8 +11,10 @@ import tensorflow_gnn_dink as dink  # before TensorFlow: arranges Keras 2
 import tensorflow_gnn as tfgnn
 ```
 """
+from tensorflow_gnn_dink import _process_setup
 from tensorflow_gnn_dink import _keras_setup
 
+_process_setup.configure_if_command_line()  # Only in `tfgnn-dink`.
 _keras_setup.ensure_legacy_keras()
 
 # pylint: disable=g-import-not-at-top,g-bad-import-order
@@ -53,6 +55,8 @@ ClusterSizeEntropy = metrics.ClusterSizeEntropy
 DinkModelExporter = export.DinkModelExporter
 make_serving_model = export.make_serving_model
 save_serving_model = export.save_serving_model
+serving_signature = export.serving_signature
+describe_serving_signature = export.describe_serving_signature
 
 # Dataset providers and encoders for `runner.run`.
 FullGraphDatasetProvider = inputs.FullGraphDatasetProvider

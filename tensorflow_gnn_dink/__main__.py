@@ -1,15 +1,9 @@
-"""Dink-Net graph clustering for TF-GNN: `python -m tensorflow_gnn_dink train`.
+"""`python -m tensorflow_gnn_dink COMMAND`: the same as `tfgnn-dink COMMAND`.
 
-With no flags, runs the default recipe (pretrain, k-means, fine-tune, assign,
-evaluate, export) on a built-in synthetic graph and prints its metrics.
-
-  python -m tensorflow_gnn_dink train --model_dir=/tmp/dink
-  python -m tensorflow_gnn_dink train --config=configs/synthetic.py --seed=3 \\
-      --config.finetune.steps=100 --model_dir=/tmp/dink
+Commands: train, predict, evaluate, export (`--help` lists them and their
+flags). With no command, train runs the default recipe on a built-in
+synthetic graph.
 """
-from absl import flags
-
 from tensorflow_gnn_dink.recipe import cli
 
-flags.adopt_module_key_flags(cli)  # List cli's flags in --help.
 cli.run_main()

@@ -54,6 +54,7 @@ import os
 from typing import Optional, Sequence, Union
 
 import tensorflow as tf
+from tensorflow.core.protobuf import saved_model_pb2
 import tensorflow_gnn as tfgnn
 from tensorflow_gnn import runner
 
@@ -61,6 +62,7 @@ from tensorflow_gnn_dink import _files
 from tensorflow_gnn_dink import tasks as tasks_lib
 
 OUTPUT_NAMES = ("cluster_id", "cluster_probabilities", "embedding")
+SIGNATURE_NAME = "serving_default"
 
 
 def make_serving_model(
@@ -246,3 +248,68 @@ class DinkModelExporter(runner.ModelExporter):
       export_dir = os.path.join(export_dir, self._subdirectory)
     save_serving_model(run_result.base_model, self._task, self._graph_spec,
                        export_dir, feature_processors=self._feature_processors)
+
+
+TensorInfo = tuple[str, tuple[Optional[int], ...]]  # (dtype, shape)
+
+
+def serving_signature(
+    export_dir: str, signature_name: str = SIGNATURE_NAME
+) -> tuple[dict[str, TensorInfo], dict[str, TensorInfo]]:
+  """The inputs and outputs of a SavedModel's signature, by name.
+
+  Read from `export_dir/saved_model.pb` without loading the model. Unknown
+  dimensions are None.
+
+  Returns:
+    `(inputs, outputs)`, each `{name: (dtype name, shape)}`, e.g.
+    `{"examples": ("string", (None,))}`.
+
+  Raises:
+    ValueError: `export_dir` holds no SavedModel with that signature.
+  """
+  saved_model = saved_model_pb2.SavedModel()
+  try:
+    with tf.io.gfile.GFile(os.path.join(export_dir, "saved_model.pb"),
+                           "rb") as f:
+      saved_model.ParseFromString(f.read())
+  except (tf.errors.OpError, OSError, ValueError) as e:  # DecodeError too.
+    raise ValueError(f"{export_dir} holds no readable SavedModel "
+                     f"({type(e).__name__}): export the model again.") from e
+  for meta_graph in saved_model.meta_graphs:
+    if signature_name in meta_graph.signature_def:
+      signature = meta_graph.signature_def[signature_name]
+      return (_tensor_infos(signature.inputs),
+              _tensor_infos(signature.outputs))
+  raise ValueError(f"The SavedModel in {export_dir} has no signature "
+                   f"{signature_name!r}: export the model again.")
+
+
+def _tensor_infos(infos) -> dict[str, TensorInfo]:
+  return {name: (tf.dtypes.as_dtype(info.dtype).name, tuple(
+      None if d.size < 0 else int(d.size) for d in info.tensor_shape.dim))
+          for name, info in sorted(infos.items())}
+
+
+def describe_serving_signature(export_dir: str) -> str:
+  """The serving signature of `export_dir` and two lines calling it.
+
+  For logs and command lines, e.g.::
+
+    serving_default(examples: string [None]) -> cluster_id: int64 [None],
+        cluster_probabilities: float32 [None, 7], embedding: float32 [None, 512]
+      serve = tf.saved_model.load("DIR").signatures["serving_default"]
+      out = serve(examples=tf.constant([tfgnn.write_example(graph).SerializeToString()]))
+  """
+  inputs, outputs = serving_signature(export_dir)
+
+  def listed(infos: dict[str, TensorInfo]) -> str:
+    return ", ".join(
+        f"{name}: {dtype} [{', '.join(str(d) for d in shape)}]"
+        for name, (dtype, shape) in infos.items())
+
+  return (f"{SIGNATURE_NAME}({listed(inputs)}) -> {listed(outputs)}\n"
+          f"  serve = tf.saved_model.load({export_dir!r}).signatures"
+          f"[{SIGNATURE_NAME!r}]\n"
+          "  out = serve(examples=tf.constant([tfgnn.write_example(graph)"
+          ".SerializeToString()]))")

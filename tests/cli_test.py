@@ -7,6 +7,7 @@ import subprocess
 import sys
 
 import numpy as np
+from pyarrow import parquet as pq
 import scipy.sparse as sp
 import tensorflow as tf
 import tensorflow_gnn as tfgnn
@@ -25,7 +26,7 @@ def _cli(*args: str) -> subprocess.CompletedProcess:
       timeout=600)
 
 
-def _write_npz(path, graph, with_labels=True):
+def _write_npz(path, graph, with_labels=True, node_names=None):
   n = graph.num_nodes
   adj = sp.csr_matrix((np.ones(graph.edges.shape[1], np.float32),
                        tuple(graph.edges)), shape=(n, n))
@@ -36,6 +37,8 @@ def _write_npz(path, graph, with_labels=True):
                attr_indptr=attr.indptr, attr_shape=np.array(attr.shape))
   if with_labels:
     parts["labels"] = graph.labels
+  if node_names is not None:
+    parts["node_names"] = np.asarray(node_names)
   np.savez(path, **parts)
 
 
@@ -80,11 +83,67 @@ class CliTest(testing_utils.TestCase):
     out = serve(examples=tf.constant([example.SerializeToString()]))
     self.assertAllEqual(out["cluster_id"],
                         [int(r["cluster_id"]) for r in rows])
+    # Progress as it happens, into a pipe; no TensorFlow start-up log.
+    self.assertRegex(proc.stdout, r"\[dink\] pretrain \[=+\.*\] 20/40 "
+                     r"steps, [\d.]+ steps/s")
+    self.assertRegex(proc.stdout, r"(?m)^\[dink\] finetune: \d+\.\ds$")
+    self.assertNotRegex(proc.stderr, r"(?m)^[IWE]\d{4} ")
+    self.assertNotIn("cuInit", proc.stderr)
+
+    # predict on the same graph: exactly train's cluster_ids.csv.
+    out_csv = f"{self.create_tempdir().full_path}/ids.csv"
+    proc = _cli("predict", f"--model_dir={model_dir}", f"--output={out_csv}")
+    self.assertEqual(proc.returncode, 0, proc.stderr[-3000:])
+    with open(out_csv) as f, open(f"{model_dir}/cluster_ids.csv") as g:
+      self.assertEqual(f.read(), g.read())
+    # evaluate: the metrics train reported.
+    proc = _cli("evaluate", f"--model_dir={model_dir}",
+                f"--assignments={out_csv}")
+    self.assertEqual(proc.returncode, 0, proc.stderr[-3000:])
+    self.assertEqual(json.loads(proc.stdout), metrics)
+    # export: the serving model again, elsewhere.
+    export_dir = f"{self.create_tempdir().full_path}/serving"
+    proc = _cli("export", f"--model_dir={model_dir}",
+                f"--output={export_dir}")
+    self.assertEqual(proc.returncode, 0, proc.stderr[-3000:])
+    serve = tf.saved_model.load(export_dir).signatures["serving_default"]
+    out = serve(examples=tf.constant([example.SerializeToString()]))
+    self.assertAllEqual(out["cluster_id"],
+                        [int(r["cluster_id"]) for r in rows])
+    # A second predict to the same file asks for --overwrite.
+    proc = _cli("predict", f"--model_dir={model_dir}", f"--output={out_csv}")
+    self.assertEqual(proc.returncode, 2)
+    self.assertIn("exists: pass --overwrite", proc.stderr)
+
+  def test_help_exits_0_and_lists_commands_flags_and_config_fields(self):
+    proc = _cli("--help")
+    self.assertEqual(proc.returncode, 0, proc.stderr[-2000:])
+    for command in ("train", "predict", "evaluate", "export"):
+      self.assertRegex(proc.stdout, rf"(?m)^  {command} ")
+    proc = _cli("train", "--help")
+    self.assertEqual(proc.returncode, 0)
+    self.assertIn("--config.pretrain.steps=200\n", proc.stdout)
+    self.assertIn("--config.n_clusters=None\n", proc.stdout)
+    self.assertIn("--model_dir:", proc.stdout)
+    proc = _cli("predict", "-h")
+    self.assertEqual(proc.returncode, 0)
+    self.assertIn("usage: tfgnn-dink predict --model_dir=DIR "
+                  "--output=FILE.csv", proc.stdout)
+    self.assertNotIn("--config", proc.stdout)
+    self.assertEmpty(proc.stderr)
+
+  def test_quiet_prints_the_result_only(self):
+    model_dir = self.create_tempdir().full_path
+    proc = _cli("train", "--verbosity=-1", f"--model_dir={model_dir}",
+                "--config.synthetic.num_nodes=200", *_SMALL)
+    self.assertEqual(proc.returncode, 0, proc.stderr[-3000:])
+    self.assertRegex(proc.stdout, rf"^{model_dir}: ACC [\d.]+, .*\n$")
 
   def test_command_line_uses_the_bfc_allocator_on_cpu(self):
     # Only BFC allocators report memory info; the command line picks BFC
     # (kept buffers, no page faults per step) unless the user says otherwise.
-    code = ("import os; os.environ.pop('TF_CPU_ALLOCATOR_USE_BFC', None)\n"
+    code = ("import os, sys; os.environ.pop('TF_CPU_ALLOCATOR_USE_BFC', None)\n"
+            "sys.argv[0] = 'tfgnn-dink'  # As the command line starts.\n"
             "from tensorflow_gnn_dink.recipe import cli\n"
             "import tensorflow as tf\n"
             "tf.zeros([4])\n"
@@ -97,8 +156,10 @@ class CliTest(testing_utils.TestCase):
 
   def test_unknown_command_and_bad_k_are_clear_errors(self):
     proc = _cli("fly")
-    self.assertNotEqual(proc.returncode, 0)
+    self.assertEqual(proc.returncode, 2)
     self.assertIn("Unknown command 'fly'", proc.stderr)
+    proc = _cli("predikt")
+    self.assertIn("Did you mean predict?", proc.stderr)
     model_dir = self.create_tempdir().full_path
     proc = _cli("train", f"--model_dir={model_dir}",
                 "--config.synthetic.num_nodes=20",
@@ -118,11 +179,42 @@ class CliTest(testing_utils.TestCase):
                            feature_noise=0.5, seed=4)
     graph = data.Graph(features=np.abs(graph.features), edges=graph.edges,
                        labels=graph.labels)
-    _write_npz(f"{tmp}/toy.npz", graph)
+    names = [f"paper-{7 * i + 3}" for i in range(200)]
+    _write_npz(f"{tmp}/toy.npz", graph, node_names=names)
     _write_npz(f"{tmp}/unlabelled.npz", graph, with_labels=False)
     proc = _cli("train", f"--data={tmp}/toy.npz", f"--model_dir={tmp}/run",
                 *_SMALL)
     self.assertEqual(proc.returncode, 0, proc.stderr[-3000:])
+    # The serving signature, with two lines that call it.
+    self.assertRegex(
+        proc.stdout, r"serving signature of export/: serving_default\("
+        r"examples: string \[None\]\) -> cluster_id: int64 \[None\], "
+        r"cluster_probabilities: float32 \[None, 3\], embedding: float32 "
+        r"\[None, \d+\]\n  serve = tf.saved_model.load\('.*/run/export'\)"
+        r".signatures\['serving_default'\]\n  out = serve\(examples=")
+    # Cluster ids keyed by the .npz's node_names, in CSV and Parquet.
+    with open(f"{tmp}/run/cluster_ids.csv") as f:
+      rows = list(csv.DictReader(f))
+    self.assertEqual([r["node_id"] for r in rows], names)
+    table = pq.read_table(f"{tmp}/run/cluster_ids.parquet")
+    self.assertEqual(table.column("node_id").to_pylist(), names)
+    self.assertEqual(table.column("cluster_id").to_pylist(),
+                     [int(r["cluster_id"]) for r in rows])
+    # predict to Parquet gives the same; evaluate scores it as train did.
+    proc = _cli("predict", f"--model_dir={tmp}/run",
+                f"--output={tmp}/ids.parquet")
+    self.assertEqual(proc.returncode, 0, proc.stderr[-3000:])
+    self.assertTrue(pq.read_table(f"{tmp}/ids.parquet").equals(table))
+    proc = _cli("evaluate", f"--assignments={tmp}/ids.parquet",
+                f"--data={tmp}/toy.npz", f"--output={tmp}/m.json")
+    self.assertEqual(proc.returncode, 0, proc.stderr[-3000:])
+    with open(f"{tmp}/run/results.json") as f:
+      self.assertEqual(json.loads(proc.stdout), json.load(f)["metrics"])
+    # The export command prints the signature too.
+    proc = _cli("export", f"--model_dir={tmp}/run",
+                f"--output={tmp}/serving")
+    self.assertEqual(proc.returncode, 0, proc.stderr[-3000:])
+    self.assertIn("serving_default(examples: string [None])", proc.stdout)
     with open(f"{tmp}/run/results.json") as f:
       results = json.load(f)
     self.assertEqual(results["n_clusters"], 3)
@@ -206,7 +298,46 @@ BAD_COMMAND_LINES = (
 )
 
 
+# Other commands' bad command lines: (name, arguments, expected message).
+BAD_SUBCOMMAND_LINES = (
+    ("predict_without_model_dir", lambda d: ["predict", f"--output={d}/a"],
+     r"predict needs --model_dir"),
+    ("predict_without_output", lambda d: ["predict", f"--model_dir={d}"],
+     r"predict needs --output"),
+    ("predict_with_a_train_flag",
+     lambda d: ["predict", f"--model_dir={d}", f"--output={d}/a", "--seed=3"],
+     r"predict does not take --seed \(predict, evaluate and export use the "
+     r"config saved in --model_dir\)"),
+    ("predict_from_a_directory_without_a_run",
+     lambda d: ["predict", f"--model_dir={d}", f"--output={d}/a.csv"],
+     r".* holds no finished run \(no run.json, results.json, "
+     r"checkpoint/model.index\): train one there first"),
+    ("predict_to_a_text_file",
+     lambda d: ["predict", f"--model_dir={d}", f"--output={d}/ids.txt"],
+     r".*/ids.txt: cluster ids are written as .csv or .parquet files, not "
+     r".txt: name the file FILE.csv or FILE.parquet"),
+    ("evaluate_without_inputs", lambda d: ["evaluate"],
+     r"evaluate needs --assignments=FILE.csv and --data=PATH, or "
+     r"--model_dir"),
+    ("export_into_a_file",
+     lambda d: ["export", f"--model_dir={d}",
+                f"--output={_write_file(f'{d}/f', '')}", "--overwrite"],
+     r"--output .*/f exists and is not a SavedModel"),
+    ("train_with_a_predict_flag", lambda d: ["train", f"--output={d}/a"],
+     r"train does not take --output"),
+)
+
+
 class BadCommandLineTest(testing_utils.TestCase):
+
+  @testing_utils.parameterized.named_parameters(*BAD_SUBCOMMAND_LINES)
+  def test_other_commands_are_one_clear_line(self, args, message):
+    scratch = self.create_tempdir().full_path
+    proc = _cli(*args(scratch))
+    self.assertEqual(proc.returncode, 2, proc.stderr[-2000:])
+    self.assertRegex(proc.stderr, "^tfgnn-dink: error: " + message)
+    self.assertEqual(proc.stderr.count("\n"), 1)
+    self.assertEmpty(proc.stdout)
 
   @testing_utils.parameterized.named_parameters(*BAD_COMMAND_LINES)
   def test_is_one_clear_line(self, args, message):

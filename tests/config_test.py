@@ -46,6 +46,7 @@ DEFAULTS = {
     "finetune.discrimination_loss_weight": (0.0, float),
     "selection": ("modularity", str),
     "check_memory": (True, bool),
+    "plots": (True, bool),
     "deterministic": (True, bool),
     "steps_per_epoch": (50, int),
     "batch_size": (None, int),
@@ -120,6 +121,8 @@ class DefaultConfigTest(testing_utils.TestCase):
 
   def test_fields_are_exactly_the_documented_ones(self):
     self.assertCountEqual(_flatten(config_lib.default_config()), DEFAULTS)
+    # Each with its line in `tfgnn-dink train --help`.
+    self.assertCountEqual(config_lib.FIELD_HELP, DEFAULTS)
 
   def test_default_values_and_types(self):
     config = config_lib.default_config()

@@ -129,6 +129,26 @@ class ServingModelTest(testing_utils.TestCase):
     self.assertEqual(got["cluster_id"].dtype, tf.int64)
     for key in OUTPUTS:
       self.assertAllClose(got[key], expected[key], rtol=1e-6, atol=1e-6)
+    # The signature as saved_model.pb states it, read without loading.
+    path = os.path.join(export_dir, "clusters")
+    inputs, outputs = dink.serving_signature(path)
+    self.assertEqual(inputs, {"examples": ("string", (None,))})
+    self.assertEqual(outputs, {"cluster_id": ("int64", (None,)),
+                               "cluster_probabilities": ("float32",
+                                                         (None, 2)),
+                               "embedding": ("float32", (None, 8))})
+    text = dink.describe_serving_signature(path)
+    self.assertEqual(text.splitlines()[0], (
+        "serving_default(examples: string [None]) -> cluster_id: int64 "
+        "[None], cluster_probabilities: float32 [None, 2], embedding: "
+        "float32 [None, 8]"))
+    # Its two lines of code run as printed.
+    code = "\n".join(line.strip() for line in text.splitlines()[1:])
+    namespace = {"tf": tf, "tfgnn": tfgnn, "graph": raw}
+    exec(code, namespace)  # pylint: disable=exec-used
+    self.assertAllEqual(namespace["out"]["cluster_id"], got["cluster_id"])
+    with self.assertRaisesRegex(ValueError, "holds no readable SavedModel"):
+      dink.serving_signature(export_dir)
 
   def test_serving_takes_graphs_of_any_size_and_batches(self):
     _, graph = testing_utils.small_graph(num_nodes=120)

@@ -6,6 +6,7 @@ format written by the tests.
 import testing_utils  # Keras 2 before TensorFlow: the first import.
 
 import collections
+import dataclasses
 import gzip
 import os
 import pickle
@@ -395,6 +396,66 @@ class TfgnnTest(LoadersTestCase):
                        f"{tmp}/schema.pbtxt")
     with self.assertRaisesRegex(ValueError, r"No .tfrecord file beside"):
       loaders.load(f"{tmp}/schema.pbtxt")
+
+
+class NodeIdsTest(LoadersTestCase):
+  """The input's own node names become `Graph.node_ids`."""
+
+  def test_npz_node_names(self):
+    tmp = self.create_tempdir().full_path
+    path, _ = _toy_npz(tmp, node_names=np.array(["p31", "p7", "p9"]))
+    self.assertAllEqual(loaders.load(path).node_ids, ["p31", "p7", "p9"])
+    cora = loaders.load(str(SHARED_DATA / "cora" / "cora.npz"))
+    self.assertEqual(cora.node_ids.shape, (2708,))
+    self.assertEqual(cora.node_ids[0], "1000012")
+    # Pickled, repeated or too few names: rows numbers instead, no error.
+    for names in (np.array([{"a": 1}, "b", "c"], dtype=object),
+                  np.array(["a", "a", "b"]), np.array(["a", "b"])):
+      path, _ = _toy_npz(tmp, node_names=names)
+      with self.assertLogs(level="WARNING"):
+        graph = loaders.load(path)
+      self.assertIsNone(graph.node_ids)
+      self.assertEqual(graph.num_nodes, 3)
+    path, _ = _toy_npz(tmp)
+    self.assertIsNone(loaders.load(path).node_ids)
+
+  def test_ogb_mapping(self):
+    tmp = self.create_tempdir().full_path
+    path, _ = _toy_ogb(tmp)
+    self.assertIsNone(loaders.load(path).node_ids)
+    os.makedirs(f"{path}/mapping")
+    with gzip.open(f"{path}/mapping/nodeidx2paperid.csv.gz", "wt") as f:
+      f.write("node idx,paper id\n0,9001\n1,17\n2,42\n")
+    self.assertAllEqual(loaders.load(path).node_ids, ["9001", "17", "42"])
+    with gzip.open(f"{path}/mapping/nodeidx2paperid.csv.gz", "wt") as f:
+      f.write("node idx,paper id\n1,9001\n0,17\n2,42\n")
+    with self.assertLogs(level="WARNING"):
+      self.assertIsNone(loaders.load(path).node_ids)
+
+  def test_tfgnn_id_feature(self):
+    tmp = self.create_tempdir().full_path
+    source = data.make_csbm(num_nodes=6, n_clusters=2, num_features=3)
+    graph = data.to_graph_tensor(source)
+    ids = [b"u%d" % i for i in range(6)]
+    graph = graph.replace_features(node_sets={"nodes": {
+        "feat": graph.node_sets["nodes"]["feat"],
+        loaders.NODE_ID: tf.constant(ids)}})
+    tfgnn.write_schema(tfgnn.create_schema_pb_from_graph_spec(graph.spec),
+                       f"{tmp}/schema.pbtxt")
+    with tf.io.TFRecordWriter(f"{tmp}/graph.tfrecord") as writer:
+      writer.write(tfgnn.write_example(graph).SerializeToString())
+    loaded = loaders.load(f"{tmp}/schema.pbtxt")  # "#id" is no feature.
+    self.assertAllClose(loaded.features, source.features)
+    self.assertAllEqual(loaded.node_ids, [f"u{i}" for i in range(6)])
+
+  def test_validate_refuses_bad_node_ids(self):
+    graph = data.make_csbm(num_nodes=4, n_clusters=2)
+    for node_ids, message in (
+        (np.array(["a", "b"]), r"node_ids must have shape \(4,\)"),
+        (np.array([0.5, 1, 2, 3]), "integers or strings"),
+        (np.array([1, 2, 2, 3]), r"must be unique; \[2\] appear")):
+      with self.assertRaisesRegex(ValueError, message):
+        data.validate(dataclasses.replace(graph, node_ids=node_ids))
 
 
 class _Shell:

@@ -3,16 +3,16 @@ import testing_utils  # First: Keras 2 before TensorFlow.
 
 import json
 import os
-import time
 
 import numpy as np
 
 from tensorflow_gnn_dink.recipe import config as config_lib
 from tensorflow_gnn_dink.recipe import data
 from tensorflow_gnn_dink.recipe import pipeline
+from tensorflow_gnn_dink.recipe import summaries
 
 _STAGES = ("prepare", "pretrain", "initialise_centres", "finetune", "export",
-           "assign_and_evaluate")
+           "assign_and_evaluate", "summaries")
 
 
 def _config(selection):
@@ -23,22 +23,6 @@ def _config(selection):
   config.finetune.steps = 20
   config.steps_per_epoch = 10
   return config
-
-
-class TimingsTest(testing_utils.TestCase):
-
-  def test_measure_accumulates_and_total_covers_all(self):
-    timings = pipeline.Timings()
-    for _ in range(2):
-      with timings.measure("a"):
-        time.sleep(0.01)
-    with self.assertRaises(KeyError):
-      with timings.measure("b"):
-        raise KeyError("a failing stage is still timed")
-    seconds = timings.with_total()
-    self.assertEqual(set(seconds), {"a", "b", "total"})
-    self.assertGreaterEqual(seconds["a"], 0.02)
-    self.assertGreaterEqual(seconds["total"], seconds["a"] + seconds["b"])
 
 
 class PipelineTest(testing_utils.TestCase):
@@ -80,6 +64,25 @@ class PipelineTest(testing_utils.TestCase):
       self.assertEqual(results["finetune_selected_step"], 20)
       self.assertAllClose(results["metrics"]["modularity"], finetune[-1, 1])
     self.assertGreater(results["metrics"]["NMI"], 0.5)
+    # TensorBoard: the training scalars, the selections, the projector.
+    scalars = summaries.read_scalars
+    tensorboard = os.path.join(model_dir, "tensorboard")
+    self.assertEqual(sorted(scalars(f"{tensorboard}/pretrain")["loss"]),
+                     [10, 20, 30])
+    self.assertIn("discrimination_accuracy",
+                  scalars(f"{tensorboard}/pretrain"))
+    self.assertContainsSubset({"loss", "non_empty_clusters",
+                               "cluster_size_entropy"},
+                              scalars(f"{tensorboard}/finetune"))
+    chosen = scalars(f"{tensorboard}/selection")
+    self.assertAllClose(sorted(chosen["pretrain_modularity"].items()),
+                        pretrain)
+    self.assertAllClose(chosen["final/ACC"], {0: results["metrics"]["ACC"]})
+    self.assertTrue(os.path.exists(
+        f"{tensorboard}/projector/projector_config.pbtxt"))
+    self.assertEqual(sorted(os.listdir(os.path.join(model_dir, "plots"))), [
+        "cluster_sizes.png", "confusion.png", "embedding.png",
+        "selection.png", "training.png"])
 
 
 if __name__ == "__main__":

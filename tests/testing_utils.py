@@ -144,3 +144,4 @@ def np_shrink(z: np.ndarray, c: np.ndarray, w=None) -> float:
   if w is None:
     return per_row.mean()
   return (per_row * w).sum() / w.sum()
+

@@ -1,28 +1,32 @@
-"""Command line: `python -m tensorflow_gnn_dink train` (or `tfgnn-dink train`).
+"""Command line: `tfgnn-dink COMMAND` (or `python -m tensorflow_gnn_dink`).
 
-With no flags it runs the default Dink-Net recipe on a built-in synthetic
-graph and prints the clustering metrics. Examples:
+  tfgnn-dink train     the Dink-Net recipe on a graph; writes a model dir
+  tfgnn-dink predict   cluster ids of a graph from a trained model
+  tfgnn-dink evaluate  metrics of saved cluster ids
+  tfgnn-dink export    the serving SavedModel of a trained model, again
 
-  tfgnn-dink train --model_dir=/tmp/dink
-  tfgnn-dink train --config=configs/synthetic.py --seed=3 \\
-      --config.finetune.steps=100 --model_dir=/tmp/dink
+`tfgnn-dink --help` and `tfgnn-dink COMMAND --help` say more (exit status
+0). With no command, `train` runs: the default recipe on a built-in
+synthetic graph. Bad input is one line on stderr naming the problem and the
+fix, with exit status 2.
 """
 from __future__ import annotations
 
+from collections.abc import Iterator
+import contextlib
+import dataclasses
 import difflib
 import errno
+import json
 import os
 import shutil
 import sys
 import tempfile
+import textwrap
 import traceback
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # Before TensorFlow loads.
-# Before TensorFlow's first op: its BFC allocator keeps freed CPU buffers for
-# the next step instead of returning them to the OS and paying page faults
-# to get them back (full-graph steps of a 34k-node graph 1.3x faster).
-os.environ.setdefault("TF_CPU_ALLOCATOR_USE_BFC", "true")
-
+# Importing the package first sets the command line's process settings
+# (TensorFlow's log level and CPU allocator; `_process_setup`).
 from tensorflow_gnn_dink import _keras_setup  # pylint: disable=g-import-not-at-top
 
 _keras_setup.ensure_legacy_keras()
@@ -35,40 +39,215 @@ import ml_collections
 from ml_collections import config_flags
 import tensorflow as tf
 
+from tensorflow_gnn_dink import _files
+from tensorflow_gnn_dink import export as export_lib
+from tensorflow_gnn_dink.recipe import assignments as assignments_lib
 from tensorflow_gnn_dink.recipe import config as config_lib
-from tensorflow_gnn_dink.recipe import data
-from tensorflow_gnn_dink.recipe import loaders
 from tensorflow_gnn_dink.recipe import pipeline
+from tensorflow_gnn_dink.recipe import saved_run
+from tensorflow_gnn_dink.recipe import stages
 
-_COMMANDS = ("train",)
 _CONFIG_HELP = (
     "A config file (Python, with get_config()), e.g. configs/cora.py; default: "
     "the built-in recipe on a synthetic graph. Override single fields with "
     "--config.FIELD=VALUE, e.g. --config.finetune.steps=100.")
-_MODEL_DIR = flags.DEFINE_string(
-    "model_dir", None,
-    "Where results, checkpoints and the export go (default: a new temporary "
-    "directory).")
-_DATA = flags.DEFINE_string(
-    "data", None,
-    "A graph to cluster (overrides config.data.path): a gnn-benchmark .npz, "
-    "a Planetoid directory, an OGB dataset directory or a TF-GNN schema "
-    ".pbtxt. Default: the built-in synthetic graph.")
+_MODEL_DIR = flags.DEFINE_string("model_dir", None, "The run's directory.")
+_DATA = flags.DEFINE_string("data", None, "A graph file or directory.")
 _SEED = flags.DEFINE_integer("seed", None, "Overrides config.seed.")
-_OVERWRITE = flags.DEFINE_bool(
-    "overwrite", False,
-    "Start over in a --model_dir that holds a finished run, or a stopped run "
-    "of another config or graph (without it, a stopped run of the same "
-    "config and graph resumes, and the others are refused).")
+_OVERWRITE = flags.DEFINE_bool("overwrite", False,
+                               "Replace what is there.")
+_OUTPUT = flags.DEFINE_string("output", None, "What to write.")
+_ASSIGNMENTS = flags.DEFINE_string("assignments", None,
+                                   "A node_id,cluster_id CSV.")
+_GRAPH_FORMATS = ("a gnn-benchmark .npz, a Planetoid directory, an OGB "
+                  "dataset directory or a TF-GNN schema .pbtxt")
+_DATA_OF_RUN = (f"the graph ({_GRAPH_FORMATS}); default: the graph the run in "
+                "--model_dir trained on")
+_RUN_DIR = "the --model_dir of a finished train run"
+
+
+@dataclasses.dataclass(frozen=True)
+class _Command:
+  summary: str
+  usage: str
+  flags: dict[str, str]  # Name: what it means for this command.
+  details: str = ""
+
+
+_VERBOSITY = ("-1 quiet (results and errors only), 0 progress (default), 1 "
+              "also Keras' metrics per epoch and TensorFlow's own log")
+_COMMANDS = {
+    "train": _Command(
+        "Run the Dink-Net recipe on a graph: pretrain, k-means, fine-tune, "
+        "assign, evaluate, export.",
+        "tfgnn-dink train [--config=FILE] [--config.FIELD=VALUE ...] "
+        "[--data=PATH] [--model_dir=DIR] [--seed=N] [--overwrite]",
+        {"config": _CONFIG_HELP,
+         "data": f"the graph to cluster ({_GRAPH_FORMATS}); default: "
+                 "config.data.path, else the built-in synthetic graph",
+         "model_dir": "where results, checkpoints and the export go; "
+                      "default: a new temporary directory",
+         "seed": "overrides config.seed",
+         "overwrite": "start over in a --model_dir that holds a finished "
+                      "run, or a stopped run of another config or graph "
+                      "(without it a stopped run of the same config and "
+                      "graph resumes, and the others are refused)"},
+        "Writes DIR/results.json (metrics, choices, timings), "
+        "DIR/cluster_ids.csv (and .parquet), DIR/export/ (the serving "
+        "SavedModel), DIR/checkpoint/, DIR/tensorboard/ (tensorboard "
+        "--logdir=DIR/tensorboard) and DIR/plots/. A stopped run resumes when started again with the "
+        "same command.\n\nExamples:\n"
+        "  tfgnn-dink train --model_dir=/tmp/dink\n"
+        "  tfgnn-dink train --config=configs/cora.py "
+        "--data=../shared/data/cora/cora.npz --model_dir=/tmp/cora\n"
+        "  tfgnn-dink train --config=configs/cora.py "
+        "--config.pretrain.steps=400 --seed=3 --model_dir=/tmp/cora3"),
+    "predict": _Command(
+        "Cluster ids for a graph from the model that train saved.",
+        "tfgnn-dink predict --model_dir=DIR --output=FILE.csv [--data=PATH] "
+        "[--overwrite]",
+        {"model_dir": _RUN_DIR, "data": _DATA_OF_RUN,
+         "output": "the file to write, FILE.csv or FILE.parquet: "
+                   "node_id,cluster_id rows (node_id: the graph's own node "
+                   "ids where its file names them, else row numbers)",
+         "overwrite": "replace an existing --output"},
+        "Reads the graph as train reads it, with the run's config; on the "
+        "graph train read, FILE.csv equals DIR/cluster_ids.csv. Another "
+        "graph must have the features the model was trained on (the same "
+        "columns).\n\nExample:\n"
+        "  tfgnn-dink predict --model_dir=/tmp/cora "
+        "--data=../shared/data/cora/cora.npz --output=/tmp/cora_ids.csv"),
+    "evaluate": _Command(
+        "Metrics of saved cluster ids: ACC/NMI/ARI/F1 against the graph's "
+        "labels where it has them; modularity, conductance and non-empty "
+        "clusters always.",
+        "tfgnn-dink evaluate [--assignments=FILE.csv] [--model_dir=DIR] "
+        "[--data=PATH] [--output=FILE.json]",
+        {"assignments": "node_id,cluster_id rows, a .csv or .parquet file "
+                        "(as train and predict write them); default: "
+                        "cluster_ids.csv of --model_dir",
+         "model_dir": _RUN_DIR + " (for its assignments and graph)",
+         "data": _DATA_OF_RUN,
+         "output": "also write the metrics to this JSON file"},
+        "Give --assignments and --data, or --model_dir, or both. Prints the "
+        "metrics as JSON.\n\nExample:\n"
+        "  tfgnn-dink evaluate --assignments=/tmp/cora_ids.csv "
+        "--data=../shared/data/cora/cora.npz"),
+    "export": _Command(
+        "Write the serving SavedModel of a trained model to a new directory.",
+        "tfgnn-dink export --model_dir=DIR --output=EXPORT_DIR [--data=PATH] "
+        "[--overwrite]",
+        {"model_dir": _RUN_DIR,
+         "output": "the directory of the SavedModel",
+         "data": _DATA_OF_RUN + " (it sets the features' format)",
+         "overwrite": "replace an existing SavedModel at --output"},
+        "The same model as DIR/export: it takes serialized GraphTensors with "
+        "the features as train read them (see the README's serving "
+        "section).\n\nExample:\n"
+        "  tfgnn-dink export --model_dir=/tmp/cora --output=/tmp/serving/1"),
+}
+_DEFAULT_COMMAND = "train"
+
+
+def _config_fields_help() -> str:
+  lines = [_wrapped("config fields (--config.FIELD=VALUE; the defaults of the "
+                    "built-in config, which configs/*.py change in part):")]
+  for field, value in config_lib.flatten(config_lib.default_config()).items():
+    lines.append(f"  --config.{field}={value!r}")
+    lines.append(_wrapped("      " + config_lib.FIELD_HELP[field]))
+  return "\n".join(lines)
+
+
+def help_text(command: str | None) -> str:
+  """What `tfgnn-dink [COMMAND] --help` prints."""
+  if command not in _COMMANDS:
+    width = max(map(len, _COMMANDS))
+    listing = "\n".join(
+        _wrapped(f"  {name.ljust(width)}  {c.summary}",
+                 indent=" " * (width + 2)) for name, c in _COMMANDS.items())
+    return (f"Dink-Net graph clustering for TF-GNN.\n\n"
+            f"usage: tfgnn-dink COMMAND [flags]\n\ncommands:\n{listing}\n\n"
+            "`tfgnn-dink COMMAND --help` shows a command's flags; with no "
+            "command, train runs\n(the default recipe on a built-in "
+            "synthetic graph).\n")
+  spec = _COMMANDS[command]
+  flag_lines = [_wrapped(f"  --{name}: {text}", indent="    ")
+                for name, text in {**spec.flags,
+                                   "verbosity": _VERBOSITY}.items()]
+  parts = [_wrapped(spec.summary), _wrapped(f"usage: {spec.usage}",
+                                           indent="    "),
+           "flags:\n" + "\n".join(flag_lines),
+           "\n".join(_wrapped(line, indent="    " if line[:1] == " " else "")
+                     for line in spec.details.splitlines())]
+  if command == "train":
+    parts.append(_config_fields_help())
+  return "\n\n".join(p for p in parts if p) + "\n"
+
+
+def _wrapped(text: str, indent: str = "") -> str:
+  lead = text[:len(text) - len(text.lstrip())]
+  return textwrap.fill(text, width=79, subsequent_indent=lead + indent,
+                       break_on_hyphens=False) if text else ""
+
+
+_HELP_FLAGS = ("-h", "--help", "-?", "--helpshort", "--helpfull")
+
+
+def _command_of(argv: list[str]) -> str | None:
+  positional = [a for a in argv[1:] if not a.startswith("-")]
+  return positional[0] if positional else None
+
+
+def _fail(message: str, status: int = 2) -> None:
+  sys.stderr.write(f"tfgnn-dink: error: {message}\n")
+  sys.stderr.flush()
+  sys.exit(status)
+
+
+def _check_flags(command: str, argv: list[str]) -> None:
+  """Refuses flags that the command does not read (they would be ignored).
+
+  `argv`: the whole command line (absl's `main` gets only what is left).
+  """
+  allowed = set(_COMMANDS[command].flags)
+  given = {name for name in ("model_dir", "data", "seed", "overwrite",
+                             "output", "assignments")
+           if flags.FLAGS[name].present}
+  if any(a.startswith("--config") for a in argv[1:]):
+    given.add("config")
+  extra = sorted(given - allowed)
+  if extra:
+    hint = (" (predict, evaluate and export use the config saved in "
+            "--model_dir)" if "config" in extra or "seed" in extra else "")
+    _fail(f"{command} does not take {', '.join('--' + e for e in extra)}"
+          f"{hint}: see tfgnn-dink {command} --help.")
 
 
 def main(argv: list[str]) -> None:
-  command = argv[1:] or ["train"]
-  if command[0] not in _COMMANDS or len(command) > 1:
-    raise app.UsageError(f"Unknown command {' '.join(command)!r}; expected "
-                         f"one of {_COMMANDS}.")
-  logging.set_verbosity(logging.WARNING)
-  tf.get_logger().setLevel("ERROR")
+  positional = argv[1:]
+  command = positional[0] if positional else _DEFAULT_COMMAND
+  if command not in _COMMANDS or len(positional) > 1:
+    close = difflib.get_close_matches(" ".join(positional), _COMMANDS, n=1)
+    hint = f" Did you mean {close[0]}?" if close else ""
+    _fail(f"Unknown command {' '.join(positional)!r}.{hint} Commands: "
+          f"{', '.join(_COMMANDS)} (tfgnn-dink --help).")
+  verbosity = (flags.FLAGS["verbosity"].value
+               if flags.FLAGS["verbosity"].present else 0)
+  logging.set_verbosity(logging.INFO if verbosity > 0 else logging.WARNING)
+  tf.get_logger().setLevel("INFO" if verbosity > 0 else "ERROR")
+  _check_flags(command, sys.argv)
+  {"train": _train, "predict": _predict, "evaluate": _evaluate,
+   "export": _export}[command](verbosity)
+
+
+def _say(verbosity: int):
+  def log(line: str) -> None:
+    if verbosity >= 0:
+      print(line, flush=True)
+  return log
+
+
+def _train(verbosity: int) -> None:
   config = flags.FLAGS.config
   if _SEED.value is not None:
     config.seed = _SEED.value
@@ -76,40 +255,161 @@ def main(argv: list[str]) -> None:
   model_dir = _MODEL_DIR.value or tempfile.mkdtemp(prefix="dink-")
   if _DATA.value is not None:
     config.data.path = _DATA.value
+  if config.data.path and config.data.path.strip():
+    # As run.json records it: predict, evaluate and export, run from
+    # another directory, read the same graph.
+    config.data.path = os.path.abspath(config.data.path)
   try:
-    if _DATA.value is not None and not _DATA.value.strip():
-      raise ValueError("--data is empty: pass a graph file or directory, or "
-                       "leave --data out for the built-in synthetic graph.")
     config_lib.validate(config)  # Before reading the data.
-    if config.data.path:
-      graph = loaders.load(config.data.path)
-    else:
-      graph = data.make_csbm(seed=config.seed, **config.synthetic)
-    pipeline.run(config, graph, model_dir, overwrite=_OVERWRITE.value)
+    graph = saved_run.read_graph(config, _DATA.value)
+    results = pipeline.run(config, graph, model_dir, overwrite=_OVERWRITE.value,
+                           log=_say(verbosity), verbosity=verbosity)
+    if verbosity < 0:
+      print(f"{model_dir}: {stages.format_metrics(results['metrics'])}")
   except ValueError as e:
     # Bad input: say what and how to fix in one line, without the flag list;
     # the traceback (in case it is a bug, not bad input) goes to a file.
     if temporary and not os.path.exists(os.path.join(model_dir, "run.json")):
       # Refused before it began: nothing to keep.
       shutil.rmtree(model_dir, ignore_errors=True)
-      sys.stderr.write(f"tfgnn-dink: error: {e}\n")
-    else:
-      sys.stderr.write(f"tfgnn-dink: error: {e}\n{_save_trace(model_dir)}")
+      _fail(str(e))
+    sys.stderr.write(f"tfgnn-dink: error: {e}\n{_save_trace(model_dir)}")
     sys.exit(2)
   except (OSError, tf.errors.ResourceExhaustedError) as e:
     if not _is_disk_problem(e):
       raise
-    sys.stderr.write(
-        f"tfgnn-dink: error: cannot write to {model_dir}: {e}. Free some "
-        "space (or make it writable) and run the same command again: the "
-        "run resumes after its last completed epoch.\n")
-    sys.exit(1)
+    _fail(f"cannot write to {model_dir}: {e}. Free some space (or make it "
+          "writable) and run the same command again: the run resumes after "
+          "its last completed epoch.", status=1)
   except KeyboardInterrupt:
     sys.stderr.write(
         "tfgnn-dink: interrupted. Run the same command with "
         f"--model_dir={model_dir} to resume after the last completed "
         "epoch.\n")
     sys.exit(130)
+
+
+def _need(flag: flags.FlagHolder, command: str, example: str) -> str:
+  if not flag.value:
+    _fail(f"{command} needs --{flag.name}, e.g. --{flag.name}={example} "
+          f"(tfgnn-dink {command} --help).")
+  return flag.value
+
+
+def _check_output(path: str) -> None:
+  if os.path.lexists(path) and not _OVERWRITE.value:
+    _fail(f"--output {path} exists: pass --overwrite to replace it, or "
+          "choose another --output.")
+  parent = os.path.dirname(os.path.abspath(path))
+  if not os.path.isdir(parent):
+    _fail(f"--output {path}: the directory {parent} does not exist.")
+
+
+def _graph_of_run(config: ml_collections.ConfigDict, model_dir: str):
+  """The graph of --data, else the one the run in `model_dir` read."""
+  try:
+    return saved_run.read_graph(config, _DATA.value)
+  except ValueError as e:
+    if _DATA.value is not None:
+      raise
+    raise ValueError(f"{e} (This is the graph the run in {model_dir} "
+                     "trained on: pass --data=PATH.)") from e
+
+
+def _restored(model_dir: str, verbosity: int) -> saved_run.Restored:
+  config = saved_run.load_config(model_dir)
+  graph = _graph_of_run(config, model_dir)
+  _say(verbosity)(f"[dink] graph {graph.name}: {graph.num_nodes} nodes; "
+                  f"model of {model_dir}")
+  return saved_run.restore(model_dir, graph, config)
+
+
+def _predict(verbosity: int) -> None:
+  output = _need(_OUTPUT, "predict", "cluster_ids.csv")
+  model_dir = _need(_MODEL_DIR, "predict", "/tmp/dink")
+  _check_output(output)
+  if os.path.isdir(output):
+    _fail(f"--output {output} is a directory: name a CSV file.")
+  with _bad_input():
+    assignments_lib.format_of(output)  # Before any work.
+    restored = _restored(model_dir, verbosity)
+    cluster_ids = saved_run.predict(restored)
+    with _writing(output):
+      assignments_lib.write(output, cluster_ids,
+                        restored.prepared.graph.node_ids)
+  _say(verbosity)(f"[dink] wrote {output} ({len(cluster_ids)} nodes, "
+                  f"{len(set(cluster_ids.tolist()))} clusters)")
+
+
+def _evaluate(verbosity: int) -> None:
+  model_dir, assignments = _MODEL_DIR.value, _ASSIGNMENTS.value
+  if not (model_dir or (assignments and _DATA.value)):
+    _fail("evaluate needs --assignments=FILE.csv and --data=PATH, or "
+          "--model_dir=DIR of a finished run (tfgnn-dink evaluate --help).")
+  if _OUTPUT.value:
+    _check_output(_OUTPUT.value)
+  with _bad_input():
+    if model_dir:
+      config = saved_run.load_config(model_dir)
+      assignments = assignments or os.path.join(model_dir,
+                                                "cluster_ids.csv")
+    else:
+      config = config_lib.default_config()
+    graph = (_graph_of_run(config, model_dir) if model_dir else
+             saved_run.read_graph(config, _DATA.value))
+    metrics = saved_run.evaluate(graph, assignments_lib.read(assignments,
+                                                             graph))
+    if _OUTPUT.value:
+      with _writing(_OUTPUT.value):
+        _files.write_json_atomically(_OUTPUT.value, metrics)
+  del verbosity  # The metrics are the output.
+  print(json.dumps(metrics, indent=2, sort_keys=True))
+
+
+def _export(verbosity: int) -> None:
+  output = _need(_OUTPUT, "export", "/tmp/serving/1")
+  model_dir = _need(_MODEL_DIR, "export", "/tmp/dink")
+  _check_output(output)
+  if os.path.lexists(output) and not os.path.exists(
+      os.path.join(output, "saved_model.pb")):  # Only with --overwrite.
+    _fail(f"--output {output} exists and is not a SavedModel: choose "
+          "another --output (--overwrite replaces SavedModels only).")
+  with _bad_input():
+    restored = _restored(model_dir, verbosity)
+    with _writing(output):
+      saved_run.export(restored, output)
+  _say(verbosity)(f"[dink] wrote the serving SavedModel to {output}: "
+                  + export_lib.describe_serving_signature(output))
+
+
+@contextlib.contextmanager
+def _writing(path: str) -> Iterator[None]:
+  """An OSError while writing `path`: one line naming it, status 1."""
+  try:
+    yield
+  except OSError as e:
+    _fail(f"cannot write {path}: {e.strerror or e}. Check the directory "
+          "and its permissions, or free some space.", status=1)
+
+
+class _bad_input:  # pylint: disable=invalid-name
+  """Bad input (a ValueError naming its fix) or a file that cannot be read
+  or written (OSError): one line, status 2; Ctrl-C: one line, status 130."""
+
+  def __enter__(self):
+    return self
+
+  def __exit__(self, kind, value, tb):
+    if kind is None:
+      return False
+    if issubclass(kind, ValueError):
+      _fail(str(value))
+    if issubclass(kind, OSError):
+      _fail(f"{value.strerror or value}: {value.filename or ''}".rstrip(": ")
+            + ". Check the path and its permissions.")
+    if issubclass(kind, KeyboardInterrupt):
+      _fail("interrupted; nothing was written.", status=130)
+    return False
 
 
 def _is_disk_problem(error: Exception) -> bool:
@@ -156,9 +456,9 @@ def _config_error(error: Exception, argv: list[str]) -> str:
       if field not in fields:
         close = difflib.get_close_matches(field, fields, n=3)
         hint = f" Did you mean {', '.join(close)}?" if close else ""
-        return (f"--config.{field}: no such config field.{hint} The fields "
-                "and their defaults are in tensorflow_gnn_dink/recipe/"
-                "config.py.")
+        return (f"--config.{field}: no such config field.{hint} "
+                "`tfgnn-dink train --help` lists the fields and their "
+                "defaults.")
   return f"the config could not be loaded: {type(error).__name__}: {error}"
 
 
@@ -175,23 +475,22 @@ def _parse_flags(argv: list[str]) -> list[str]:
       raise OSError(f"get_config() gave {type(flags.FLAGS.config)}")
     return args
   except flags.Error as e:
-    if "before a value for --config" not in str(e):
-      raise  # absl reports these itself.
-    # ml_collections' FlagOrderError (not exported by its package).
-    sys.stderr.write("tfgnn-dink: error: --config.FIELD=VALUE overrides come "
-                     "after --config=FILE on the command line: move "
-                     "--config=FILE before them.\n")
-    sys.exit(2)
+    if "before a value for --config" in str(e):
+      # ml_collections' FlagOrderError (not exported by its package).
+      _fail("--config.FIELD=VALUE overrides come after --config=FILE on the "
+            "command line: move --config=FILE before them.")
+    _fail(f"{e} (tfgnn-dink --help)")
   except Exception as e:  # pylint: disable=broad-except
     # Loading --config runs the user's file: anything can go wrong there.
-    sys.stderr.write(f"tfgnn-dink: error: {_config_error(e, argv)}\n")
-    sys.exit(2)
+    _fail(_config_error(e, argv))
+  raise AssertionError("unreachable")
 
 
 def run_main() -> None:
   """Entry point of `python -m tensorflow_gnn_dink` and `tfgnn-dink`."""
-  # absl's --help shows the main module's docstring.
-  main_module = sys.modules["__main__"]
-  if not (main_module.__doc__ or "").strip():
-    main_module.__doc__ = __doc__
+  sys.stdout.reconfigure(line_buffering=True)  # Progress shows when piped.
+  if any(a in _HELP_FLAGS or a.startswith(("--help=", "--helpfull="))
+         for a in sys.argv[1:]):
+    sys.stdout.write(help_text(_command_of(sys.argv)))
+    sys.exit(0)
   app.run(main, flags_parser=_parse_flags)

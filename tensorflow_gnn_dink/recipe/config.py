@@ -90,7 +90,66 @@ def default_config() -> ml_collections.ConfigDict:
   # memory exceeds what the machine has available (the error names what to
   # change).
   config.check_memory = True
+  # PNG pictures of the run in MODEL_DIR/plots (see `plots`).
+  config.plots = True
   return config
+
+
+# One line per field, for `tfgnn-dink train --help` (a test checks that every
+# field of `default_config()` has one).
+FIELD_HELP = {
+    "seed": "random seed of everything (same seed, same clusters)",
+    "n_clusters": "K; default: the number of label classes (needed for "
+                  "unlabelled graphs)",
+    "data.path": "the graph (same as --data); default: the synthetic graph",
+    "data.normalize_features": "'row' (rows sum to 1, Dink-Net) or 'none'",
+    "data.feature_format": "'auto' (sparse under 10% non-zeros), 'sparse' "
+                           "or 'dense'",
+    "synthetic.num_nodes": "synthetic graph: nodes",
+    "synthetic.n_clusters": "synthetic graph: planted communities",
+    "synthetic.num_features": "synthetic graph: feature columns",
+    "synthetic.avg_degree": "synthetic graph: mean degree",
+    "synthetic.homophily": "synthetic graph: fraction of edges inside a "
+                           "community",
+    "synthetic.feature_noise": "synthetic graph: feature noise (higher: "
+                               "harder)",
+    "synthetic.words_per_node": "synthetic graph: sparse bag of words with "
+                                "about this many words (default: dense)",
+    "model.hidden_units": "encoder width (GCN + PReLU)",
+    "model.num_layers": "GCN layers",
+    "embedding.propagation_steps": "hops p of the clustering embedding "
+                                   "normalize(h + A^p h)",
+    "pretrain.steps": "pretraining steps (discrimination task)",
+    "pretrain.learning_rate": "pretraining learning rate (Adam)",
+    "pretrain.feature_drop_rate": "feature columns dropped in both views",
+    "pretrain.dgi_loss_weight": "weight of DGI's summary loss (Dink-Net: 0)",
+    "pretrain.discrimination_loss_weight": "weight of Dink-Net's "
+                                           "discrimination loss",
+    "kmeans.n_init": "k-means restarts (the best by modularity is kept)",
+    "kmeans.max_iter": "k-means iterations per restart",
+    "kmeans.batch_size": "mini-batch k-means on batches of this many rows "
+                         "(default: full k-means)",
+    "finetune.steps": "fine-tuning steps (dilation + shrink)",
+    "finetune.learning_rate": "fine-tuning learning rate (Adam)",
+    "finetune.dilation_loss_weight": "weight of the cluster dilation loss",
+    "finetune.shrink_loss_weight": "weight of the cluster shrink loss",
+    "finetune.shrink": "'all' (Dink-Net: towards all centres) or 'assigned'",
+    "finetune.temperature": "softmax temperature of soft assignments",
+    "finetune.stop_gradient": "keep the encoder frozen while fine-tuning",
+    "finetune.max_center_norm": "bound on the centres' norm (default: none)",
+    "finetune.discrimination_loss_weight": "discrimination loss kept while "
+                                           "fine-tuning (trains the encoder)",
+    "selection": "'modularity' (label-free choice of epochs and k-means "
+                 "restart) or 'last'",
+    "steps_per_epoch": "steps between candidates of the selection (and "
+                       "checkpoints)",
+    "batch_size": "train on batches of this many node rows (large graphs); "
+                  "default: full-graph steps",
+    "deterministic": "TensorFlow's op determinism",
+    "check_memory": "refuse full-graph training that will not fit, before "
+                    "any work",
+    "plots": "write PNG pictures of the run to MODEL_DIR/plots",
+}
 
 
 def get_config() -> ml_collections.ConfigDict:

@@ -40,11 +40,15 @@ class Graph:
     labels: Optional `[num_nodes]` int labels (-1 = unknown), for evaluation
       only.
     name: A short name for reports.
+    node_ids: Optional `[num_nodes]` ids of the nodes as the input names them
+      (strings or integers, unique), for the outputs (`cluster_ids.csv` is
+      keyed by them); default: the row numbers.
   """
   features: Features
   edges: np.ndarray
   labels: Optional[np.ndarray] = None
   name: str = "graph"
+  node_ids: Optional[np.ndarray] = None
 
   @property
   def num_nodes(self) -> int:
@@ -100,6 +104,26 @@ def validate(graph: Graph) -> None:
         f"labels must be integer class ids (-1: unknown), got dtype "
         f"{graph.labels.dtype}: convert them, e.g. labels.astype(np.int64) "
         "if they are whole numbers.")
+  if graph.node_ids is not None:
+    validate_node_ids(graph.node_ids, graph.num_nodes)
+
+
+def validate_node_ids(node_ids: np.ndarray, num_nodes: int) -> None:
+  """Raises ValueError unless `node_ids` name `num_nodes` nodes, once each."""
+  if node_ids.shape != (num_nodes,):
+    raise ValueError(f"node_ids must have shape ({num_nodes},), one per "
+                     f"node, got {node_ids.shape}.")
+  if not (np.issubdtype(node_ids.dtype, np.integer) or
+          node_ids.dtype.kind in "US"):
+    raise ValueError(f"node_ids must be integers or strings, got dtype "
+                     f"{node_ids.dtype}: convert them, e.g. "
+                     "node_ids.astype(str).")
+  unique, counts = np.unique(node_ids, return_counts=True)
+  if unique.size != num_nodes:
+    raise ValueError(
+        f"node_ids must be unique; {unique[counts > 1][:3].tolist()} appear "
+        "more than once. Give each node its own id (or none: then nodes are "
+        "named by their row numbers).")
 
 
 def check_features_differ(graph: Graph) -> None:

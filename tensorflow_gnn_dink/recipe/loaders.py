@@ -11,7 +11,11 @@ Supported (see `load`):
     `tf.Example`s, each one GraphTensor (components are merged).
 
 Every reader returns an undirected graph without self-loops, both edge
-directions stored, float32 features, and labels with -1 for unknown.
+directions stored, float32 features, and labels with -1 for unknown. Where
+the input names its nodes, the names become `Graph.node_ids` (the keys of
+`cluster_ids.csv`): a `.npz`'s `node_names`, OGB's
+`mapping/nodeidx2*.csv.gz`, TF-GNN's node feature `#id` (`NODE_ID`); ids
+that do not name every node once are left out with a warning.
 
 A missing, empty, truncated, corrupt or malformed file is a `ValueError`
 whose message names the file, what was expected and the fix. No file can run
@@ -20,6 +24,8 @@ code: `.npz` arrays are read without pickles, and Planetoid pickles with
 """
 from __future__ import annotations
 
+import csv
+import glob
 import gzip
 import os
 import pickle
@@ -27,6 +33,7 @@ import zipfile
 import zlib
 from typing import Optional
 
+from absl import logging
 from google.protobuf import text_format
 import numpy as np
 import scipy.sparse as sp
@@ -35,6 +42,7 @@ import tensorflow_gnn as tfgnn
 
 from tensorflow_gnn_dink.recipe import data
 
+NODE_ID = "#id"  # TF-GNN's (and its samplers') node feature of node ids.
 FORMATS = ("a gnn-benchmark .npz, a Planetoid directory (ind.NAME.*) or "
            "ind.NAME prefix, an OGB dataset directory (raw/edge.csv.gz) or a "
            "TF-GNN GraphSchema .pbtxt with TFRecords")
@@ -131,6 +139,7 @@ def load_npz(path: str, name: Optional[str] = None) -> data.Graph:
               "(pickled object arrays are never loaded). Re-save the file "
               "with numeric arrays.") from e
     files = sorted(archive.files)
+    node_names = _npz_node_names(archive, path)
   needed = _ADJ_KEYS
   if "attr_matrix" not in parts or any(k in parts for k in _ATTR_KEYS):
     needed += _ATTR_KEYS
@@ -166,7 +175,46 @@ def load_npz(path: str, name: Optional[str] = None) -> data.Graph:
                     edges=_undirected(np.stack([coo.row, coo.col]),
                                       num_nodes, path),
                     labels=None if labels is None else labels.astype(np.int64),
-                    name=name or os.path.basename(path).split(".")[0])
+                    name=name or os.path.basename(path).split(".")[0],
+                    node_ids=_usable_node_ids(node_names, num_nodes, path,
+                                              "node_names"))
+
+
+def _npz_node_names(archive, path: str) -> Optional[np.ndarray]:
+  """The `node_names` array of a gnn-benchmark file, if it can be read."""
+  if "node_names" not in archive.files:
+    return None
+  try:
+    return archive["node_names"]
+  except (OSError, ValueError, EOFError, zipfile.BadZipFile,
+          zlib.error) as e:  # E.g. pickled: never loaded.
+    logging.warning("%s: node_names not read (%s); nodes are named by their "
+                    "row numbers.", path, e)
+    return None
+
+
+def _usable_node_ids(node_ids: Optional[np.ndarray], num_nodes: int,
+                     path: str, what: str) -> Optional[np.ndarray]:
+  """`node_ids` if they name every node once, else None (and a warning).
+
+  The ids only key the outputs, so ids that cannot do that are left out
+  rather than refusing a graph that can be clustered.
+  """
+  if node_ids is None:
+    return None
+  node_ids = np.asarray(node_ids)
+  if node_ids.ndim == 2 and node_ids.shape[1] == 1:
+    node_ids = node_ids.reshape(-1)
+  if node_ids.dtype.kind in "OS":  # Bytes, e.g. a tf.string feature.
+    node_ids = np.array([v.decode("utf-8", "replace") if isinstance(
+        v, bytes) else str(v) for v in node_ids.tolist()], dtype=str)
+  try:
+    data.validate_node_ids(node_ids, num_nodes)
+  except ValueError as e:
+    logging.warning("%s: %s not used as node ids (%s); nodes are named by "
+                    "their row numbers.", path, what, e)
+    return None
+  return node_ids
 
 
 # Planetoid -------------------------------------------------------------------
@@ -427,7 +475,33 @@ def load_ogb(path: str) -> data.Graph:
   name = os.path.basename(os.path.normpath(path))
   return data.Graph(features=features,
                     edges=_undirected(edges, features.shape[0], edge_file),
-                    labels=labels, name=name)
+                    labels=labels, name=name,
+                    node_ids=_ogb_node_ids(path, raw, features.shape[0]))
+
+
+def _ogb_node_ids(path: str, raw: str, num_nodes: int
+                  ) -> Optional[np.ndarray]:
+  """The ids of OGB's `mapping/nodeidx2ID.csv.gz` (`node idx,ID` rows)."""
+  found = sorted({*glob.glob(os.path.join(path, "mapping", "nodeidx2*.csv.gz")),
+                  *glob.glob(os.path.join(os.path.dirname(raw), "mapping",
+                                          "nodeidx2*.csv.gz"))})
+  if len(found) != 1:
+    return None
+  try:
+    with gzip.open(found[0], "rt", newline="") as f:
+      rows = list(csv.reader(f))[1:]  # After the header.
+    index = np.array([int(r[0]) for r in rows], np.int64)
+    ids = np.array([r[1].strip() for r in rows], dtype=str)
+  except (OSError, EOFError, ValueError, IndexError, zlib.error,
+          csv.Error) as e:
+    logging.warning("%s: not read (%s); nodes are named by their row "
+                    "numbers.", found[0], e)
+    return None
+  if not np.array_equal(index, np.arange(len(index))):
+    logging.warning("%s: node idx is not 0, 1, 2, ...: not used; nodes are "
+                    "named by their row numbers.", found[0])
+    return None
+  return _usable_node_ids(ids, num_nodes, found[0], "the mapping")
 
 
 # TF-GNN ----------------------------------------------------------------------
@@ -470,6 +544,8 @@ def load_tfgnn(schema_path: str, tfrecord_path: str, *,
   edge_set_name = only(spec.edge_sets_spec, "edge set", edge_set_name)
   feature_names = set(spec.node_sets_spec[node_set_name].features_spec)
   feature_names.discard(label_feature_name)
+  has_ids = NODE_ID in feature_names
+  feature_names.discard(NODE_ID)
   feature_name = only(feature_names, "node feature", feature_name)
   if not tf.io.gfile.exists(tfrecord_path):
     raise ValueError(f"TFRecord file {tfrecord_path} does not exist: pass "
@@ -499,11 +575,15 @@ def load_tfgnn(schema_path: str, tfrecord_path: str, *,
   if label_feature_name is not None:
     labels = nodes[label_feature_name].numpy().reshape(-1).astype(np.int64)
   features = nodes[feature_name].numpy().astype(np.float32)
+  node_ids = None
+  if has_ids:
+    node_ids = _usable_node_ids(nodes[NODE_ID].numpy(), features.shape[0],
+                                tfrecord_path, f"node feature {NODE_ID}")
   return data.Graph(
       features=features.reshape(features.shape[0], -1),
       edges=_undirected(edges, features.shape[0], tfrecord_path),
       labels=labels,
-      name=os.path.basename(tfrecord_path).split(".")[0])
+      name=os.path.basename(tfrecord_path).split(".")[0], node_ids=node_ids)
 
 
 def load(path: str, **kwargs) -> data.Graph:

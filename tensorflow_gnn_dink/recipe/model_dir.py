@@ -46,9 +46,10 @@ RUN_FILE = "run.json"
 RESULTS_FILE = "results.json"
 # What `pipeline.run` writes; `overwrite` deletes these and nothing else.
 OWNED = (RUN_FILE, "pretrain", "initialise_centres.npz", "finetune",
-         "export", "checkpoint", RESULTS_FILE, "cluster_ids.csv", "error.txt")
+         "export", "checkpoint", "tensorboard", "plots", RESULTS_FILE,
+         "cluster_ids.csv", "cluster_ids.parquet", "error.txt")
 # Config fields that do not change what a run computes.
-_NOT_COMPARED = ("check_memory", "data.path")
+_NOT_COMPARED = ("check_memory", "data.path", "plots")
 
 
 def graph_fingerprint(graph: data.Graph) -> dict[str, Any]:

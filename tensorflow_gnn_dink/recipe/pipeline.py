@@ -22,6 +22,10 @@ Files written to `model_dir` (each atomically):
     `tensorflow_gnn_dink.export`);
   * `checkpoint/model`: the same model (encoder, `cluster_centers`) as a
     `tf.train.Checkpoint`;
+  * `tensorboard/`: training scalars, the selections' modularity, the final
+    metrics and the embedding projector (`summaries`);
+  * `plots/`: PNG pictures of the embedding, the clusters and training
+    (`plots`; unless `config.plots=False`);
   * `run.json`: the config and the graph's fingerprint.
 
 A run stopped by a crash, a kill or Ctrl-C continues when started again with
@@ -32,9 +36,7 @@ unless `overwrite=True`.
 """
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-import contextlib
-import time
+from collections.abc import Callable
 from typing import Any, Optional
 
 import ml_collections
@@ -42,27 +44,8 @@ import tensorflow as tf
 
 from tensorflow_gnn_dink.recipe import data
 from tensorflow_gnn_dink.recipe import model_dir as model_dir_lib
+from tensorflow_gnn_dink.recipe import progress
 from tensorflow_gnn_dink.recipe import stages
-
-
-class Timings:
-  """Wall time per stage: `with timings.measure("pretrain"): ...`."""
-
-  def __init__(self):
-    self._start = time.perf_counter()
-    self.seconds: dict[str, float] = {}
-
-  @contextlib.contextmanager
-  def measure(self, stage: str) -> Iterator[None]:
-    start = time.perf_counter()
-    try:
-      yield
-    finally:
-      self.seconds[stage] = (self.seconds.get(stage, 0.0) +
-                             time.perf_counter() - start)
-
-  def with_total(self) -> dict[str, float]:
-    return {**self.seconds, "total": time.perf_counter() - self._start}
 
 
 def run(config: ml_collections.ConfigDict,
@@ -71,7 +54,8 @@ def run(config: ml_collections.ConfigDict,
         *,
         strategy: Optional[tf.distribute.Strategy] = None,
         overwrite: bool = False,
-        log: Callable[[str], None] = print) -> dict[str, Any]:
+        log: Callable[[str], None] = print,
+        verbosity: int = 0) -> dict[str, Any]:
   """Runs the whole recipe, or the rest of a stopped run.
 
   Args:
@@ -82,18 +66,20 @@ def run(config: ml_collections.ConfigDict,
       current one.
     overwrite: Start over in a `model_dir` that holds a finished run or one
       of another config or graph (else a ValueError says what it holds).
-    log: Where progress lines go.
+    log: Where progress lines go (each stage's time, as it ends).
+    verbosity: Progress bars of training stages: none below 0, one per
+      stage at 0, and Keras' per-epoch metrics above 0.
 
   Returns:
     The content of `results.json`.
   """
-  timings = Timings()
+  timings = progress.Timings(log)
   if config.get("deterministic", True):
     tf.config.experimental.enable_op_determinism()
   tf.keras.utils.set_random_seed(config.seed)
   context = stages.Run(config, strategy or tf.distribute.get_strategy(),
-                       model_dir, log)
-  with timings.measure("prepare"):
+                       model_dir, log, verbosity)
+  with timings.measure("prepare", log=False):  # Before the model dir.
     prepared = stages.prepare(config, graph)
   resumed = model_dir_lib.start(model_dir, config, graph, overwrite=overwrite,
                                 log=log)
@@ -111,10 +97,13 @@ def run(config: ml_collections.ConfigDict,
     stages.export(context, prepared, pretrained, finetuned)
   with timings.measure("assign_and_evaluate"):
     assigned = stages.assign_and_evaluate(context, prepared, finetuned)
+  with timings.measure("summaries"):
+    stages.write_summaries(context, prepared, initialised, finetuned,
+                           assigned)
   results = stages.write_results(context, prepared, initialised, finetuned,
                                  assigned, timings.with_total(), resumed)
   model_dir_lib.finish(model_dir)
   log(f"[dink] wrote {model_dir}/results.json, cluster_ids.csv, export/, "
-      "checkpoint/ "
+      "checkpoint/, tensorboard/, plots/ "
       f"({results['timings_s']['total']:.1f}s)")
   return results

@@ -34,13 +34,19 @@ from tensorflow_gnn_dink import geometry
 from tensorflow_gnn_dink import inputs
 from tensorflow_gnn_dink import layers
 from tensorflow_gnn_dink import tasks
+from tensorflow_gnn_dink.recipe import assignments
 from tensorflow_gnn_dink.recipe import config as config_lib
 from tensorflow_gnn_dink.recipe import data
 from tensorflow_gnn_dink.recipe import evaluation
 from tensorflow_gnn_dink.recipe import input_modes
 from tensorflow_gnn_dink.recipe import model_dir as model_dir_lib
+from tensorflow_gnn_dink.recipe import plots
+from tensorflow_gnn_dink.recipe import progress
 from tensorflow_gnn_dink.recipe import selection
+from tensorflow_gnn_dink.recipe import summaries
 
+# The cluster ids `write_results` writes (Parquet where pyarrow is installed).
+CLUSTER_IDS_FILES = ("cluster_ids.csv", "cluster_ids.parquet")
 NODE_SET = input_modes.NODE_SET
 EDGE_SET = input_modes.EDGE_SET
 _NORMALIZATIONS = ("row", "none")
@@ -49,11 +55,16 @@ Weights = list[np.ndarray]
 
 @dataclasses.dataclass(frozen=True)
 class Run:
-  """What every stage needs: the config, where and how to train, the log."""
+  """What every stage needs: the config, where and how to train, the log.
+
+  `verbosity`: below 0 no progress bars; 0 a progress bar per training
+  stage; above 0 also Keras' line per epoch with every metric.
+  """
   config: ml_collections.ConfigDict
   strategy: tf.distribute.Strategy
   model_dir: str
   log: Callable[[str], None] = print
+  verbosity: int = 0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -244,10 +255,17 @@ def _fit(run: Run, stage: str, stage_config: ml_collections.ConfigDict, *,
             f"{steps[-1]})")
   # The runner's own checkpoints would hold the last epoch, not the one the
   # selection keeps: `export` writes that one to MODEL_DIR/checkpoint.
+  callbacks = [snapshots, summaries.TrainingScalars(
+      summaries.directory(run.model_dir, stage),
+      every_n_steps=min(10, steps_per_epoch))]
+  if run.verbosity >= 0:
+    callbacks.append(progress.TrainingProgress(stage,
+                                               epochs * steps_per_epoch))
   trainer = runner.KerasTrainer(
       run.strategy, model_dir=stage_dir, steps_per_epoch=steps_per_epoch,
-      verbose=2, summarize_every_n_steps="never",
-      checkpoint_every_n_steps="never", callbacks=[snapshots])
+      verbose=2 if run.verbosity > 0 else 0,
+      summarize_every_n_steps="never", checkpoint_every_n_steps="never",
+      callbacks=callbacks)
   run.log(f"[dink] {stage}: {stage_config.steps} {mode.description}, "
           f"lr {stage_config.learning_rate}, tasks {sorted(task)}")
   # One task runs as TF-GNN's single-task training, where its preprocess
@@ -298,12 +316,14 @@ def pretrain(run: Run, prepared: Prepared) -> Pretrained:
   return Pretrained(encoder, dgi, steps, weights)
 
 
-def _embed(prepared: Prepared, encoder: tf.keras.Model) -> np.ndarray:
+def embed(prepared: Prepared, encoder: tf.keras.Model) -> np.ndarray:
+  """`[num_nodes, dim]` clustering embedding of every node by `encoder`."""
   # np.asarray shares the tensor's buffer (`.numpy()` copies it).
   return np.asarray(prepared.mode.embed(encoder, prepared.embedding))
 
 
-def _assign(z: np.ndarray, cluster_centers: np.ndarray) -> np.ndarray:
+def assign(z: np.ndarray, cluster_centers: np.ndarray) -> np.ndarray:
+  """The nearest centre of each row of `z` (its cluster id)."""
   return geometry.hard_assignments(z, cluster_centers).numpy()
 
 
@@ -332,7 +352,7 @@ def initialise_centres(run: Run, prepared: Prepared,
     def cluster_ids_of(i: int) -> np.ndarray:
       pretrained.encoder.set_weights(pretrained.weights[candidates[i]])
       proposals[i] = selection.kmeans(
-          _embed(prepared, pretrained.encoder), prepared.n_clusters,
+          embed(prepared, pretrained.encoder), prepared.n_clusters,
           seed=config.seed, n_init=config.kmeans.n_init,
           max_iter=config.kmeans.max_iter,
           batch_size=config.kmeans.get("batch_size"),
@@ -351,8 +371,9 @@ def initialise_centres(run: Run, prepared: Prepared,
   metrics = evaluation.evaluate(cluster_ids, prepared.graph.labels, edges)
   run.log(f"[dink] pretrain: kept step {choice.step} of "
           f"{pretrained.steps[-1]} ({_rule_note(rule)})")
-  run.log(f"[dink] k-means on pretrained embeddings: {_format(metrics)}")
-  return Initialised(choice, _embed(prepared, pretrained.encoder), centers,
+  run.log("[dink] k-means on pretrained embeddings: "
+          f"{format_metrics(metrics)}")
+  return Initialised(choice, embed(prepared, pretrained.encoder), centers,
                      cluster_ids, metrics)
 
 
@@ -431,7 +452,7 @@ def finetune(run: Run, prepared: Prepared, pretrained: Pretrained,
     if initial_weights is None:
       return initialised.z
     encoder.set_weights(_weights_of(states[i]))
-    return _embed(prepared, encoder)
+    return embed(prepared, encoder)
 
   choice_file = os.path.join(run.model_dir, "finetune", "choice.json")
   if os.path.exists(choice_file):  # Chosen before the run was interrupted.
@@ -440,7 +461,7 @@ def finetune(run: Run, prepared: Prepared, pretrained: Pretrained,
   else:
     choice = selection.best_by_modularity(
         prepared.graph.edges, [0, *steps],
-        lambda i: _assign(embedding_of(i), states[i]["cluster_centers"]),
+        lambda i: assign(embedding_of(i), states[i]["cluster_centers"]),
         config.selection)
     _files.write_json_atomically(choice_file, dataclasses.asdict(choice))
   run.log(f"[dink] fine-tune: kept step {choice.step} of "
@@ -495,21 +516,35 @@ def export(run: Run, prepared: Prepared, pretrained: Pretrained,
   is a `tf.train.Checkpoint` of the same `encoder` and `cluster_centers`
   (the chosen epochs, not the last ones). Returns the export's path.
   """
-  serving_task = _clustering_task(run.config, prepared,
-                                  finetuned.cluster_centers,
-                                  **_smoothing_kwargs(run.config))
   path = os.path.join(run.model_dir, "export")
-  export_lib.save_serving_model(
-      prepared.mode.serving_encoder(pretrained.encoder), serving_task,
-      prepared.graph_tensor.spec, path,
-      feature_processors=prepared.feature_processors)
+  save_serving_model(run.config, prepared, pretrained.encoder,
+                     finetuned.cluster_centers, path)
   checkpoint = tf.train.Checkpoint(
       encoder=pretrained.encoder,
       cluster_centers=tf.Variable(finetuned.cluster_centers))
   with _files.directory_atomically(
       os.path.join(run.model_dir, "checkpoint")) as staging:
     checkpoint.write(os.path.join(staging, "model"))
+  run.log("[dink] serving signature of export/: "
+          + export_lib.describe_serving_signature(path))
   return path
+
+
+def save_serving_model(config: ml_collections.ConfigDict, prepared: Prepared,
+                       encoder: tf.keras.Model, cluster_centers: np.ndarray,
+                       path: str) -> None:
+  """Saves the serving SavedModel of `encoder` and `cluster_centers` to `path`.
+
+  It takes serialized GraphTensors as given to `prepare` (features
+  unprocessed) and runs the feature processors, the encoder and the
+  clustering task (atomically: a crash leaves no half-written `path`).
+  """
+  serving_task = _clustering_task(config, prepared, cluster_centers,
+                                  **_smoothing_kwargs(config))
+  export_lib.save_serving_model(
+      prepared.mode.serving_encoder(encoder), serving_task,
+      prepared.graph_tensor.spec, path,
+      feature_processors=prepared.feature_processors)
 
 
 def assign_and_evaluate(run: Run, prepared: Prepared,
@@ -517,7 +552,7 @@ def assign_and_evaluate(run: Run, prepared: Prepared,
   """Assigns every node to its nearest chosen centre and evaluates."""
   if not np.all(np.isfinite(finetuned.z)):
     raise FloatingPointError("Embeddings contain NaN/inf after training.")
-  cluster_ids = _assign(finetuned.z, finetuned.cluster_centers)
+  cluster_ids = assign(finetuned.z, finetuned.cluster_centers)
   metrics = evaluation.evaluate(cluster_ids, prepared.graph.labels,
                                 prepared.graph.edges)
   collapsed = metrics["non_empty_clusters"] < prepared.n_clusters / 2
@@ -533,7 +568,11 @@ def write_results(run: Run, prepared: Prepared, initialised: Initialised,
                   finetuned: FineTuned, assigned: Assigned,
                   timings: dict[str, float],
                   resumed: bool = False) -> dict[str, Any]:
-  """Writes `results.json` and `cluster_ids.csv` atomically; returns results.
+  """Writes `results.json` and the cluster ids atomically; returns results.
+
+  The cluster ids go to `cluster_ids.csv` and, where pyarrow is installed,
+  `cluster_ids.parquet`, keyed by the graph's own node ids where it has them
+  (`assignments`).
 
   `resumed`: the run continued a stopped one (its `timings_s` then count
   this process's work only).
@@ -549,14 +588,48 @@ def write_results(run: Run, prepared: Prepared, initialised: Initialised,
       "finetune_modularity": finetuned.choice.history,
       "timings_s": timings, "resumed": resumed,
       "config": run.config.to_dict()}
-  _files.write_text_atomically(
-      os.path.join(run.model_dir, "cluster_ids.csv"),
-      "node_id,cluster_id\n" + "".join(
-          f"{i},{c}\n" for i, c in enumerate(assigned.cluster_ids)))
+  for name in CLUSTER_IDS_FILES:
+    if name.endswith(".csv") or assignments.parquet_available():
+      assignments.write(os.path.join(run.model_dir, name),
+                        assigned.cluster_ids, prepared.graph.node_ids)
   _files.write_json_atomically(os.path.join(run.model_dir, "results.json"),
                                results)
-  run.log(f"[dink] final clustering: {_format(assigned.metrics)}")
+  run.log(f"[dink] final clustering: {format_metrics(assigned.metrics)}")
   return results
+
+
+def write_summaries(run: Run, prepared: Prepared, initialised: Initialised,
+                    finetuned: FineTuned, assigned: Assigned) -> None:
+  """TensorBoard and pictures of the run.
+
+  TensorBoard: the selections' modularity, the final metrics, the embedding
+  projector (the training stages wrote their scalars as they trained; see
+  `summaries`); with `config.plots`, the PNG files of `plots`.
+  """
+  summaries.write_choices(run.model_dir, {
+      "pretrain": initialised.choice.history,
+      "finetune": finetuned.choice.history}, assigned.metrics)
+  summaries.write_projector(run.model_dir, finetuned.z, assigned.cluster_ids,
+                            prepared.graph.labels, seed=run.config.seed,
+                            node_ids=prepared.graph.node_ids)
+  if not run.config.get("plots", True):
+    return
+  try:
+    curves = {stage: summaries.read_scalars(
+        summaries.directory(run.model_dir, stage))
+              for stage in ("pretrain", "finetune")}
+    plots.write_all(
+        run.model_dir, z=finetuned.z, cluster_ids=assigned.cluster_ids,
+        n_clusters=prepared.n_clusters, labels=prepared.graph.labels,
+        curves=curves,
+        histories={"pretrain": initialised.choice.history,
+                   "finetune": finetuned.choice.history},
+        chosen={"pretrain": initialised.choice.step,
+                "finetune": finetuned.choice.step}, seed=run.config.seed)
+  except Exception as e:  # pylint: disable=broad-except
+    # Pictures are not worth a finished run: say so and go on.
+    run.log(f"[dink] WARNING: no plots ({type(e).__name__}: {e}); the "
+            "results are complete. config.plots=False skips them.")
 
 
 def _rule_note(rule: str) -> str:
@@ -564,6 +637,7 @@ def _rule_note(rule: str) -> str:
           "the last one")
 
 
-def _format(metrics: dict[str, Any]) -> str:
+def format_metrics(metrics: dict[str, Any]) -> str:
+  """`metrics` on one line, for the log."""
   return ", ".join(f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}"
                    for k, v in sorted(metrics.items()))
