@@ -155,7 +155,12 @@ def main(argv) -> None:
   print(f"1. pretrained {_PRETRAIN_STEPS.value} steps")
 
   # 2. k-means on the clustering embedding gives the initial centres.
-  serialized = next(iter(tf.data.TFRecordDataset(tfrecord_path)))
+  records = list(tf.data.TFRecordDataset(tfrecord_path).take(2))
+  if len(records) != 1:
+    sys.exit(f"{tfrecord_path} holds {len(records) or 'no'} records; this "
+             "tutorial expects the whole graph as one GraphTensor (one "
+             "record). `tfgnn-dink train --data=SCHEMA` merges several.")
+  serialized = records[0]
   graph = tfgnn.parse_single_example(gtspec, serialized)
   for processor in feature_processors:
     graph = processor(graph)
@@ -199,8 +204,11 @@ def main(argv) -> None:
   serve = tf.saved_model.load(export_dir).signatures["serving_default"]
   cluster_ids = serve(examples=tf.reshape(serialized, [1]))["cluster_id"]
   cluster_ids = cluster_ids.numpy()
-  node_ids = (np.array([v.decode() for v in nodes["#id"].numpy()])
-              if "#id" in nodes.features else None)
+  node_ids = None
+  if "#id" in nodes.features:  # Strings or integers.
+    node_ids = nodes["#id"].numpy().reshape(-1)
+    if node_ids.dtype == object:
+      node_ids = np.array([v.decode() for v in node_ids])
   output = os.path.join(work_dir, "cluster_ids.csv")
   assignments.write(output, cluster_ids, node_ids)
   print(f"4. wrote {output}: "

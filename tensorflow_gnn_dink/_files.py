@@ -26,7 +26,8 @@ def write_atomically(path: str, write: Callable[[IO[Any]], Any], *,
   os.makedirs(directory, exist_ok=True)
   fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=directory)
   try:
-    with os.fdopen(fd, "wb" if binary else "w") as f:
+    with (os.fdopen(fd, "wb") if binary else
+          os.fdopen(fd, "w", encoding="utf-8")) as f:
       write(f)
       f.flush()
       os.fsync(f.fileno())

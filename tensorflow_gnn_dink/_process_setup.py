@@ -23,10 +23,12 @@ For the command line it
     reading a pipe: it outlives a crash of the command, so nothing the
     command wrote is lost.
 """
+import atexit
 import os
 import re
 import signal
 import sys
+import time
 
 _COMMAND = "tfgnn-dink"
 _PACKAGE = "tensorflow_gnn_dink"
@@ -105,3 +107,28 @@ def _filter_native_stderr() -> None:
   os.close(read_end)
   os.dup2(write_end, 2)
   os.close(write_end)
+  atexit.register(_wait_for_filter, pid)
+
+
+def _wait_for_filter(pid: int, timeout_s: float = 5.0) -> None:
+  """At exit: closes the pipe and lets the filter write out what it holds.
+
+  Without this the shell could print its next prompt before the command's
+  last lines on stderr. Bounded: a child process still holding the pipe
+  open only delays the exit by `timeout_s`.
+  """
+  try:
+    sys.stderr.flush()
+  except (OSError, ValueError):
+    pass
+  devnull = os.open(os.devnull, os.O_WRONLY)
+  os.dup2(devnull, 2)  # Our end of the pipe closed: the filter sees EOF.
+  os.close(devnull)
+  deadline = time.monotonic() + timeout_s
+  while time.monotonic() < deadline:
+    try:
+      if os.waitpid(pid, os.WNOHANG)[0]:
+        return
+    except ChildProcessError:
+      return
+    time.sleep(0.01)

@@ -27,7 +27,8 @@ class WriteReadTest(testing_utils.TestCase):
 
   @testing_utils.parameterized.product(
       extension=[".csv", ".parquet"],
-      node_ids=[None, ["p-17", "a,b", 'say "x"', "ü"], [40, 7, 12, 3]])
+      node_ids=[None, ["p-17", "a,b", 'say "x"', " ü "], [40, 7, 12, 3],
+                np.array([2**64 - 1, 0, 2**63, 5], np.uint64)])
   def test_round_trip(self, extension, node_ids):
     graph = _graph(4, node_ids)
     path = os.path.join(self.create_tempdir().full_path, "ids" + extension)

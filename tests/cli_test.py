@@ -205,14 +205,21 @@ class CliTest(testing_utils.TestCase):
                 f"--output={tmp}/ids.parquet")
     self.assertEqual(proc.returncode, 0, proc.stderr[-3000:])
     self.assertTrue(pq.read_table(f"{tmp}/ids.parquet").equals(table))
-    proc = _cli("evaluate", f"--assignments={tmp}/ids.parquet",
-                f"--data={tmp}/toy.npz", f"--output={tmp}/m.json")
+    proc = _cli("predict", f"--model_dir={tmp}/run", f"--output={tmp}/ids.csv")
     self.assertEqual(proc.returncode, 0, proc.stderr[-3000:])
+    with open(f"{tmp}/ids.csv") as f, open(f"{tmp}/run/cluster_ids.csv") as g:
+      self.assertEqual(f.read(), g.read())
+    for _ in range(2):  # The second time over the first, with --overwrite.
+      proc = _cli("evaluate", f"--assignments={tmp}/ids.parquet",
+                  f"--data={tmp}/toy.npz", f"--output={tmp}/m.json",
+                  "--overwrite")
+      self.assertEqual(proc.returncode, 0, proc.stderr[-3000:])
     with open(f"{tmp}/run/results.json") as f:
       self.assertEqual(json.loads(proc.stdout), json.load(f)["metrics"])
-    # The export command prints the signature too.
+    # The export command prints the signature too; missing directories of
+    # --output are made.
     proc = _cli("export", f"--model_dir={tmp}/run",
-                f"--output={tmp}/serving")
+                f"--output={tmp}/serving/models/1")
     self.assertEqual(proc.returncode, 0, proc.stderr[-3000:])
     self.assertIn("serving_default(examples: string [None])", proc.stdout)
     with open(f"{tmp}/run/results.json") as f:
@@ -292,6 +299,15 @@ BAD_COMMAND_LINES = (
      r"Cannot create the model directory .*/f/sub: Not a directory"),
     ("data_missing", lambda d: [f"--data={d}/nosuch.npz"],
      r"No such file or directory: .*/nosuch.npz"),
+    ("unknown_strategy", lambda d: ["--strategy=mirorred"],
+     r"Unknown strategy 'mirorred': choose one of default, mirrored, "
+     r"multi_worker, parameter_server, tpu"),
+    ("multi_worker_without_tf_config", lambda d: ["--strategy=multi_worker"],
+     r"--strategy=multi_worker reads the cluster from TF_CONFIG, which is not "
+     r"set: set TF_CONFIG in each process"),
+    ("parameter_server", lambda d: ["--strategy=parameter_server"],
+     r"--strategy=parameter_server: the recipe does not run under "
+     r"ParameterServerStrategy yet"),
     ("data_text_named_npz",
      lambda d: [f"--data={_write_file(f'{d}/g.npz', 'hello')}"],
      r".*/g.npz is not a .npz file \(no zip header"),

@@ -452,7 +452,8 @@ class NodeIdsTest(LoadersTestCase):
     graph = data.make_csbm(num_nodes=4, n_clusters=2)
     for node_ids, message in (
         (np.array(["a", "b"]), r"node_ids must have shape \(4,\)"),
-        (np.array([0.5, 1, 2, 3]), "integers or strings"),
+        (np.array([0.5, 1, 2, 3]), "integers or \\(unicode\\) strings"),
+        (np.array([b"a", b"b", b"c", b"d"]), "decode byte strings"),
         (np.array([1, 2, 2, 3]), r"must be unique; \[2\] appear")):
       with self.assertRaisesRegex(ValueError, message):
         data.validate(dataclasses.replace(graph, node_ids=node_ids))

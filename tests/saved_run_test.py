@@ -77,6 +77,11 @@ class RestoreTest(testing_utils.TestCase):
     with self.assertRaisesRegex(ValueError, "The graph has 8 feature columns; "
                                 "the model in .* was trained on 64"):
       saved_run.restore(model_dir, narrow)
+    # Fewer nodes than K, and all alike: fine for inference (not training).
+    tiny = data.Graph(features=np.ones([2, 64], np.float32),
+                      edges=np.array([[0], [1]]))
+    self.assertEqual(saved_run.predict(saved_run.restore(model_dir,
+                                                         tiny)).shape, (2,))
 
   def test_a_directory_without_a_finished_run_is_refused(self):
     empty = self.create_tempdir().full_path

@@ -51,6 +51,12 @@ class SummariesTest(testing_utils.TestCase):
     self.assertAllClose(scalars["pretrain_modularity"], {50: 0.61, 100: 0.65})
     self.assertAllClose(scalars["finetune_modularity"], {0: 0.65, 50: 0.66})
     self.assertAllClose(scalars["final/non_empty_clusters"], {0: 7.0})
+    # Written again (a resumed run): still one value per step.
+    summaries.write_choices(model_dir, {"pretrain": [[50, 0.6]]}, {})
+    log_dir = summaries.directory(model_dir, "selection")
+    self.assertLen(os.listdir(log_dir), 1)
+    self.assertEqual(summaries.read_scalars(log_dir),
+                     {"pretrain_modularity": {50: 0.6000000238418579}})
 
   def test_projector_embedding_and_metadata(self):
     model_dir = self.create_tempdir().full_path

@@ -34,6 +34,7 @@ def deps_of(path):
       for a in n.names:
         if a.name == "tensorflow_gnn_dink": deps.add(":tensorflow_gnn_dink")
         if a.name == "testing_utils": deps.add(":testing_utils")
+        elif os.path.exists(f"tests/{a.name}.py"): deps.add(":" + a.name)
   deps.discard(":" + target(path))
   if "/recipe/" in path and not path.endswith("__init__.py"):
     deps.add(":recipe")
@@ -86,6 +87,11 @@ out.append('''py_library(
     ],
 )
 ''')
+# Helpers of the tests (a test's subprocesses run some of them as scripts).
+helpers = sorted(h for h in glob.glob("tests/*.py") if not h.endswith(
+    ("_test.py", "conftest.py", "testing_utils.py")))
+for h in helpers:
+  out.append(f'py_library(\n    name = "{os.path.basename(h)[:-3]}",\n    testonly = True,\n    srcs = ["{h}"],\n    srcs_version = "PY3",\n' + fmt_list("deps", deps_of(h)) + ")\n")
 sizes = {}
 for t in tests:
   name = target(t)
@@ -95,7 +101,11 @@ for t in tests:
     data = '    data = glob(["configs/*.py"]) + ["BUILD", "README.md"],\n'
   if name == "benchmarks_test":
     data = '    data = glob(["benchmarks/*.py", "configs/*.py"]),\n'
+  if name == "multi_worker_test":
+    data = '    data = ["tests/distributed_worker.py"],\n'
   deps = set(deps_of(t))
+  if name == "multi_worker_test":  # Its subprocesses run the worker.
+    deps.add(":distributed_worker")
   if name == "benchmarks_test":  # It imports the benchmark scripts.
     for script in glob.glob("benchmarks/*.py"):
       deps.update(deps_of(script))

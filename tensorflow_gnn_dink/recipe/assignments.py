@@ -74,9 +74,8 @@ def write(path: str, cluster_ids: np.ndarray,
     # pylint: disable-next=g-import-not-at-top
     import pyarrow as pa
     from pyarrow import parquet as pq  # pylint: disable=g-import-not-at-top
-    keys = (node_ids.astype(np.int64) if np.issubdtype(node_ids.dtype,
-                                                        np.integer)
-            else node_ids.astype(str))
+    keys = (node_ids if np.issubdtype(node_ids.dtype, np.integer)
+            else node_ids.astype(str))  # uint64 ids stay uint64.
     table = pa.table({"node_id": keys, "cluster_id": cluster_ids})
     _files.write_atomically(path, lambda f: pq.write_table(table, f),
                             binary=True)
@@ -109,7 +108,7 @@ def _rows(path: str) -> list[tuple[int, str, str]]:
             enumerate(zip(table.column("node_id").to_pylist(),
                           table.column("cluster_id").to_pylist()), start=1)]
   try:
-    with open(path, newline="") as f:
+    with open(path, newline="", encoding="utf-8") as f:
       rows = list(csv.reader(f))
   except (OSError, UnicodeDecodeError, csv.Error) as e:
     raise ValueError(f"Cannot read the assignments {path}: {e}. "
@@ -124,7 +123,7 @@ def _rows(path: str) -> list[tuple[int, str, str]]:
     if len(row) != 2:
       raise ValueError(f"{path}, line {line}: expected node_id,cluster_id, "
                        f"got {','.join(row)!r}.")
-    parsed.append((line, row[0].strip(), row[1].strip()))
+    parsed.append((line, row[0], row[1].strip()))  # Ids exactly as written.
   return parsed
 
 
@@ -141,7 +140,8 @@ def read(path: str, graph: data.Graph) -> np.ndarray:
   num_nodes = graph.num_nodes
   position = None
   if graph.node_ids is not None:
-    position = {str(v): i for i, v in enumerate(graph.node_ids.tolist())}
+    position = {v: i for i, v in enumerate(
+        graph.node_ids.astype(str).tolist())}
   cluster_ids = np.full(num_nodes, -1, np.int64)
   kind = "row" if format_of(path) == ".parquet" else "line"
   for line, node, cluster in _rows(path):

@@ -46,6 +46,7 @@ from tensorflow_gnn_dink.recipe import config as config_lib
 from tensorflow_gnn_dink.recipe import pipeline
 from tensorflow_gnn_dink.recipe import saved_run
 from tensorflow_gnn_dink.recipe import stages
+from tensorflow_gnn_dink.recipe import strategies
 
 _CONFIG_HELP = (
     "A config file (Python, with get_config()), e.g. configs/cora.py; default: "
@@ -54,6 +55,8 @@ _CONFIG_HELP = (
 _MODEL_DIR = flags.DEFINE_string("model_dir", None, "The run's directory.")
 _DATA = flags.DEFINE_string("data", None, "A graph file or directory.")
 _SEED = flags.DEFINE_integer("seed", None, "Overrides config.seed.")
+_STRATEGY = flags.DEFINE_string("strategy", "default",
+                                "The tf.distribute strategy.")
 _OVERWRITE = flags.DEFINE_bool("overwrite", False,
                                "Replace what is there.")
 _OUTPUT = flags.DEFINE_string("output", None, "What to write.")
@@ -81,13 +84,19 @@ _COMMANDS = {
         "Run the Dink-Net recipe on a graph: pretrain, k-means, fine-tune, "
         "assign, evaluate, export.",
         "tfgnn-dink train [--config=FILE] [--config.FIELD=VALUE ...] "
-        "[--data=PATH] [--model_dir=DIR] [--seed=N] [--overwrite]",
+        "[--data=PATH] [--model_dir=DIR] [--seed=N] [--strategy=NAME] "
+        "[--overwrite]",
         {"config": _CONFIG_HELP,
          "data": f"the graph to cluster ({_GRAPH_FORMATS}); default: "
                  "config.data.path, else the built-in synthetic graph",
          "model_dir": "where results, checkpoints and the export go; "
                       "default: a new temporary directory",
          "seed": "overrides config.seed",
+         "strategy": "the tf.distribute strategy: default, mirrored (local "
+                     "GPUs), multi_worker (the cluster in TF_CONFIG: start "
+                     "the same command in every worker process; worker 0 "
+                     "writes --model_dir, the others DIR/workers/worker_N), "
+                     "or tpu",
          "overwrite": "start over in a --model_dir that holds a finished "
                       "run, or a stopped run of another config or graph "
                       "(without it a stopped run of the same config and "
@@ -122,13 +131,14 @@ _COMMANDS = {
         "labels where it has them; modularity, conductance and non-empty "
         "clusters always.",
         "tfgnn-dink evaluate [--assignments=FILE.csv] [--model_dir=DIR] "
-        "[--data=PATH] [--output=FILE.json]",
+        "[--data=PATH] [--output=FILE.json] [--overwrite]",
         {"assignments": "node_id,cluster_id rows, a .csv or .parquet file "
                         "(as train and predict write them); default: "
                         "cluster_ids.csv of --model_dir",
          "model_dir": _RUN_DIR + " (for its assignments and graph)",
          "data": _DATA_OF_RUN,
-         "output": "also write the metrics to this JSON file"},
+         "output": "also write the metrics to this JSON file",
+         "overwrite": "replace an existing --output"},
         "Give --assignments and --data, or --model_dir, or both. Prints the "
         "metrics as JSON.\n\nExample:\n"
         "  tfgnn-dink evaluate --assignments=/tmp/cora_ids.csv "
@@ -194,8 +204,9 @@ _HELP_FLAGS = ("-h", "--help", "-?", "--helpshort", "--helpfull")
 
 
 def _command_of(argv: list[str]) -> str | None:
-  positional = [a for a in argv[1:] if not a.startswith("-")]
-  return positional[0] if positional else None
+  # The first command name (a flag's value given as `--flag VALUE` is no
+  # command).
+  return next((a for a in argv[1:] if a in _COMMANDS), None)
 
 
 def _fail(message: str, status: int = 2) -> None:
@@ -210,7 +221,8 @@ def _check_flags(command: str, argv: list[str]) -> None:
   `argv`: the whole command line (absl's `main` gets only what is left).
   """
   allowed = set(_COMMANDS[command].flags)
-  given = {name for name in ("model_dir", "data", "seed", "overwrite",
+  given = {name for name in ("model_dir", "data", "seed", "strategy",
+                             "overwrite",
                              "output", "assignments")
            if flags.FLAGS[name].present}
   if any(a.startswith("--config") for a in argv[1:]):
@@ -247,12 +259,32 @@ def _say(verbosity: int):
   return log
 
 
+def _strategy() -> tf.distribute.Strategy:
+  """The --strategy, created before any other TensorFlow op (as
+  MultiWorkerMirroredStrategy needs)."""
+  if _STRATEGY.value == "parameter_server":
+    _fail("--strategy=parameter_server: the recipe does not run under "
+          "ParameterServerStrategy yet (its runner.run does: see the "
+          "README); use multi_worker.")
+  try:
+    return strategies.make_strategy(_STRATEGY.value)
+  except ValueError as e:
+    _fail(str(e))
+  raise AssertionError("unreachable")
+
+
 def _train(verbosity: int) -> None:
+  strategy = _strategy()
   config = flags.FLAGS.config
   if _SEED.value is not None:
     config.seed = _SEED.value
   temporary = _MODEL_DIR.value is None
   model_dir = _MODEL_DIR.value or tempfile.mkdtemp(prefix="dink-")
+  if not strategies.is_chief(strategy):
+    # Trains in step with the chief, which writes --model_dir.
+    resolver = strategy.cluster_resolver
+    model_dir = os.path.join(model_dir, "workers",
+                             f"{resolver.task_type}_{resolver.task_id}")
   if _DATA.value is not None:
     config.data.path = _DATA.value
   if config.data.path and config.data.path.strip():
@@ -262,8 +294,9 @@ def _train(verbosity: int) -> None:
   try:
     config_lib.validate(config)  # Before reading the data.
     graph = saved_run.read_graph(config, _DATA.value)
-    results = pipeline.run(config, graph, model_dir, overwrite=_OVERWRITE.value,
-                           log=_say(verbosity), verbosity=verbosity)
+    results = pipeline.run(config, graph, model_dir, strategy=strategy,
+                           overwrite=_OVERWRITE.value, log=_say(verbosity),
+                           verbosity=verbosity)
     if verbosity < 0:
       print(f"{model_dir}: {stages.format_metrics(results['metrics'])}")
   except ValueError as e:
@@ -300,9 +333,13 @@ def _check_output(path: str) -> None:
   if os.path.lexists(path) and not _OVERWRITE.value:
     _fail(f"--output {path} exists: pass --overwrite to replace it, or "
           "choose another --output.")
-  parent = os.path.dirname(os.path.abspath(path))
-  if not os.path.isdir(parent):
-    _fail(f"--output {path}: the directory {parent} does not exist.")
+  # Missing directories are created; one that is a file cannot be.
+  ancestor = os.path.dirname(os.path.abspath(path))
+  while not os.path.exists(ancestor):
+    ancestor = os.path.dirname(ancestor)
+  if not os.path.isdir(ancestor):
+    _fail(f"--output {path}: {ancestor} is a file, not a directory: "
+          "choose another --output.")
 
 
 def _graph_of_run(config: ml_collections.ConfigDict, model_dir: str):

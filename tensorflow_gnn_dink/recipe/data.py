@@ -114,10 +114,10 @@ def validate_node_ids(node_ids: np.ndarray, num_nodes: int) -> None:
     raise ValueError(f"node_ids must have shape ({num_nodes},), one per "
                      f"node, got {node_ids.shape}.")
   if not (np.issubdtype(node_ids.dtype, np.integer) or
-          node_ids.dtype.kind in "US"):
-    raise ValueError(f"node_ids must be integers or strings, got dtype "
-                     f"{node_ids.dtype}: convert them, e.g. "
-                     "node_ids.astype(str).")
+          node_ids.dtype.kind == "U"):
+    raise ValueError(f"node_ids must be integers or (unicode) strings, got "
+                     f"dtype {node_ids.dtype}: convert them, e.g. "
+                     "node_ids.astype(str), or decode byte strings.")
   unique, counts = np.unique(node_ids, return_counts=True)
   if unique.size != num_nodes:
     raise ValueError(

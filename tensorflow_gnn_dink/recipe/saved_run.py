@@ -113,8 +113,9 @@ def restore(model_dir: str, graph: data.Graph,
         f"{model_dir} was trained on {trained_width}. Pass a graph with the "
         "same features (the same vocabulary, in the same order).")
   config.n_clusters = int(centers_shape[0])  # Not the graph's label count.
-  config.check_memory = False  # Inference needs less than training.
-  prepared = stages.prepare(config, graph)
+  if config.get("batch_size") is not None:  # Rows are embedded in chunks.
+    config.batch_size = min(config.batch_size, graph.num_nodes)
+  prepared = stages.prepare(config, graph, training=False)
   encoder = prepared.mode.build_encoder()
   centers = tf.Variable(tf.zeros(centers_shape))
   tf.train.Checkpoint(encoder=encoder, cluster_centers=centers).read(

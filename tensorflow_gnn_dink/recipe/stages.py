@@ -155,27 +155,39 @@ def feature_processors(
       mode == "row") else ()
 
 
-def prepare(config: ml_collections.ConfigDict, graph: data.Graph) -> Prepared:
-  """Checks the config and the graph; processes features; picks the mode."""
+def prepare(config: ml_collections.ConfigDict, graph: data.Graph, *,
+            training: bool = True) -> Prepared:
+  """Checks the config and the graph; processes features; picks the mode.
+
+  With `training=False` (a trained model applied to `graph`), what only
+  training needs is not checked: nodes that differ in their features, at
+  least K nodes (and K rows per batch), the memory of a training step.
+  """
   config_lib.validate(config)
   selection.check_rule(config.selection)
   data.validate(graph)
-  data.check_features_differ(graph)
+  if training:
+    data.check_features_differ(graph)
   # Self-loops dropped, duplicates merged, both directions of every edge:
   # the GCN adds its own self-loops, and modularity counts each edge once.
   graph = dataclasses.replace(
       graph, edges=data.symmetrize_edges(graph.edges, graph.num_nodes))
   graph = data.with_feature_format(graph, config.data.feature_format)
-  n_clusters = resolve_n_clusters(config, graph)
-  if config.get("batch_size") is not None and config.batch_size < n_clusters:
+  if training:
+    n_clusters = resolve_n_clusters(config, graph)
+  else:
+    n_clusters = int(config.n_clusters)
+  if training and config.get("batch_size") is not None and (
+      config.batch_size < n_clusters):
     raise ValueError(
         f"config.batch_size={config.batch_size} is below n_clusters="
         f"{n_clusters}: every batch of node rows is clustered into K "
         f"clusters, so it needs at least K rows. Pass config.batch_size >= "
         f"{n_clusters}.")
-  input_modes.check_fits(
-      config, graph.num_nodes, graph.edges.shape[1], graph.num_features,
-      graph.features.nnz if sp.issparse(graph.features) else None)
+  if training:
+    input_modes.check_fits(
+        config, graph.num_nodes, graph.edges.shape[1], graph.num_features,
+        graph.features.nnz if sp.issparse(graph.features) else None)
   processors = feature_processors(config)
   graph_tensor = data.to_graph_tensor(graph, node_set_name=NODE_SET,
                                       edge_set_name=EDGE_SET,

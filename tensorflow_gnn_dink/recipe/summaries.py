@@ -71,7 +71,9 @@ def write_choices(model_dir: str,
       scalars `STAGE_modularity` by step.
     final_metrics: Written as step-0 scalars `final/NAME`.
   """
-  writer = tf.summary.create_file_writer(directory(model_dir, "selection"))
+  log_dir = directory(model_dir, "selection")
+  shutil.rmtree(log_dir, ignore_errors=True)  # Of a stopped earlier try.
+  writer = tf.summary.create_file_writer(log_dir)
   with writer.as_default():
     for stage, history in histories.items():
       for step, modularity in history:
@@ -115,7 +117,8 @@ def write_projector(model_dir: str, z: np.ndarray, cluster_ids: np.ndarray,
              "cluster_id": cluster_ids[nodes].tolist()}
   if labels is not None:
     columns["label"] = labels[nodes].tolist()
-  with open(os.path.join(log_dir, "metadata.tsv"), "w") as f:
+  with open(os.path.join(log_dir, "metadata.tsv"), "w",
+            encoding="utf-8") as f:
     f.write("\t".join(columns) + "\n")
     for row in zip(*columns.values()):
       f.write("\t".join(str(v) for v in row) + "\n")
