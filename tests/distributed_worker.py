@@ -2,8 +2,10 @@
 
   python tests/distributed_worker.py OUT_DIR STRATEGY INPUT
 
-STRATEGY: `multi_worker` (the cluster from `TF_CONFIG`), `default` or
-`mirrored` (two logical CPUs). INPUT: `full_graph` (every replica trains on
+STRATEGY: `multi_worker` or `parameter_server` (the cluster from
+`TF_CONFIG`; under `parameter_server` the workers and parameter servers
+serve until killed and the chief trains), `default` or `mirrored` (two
+logical CPUs). INPUT: `full_graph` (every replica trains on
 the whole graph) or `node_rows` (batches of `Â X` rows, each input pipeline
 its own shard). Trains the pretraining and clustering tasks together on a
 seeded synthetic graph, then writes `OUT_DIR/TASK_ID.npz`: the trained
@@ -28,6 +30,9 @@ NUM_NODES, N_CLUSTERS, HIDDEN_UNITS = 300, 3, 16
 
 
 def make_strategy(name: str) -> tf.distribute.Strategy:
+  if name == "parameter_server" and strategies.tf_config()["task"][
+      "type"] != "chief":
+    strategies.serve()  # Never returns.
   if name == "mirrored":
     cpus = tf.config.list_physical_devices("CPU")
     tf.config.set_logical_device_configuration(

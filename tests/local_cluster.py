@@ -48,13 +48,18 @@ def free_ports(count: int) -> list[int]:
 
 def run(commands: Mapping[str, Sequence[Sequence[str]]], *,
         timeout_s: float, env: Mapping[str, str] | None = None,
-        cwd: str | None = None) -> list[Finished]:
+        cwd: str | None = None,
+        wait_for: Sequence[str] | None = None) -> list[Finished]:
   """Runs `commands[task_type][task_id]` as the cluster's tasks.
 
   Args:
     commands: Per job name (`"worker"`, `"ps"`, `"chief"`), the command line
       of each of its tasks.
     timeout_s: Wall-clock limit for the whole cluster.
+    wait_for: The jobs whose tasks end the run when they have all exited
+      (the others, e.g. parameter-server-strategy servers that never exit,
+      are then killed and reported with their signal as return code);
+      default: every job.
     env: Extra environment variables for every process.
     cwd: Working directory of the processes.
 
@@ -82,7 +87,8 @@ def run(commands: Mapping[str, Sequence[Sequence[str]]], *,
           list(commands[job][i]), env=process_env, cwd=cwd, stdout=log,
           stderr=subprocess.STDOUT, start_new_session=True))
     deadline = time.monotonic() + timeout_s
-    pending = list(started)
+    pending = [p for (job, _), p in zip(tasks, started)
+               if wait_for is None or job in wait_for]
     while pending:
       pending = [p for p in pending if p.poll() is None]
       if any(p.returncode for p in started if p.returncode is not None):

@@ -34,7 +34,8 @@ RECIPE = {
                                              "evaluate", "export"],
     "tensorflow_gnn_dink.recipe.assignments": ["write", "read"],
     "tensorflow_gnn_dink.recipe.evaluation": ["evaluate"],
-    "tensorflow_gnn_dink.recipe.strategies": ["make_strategy", "is_chief"],
+    "tensorflow_gnn_dink.recipe.strategies": ["make_strategy", "serve",
+                                              "is_chief"],
 }
 
 

@@ -101,10 +101,10 @@ for t in tests:
     data = '    data = glob(["configs/*.py"]) + ["BUILD", "README.md"],\n'
   if name == "benchmarks_test":
     data = '    data = glob(["benchmarks/*.py", "configs/*.py"]),\n'
-  if name == "multi_worker_test":
+  if name == "distribute_test":
     data = '    data = ["tests/distributed_worker.py"],\n'
   deps = set(deps_of(t))
-  if name == "multi_worker_test":  # Its subprocesses run the worker.
+  if name == "distribute_test":  # Its subprocesses run the worker.
     deps.add(":distributed_worker")
   if name == "benchmarks_test":  # It imports the benchmark scripts.
     for script in glob.glob("benchmarks/*.py"):

@@ -5,9 +5,10 @@
   * `multi_worker`: `MultiWorkerMirroredStrategy`, the cluster from
     `TF_CONFIG` (one process per worker, each started with the same command
     and its own `TF_CONFIG` task);
-  * `parameter_server`: `ParameterServerStrategy`, the cluster from
-    `TF_CONFIG` (the chief runs this; workers and parameter servers run
-    `tf.distribute.Server`s, see the README);
+  * `parameter_server`: TF-GNN's `runner.ParameterServerStrategy` (variables
+    partitioned over the parameter servers), the cluster from `TF_CONFIG`:
+    the chief coordinates (`runner.run` runs there), while the workers and
+    parameter servers each run `serve()`;
   * `tpu`: `TPUStrategy` on the TPU that `TPUClusterResolver` finds.
 
 `TF_CONFIG` is TensorFlow's JSON: `{"cluster": {"worker": ["host:port",
@@ -20,6 +21,7 @@ import os
 from typing import Any
 
 import tensorflow as tf
+from tensorflow_gnn import runner
 
 NAMES = ("default", "mirrored", "multi_worker", "parameter_server", "tpu")
 
@@ -74,9 +76,8 @@ def make_strategy(name: str) -> tf.distribute.Strategy:
     _check_cluster(name, ("worker",))
     return tf.distribute.MultiWorkerMirroredStrategy()
   if name == "parameter_server":
-    _check_cluster(name, ("worker", "ps"))
-    resolver = tf.distribute.cluster_resolver.TFConfigClusterResolver()
-    return tf.distribute.experimental.ParameterServerStrategy(resolver)
+    _check_cluster(name, ("chief", "worker", "ps"))
+    return runner.ParameterServerStrategy()
   if name == "tpu":
     try:
       resolver = tf.distribute.cluster_resolver.TPUClusterResolver()
@@ -88,6 +89,18 @@ def make_strategy(name: str) -> tf.distribute.Strategy:
     return tf.distribute.TPUStrategy(resolver)
   raise ValueError(f"Unknown strategy {name!r}: choose one of "
                    f"{', '.join(NAMES)}.")
+
+
+def serve() -> None:
+  """Runs this process' task of `TF_CONFIG` as a server, until killed.
+
+  For the workers and parameter servers of `parameter_server`: they execute
+  what the chief's coordinator sends them.
+  """
+  resolver = tf.distribute.cluster_resolver.TFConfigClusterResolver()
+  tf.distribute.Server(resolver.cluster_spec(), job_name=resolver.task_type,
+                       task_index=resolver.task_id, protocol="grpc",
+                       start=True).join()
 
 
 def is_chief(strategy: tf.distribute.Strategy) -> bool:

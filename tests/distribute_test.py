@@ -1,12 +1,13 @@
-"""`runner.run` with both tasks under MultiWorkerMirroredStrategy.
+"""`runner.run` with both tasks under tf.distribute, in local processes.
 
 Two worker processes on 127.0.0.1 (`local_cluster`: free ports, a time
 limit, every process killed whatever happens) train the pretraining and
 clustering tasks together (`distributed_worker.py`), on the whole graph and
 on sharded batches of node rows. Both workers must finish with the same
 weights, and cluster the synthetic graph as well as one process does; so
-must the recipe's command line, and MirroredStrategy over two devices
-against one device.
+must the recipe's command line; ParameterServerStrategy (a chief, two
+workers, a parameter server) and MirroredStrategy over two devices must
+cluster it as one device does.
 """
 import testing_utils  # First: Keras 2 before TensorFlow.
 
@@ -38,7 +39,7 @@ def _results(model_dir: str) -> dict:
     return json.load(f)
 
 
-class MultiWorkerTest(testing_utils.TestCase):
+class DistributeTest(testing_utils.TestCase):
 
   @testing_utils.parameterized.parameters("full_graph", "node_rows")
   def test_two_workers_agree_and_match_one_process(self, input_name):
@@ -113,6 +114,29 @@ class MultiWorkerTest(testing_utils.TestCase):
     labels = runs["default"]["labels"]
     nmi = [metrics.normalized_mutual_info_score(labels, r["cluster_ids"])
            for r in runs.values()]
+    self.assertGreater(min(nmi), _MIN_NMI, nmi)
+    self.assertLess(abs(nmi[0] - nmi[1]), _NMI_TOLERANCE, nmi)
+
+  @testing_utils.parameterized.parameters("full_graph", "node_rows")
+  def test_parameter_servers_match_one_process(self, input_name):
+    out = self.create_tempdir().full_path
+    command = [sys.executable, _WORKER, out, "parameter_server", input_name]
+    finished = local_cluster.run(
+        {"chief": [command], "worker": [command] * 2, "ps": [command]},
+        timeout_s=_TIMEOUT_S, cwd=str(testing_utils.ROOT),
+        wait_for=["chief"])  # The servers serve until killed.
+    chief = finished[0]
+    self.assertEqual((chief.task_type, chief.returncode), ("chief", 0),
+                     chief.output[-3000:])
+    single = self.create_tempdir().full_path
+    task, = local_cluster.run(
+        {"worker": [[sys.executable, _WORKER, single, "default",
+                     input_name]]},
+        timeout_s=_TIMEOUT_S, cwd=str(testing_utils.ROOT))
+    self.assertEqual(task.returncode, 0, task.output[-3000:])
+    runs = [_load(os.path.join(d, "0.npz")) for d in (out, single)]
+    nmi = [metrics.normalized_mutual_info_score(r["labels"], r["cluster_ids"])
+           for r in runs]
     self.assertGreater(min(nmi), _MIN_NMI, nmi)
     self.assertLess(abs(nmi[0] - nmi[1]), _NMI_TOLERANCE, nmi)
 
