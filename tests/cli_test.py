@@ -3,6 +3,7 @@ import testing_utils  # First: Keras 2 before TensorFlow.
 
 import csv
 import json
+import os
 import subprocess
 import sys
 
@@ -114,6 +115,17 @@ class CliTest(testing_utils.TestCase):
     proc = _cli("predict", f"--model_dir={model_dir}", f"--output={out_csv}")
     self.assertEqual(proc.returncode, 2)
     self.assertIn("exists: pass --overwrite", proc.stderr)
+
+  def test_a_refused_run_without_model_dir_leaves_no_directory(self):
+    tmp = self.create_tempdir().full_path
+    for args in (["--config.pretrain.steps=0"],
+                 ["--config.n_clusters=100000"]):  # Refused in the pipeline.
+      proc = subprocess.run(
+          [sys.executable, "-m", "tensorflow_gnn_dink", "train", *args],
+          cwd=str(testing_utils.ROOT), capture_output=True, text=True,
+          timeout=600, env={**os.environ, "TMPDIR": tmp})
+      self.assertEqual(proc.returncode, 2, proc.stderr[-2000:])
+      self.assertEqual(os.listdir(tmp), [])
 
   def test_help_exits_0_and_lists_commands_flags_and_config_fields(self):
     proc = _cli("--help")

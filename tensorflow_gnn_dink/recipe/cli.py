@@ -279,7 +279,7 @@ def _train(verbosity: int) -> None:
   if _SEED.value is not None:
     config.seed = _SEED.value
   temporary = _MODEL_DIR.value is None
-  model_dir = _MODEL_DIR.value or tempfile.mkdtemp(prefix="dink-")
+  model_dir = root_dir = _MODEL_DIR.value or tempfile.mkdtemp(prefix="dink-")
   if not strategies.is_chief(strategy):
     # Trains in step with the chief, which writes --model_dir.
     resolver = strategy.cluster_resolver
@@ -304,7 +304,7 @@ def _train(verbosity: int) -> None:
     # the traceback (in case it is a bug, not bad input) goes to a file.
     if temporary and not os.path.exists(os.path.join(model_dir, "run.json")):
       # Refused before it began: nothing to keep.
-      shutil.rmtree(model_dir, ignore_errors=True)
+      shutil.rmtree(root_dir, ignore_errors=True)
       _fail(str(e))
     sys.stderr.write(f"tfgnn-dink: error: {e}\n{_save_trace(model_dir)}")
     sys.exit(2)
