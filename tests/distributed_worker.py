@@ -59,13 +59,10 @@ def main(out_dir: str, strategy_name: str, input_name: str) -> None:
   else:
     a_hat = propagation.normalized_adjacency(graph.edges, NUM_NODES)
     rows = propagation.gcn_input_rows(a_hat, graph.features, seed=0)
-    provider = dink.NodeRowsDatasetProvider(
-        {"feat": rows["feat"], "negative": rows["feat_negative"]},
-        batch_size=64, seed=0)
+    features = {"feat": rows["feat"], "negative": rows["feat_negative"]}
+    provider = dink.NodeRowsDatasetProvider(features, batch_size=64, seed=0)
     gtspec = provider.to_graph(
-        {k: v[:1] for k, v in {"feat": rows["feat"],
-                               "negative": rows["feat_negative"]}.items()}
-    ).spec.relax(num_nodes=True)
+        {k: v[:1] for k, v in features.items()}).spec.relax(num_nodes=True)
     model_fn = dink.make_gcn_rows_model_fn(hidden_units=HIDDEN_UNITS, seed=0)
     corruptor = dink.ReplaceFeature(node_set_name="nodes", source="negative",
                                     target="feat")

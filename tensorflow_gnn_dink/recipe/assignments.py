@@ -91,9 +91,9 @@ def write(path: str, cluster_ids: np.ndarray,
   _files.write_text_atomically(path, ",".join(COLUMNS) + "\n" + text)
 
 
-def _rows(path: str) -> list[tuple[int, str, str]]:
+def _rows(path: str, extension: str) -> list[tuple[int, str, str]]:
   """`(line or row number, node_id, cluster_id)` of each row, as strings."""
-  if format_of(path) == ".parquet":
+  if extension == ".parquet":
     from pyarrow import parquet as pq  # pylint: disable=g-import-not-at-top
     try:
       table = pq.read_table(path)
@@ -143,8 +143,9 @@ def read(path: str, graph: data.Graph) -> np.ndarray:
     position = {v: i for i, v in enumerate(
         graph.node_ids.astype(str).tolist())}
   cluster_ids = np.full(num_nodes, -1, np.int64)
-  kind = "row" if format_of(path) == ".parquet" else "line"
-  for line, node, cluster in _rows(path):
+  extension = format_of(path)
+  kind = "row" if extension == ".parquet" else "line"
+  for line, node, cluster in _rows(path, extension):
     where = f"{path}, {kind} {line}"
     try:
       cluster_id = int(cluster)

@@ -221,10 +221,8 @@ def _check_flags(command: str, argv: list[str]) -> None:
   `argv`: the whole command line (absl's `main` gets only what is left).
   """
   allowed = set(_COMMANDS[command].flags)
-  given = {name for name in ("model_dir", "data", "seed", "strategy",
-                             "overwrite",
-                             "output", "assignments")
-           if flags.FLAGS[name].present}
+  known = set().union(*(c.flags for c in _COMMANDS.values())) - {"config"}
+  given = {name for name in known if flags.FLAGS[name].present}
   if any(a.startswith("--config") for a in argv[1:]):
     given.add("config")
   extra = sorted(given - allowed)
