@@ -1,8 +1,9 @@
 """Dink-Net neural graph clustering for TensorFlow GNN.
 
 The library: Keras layers, pure loss functions, Keras metrics, runner tasks,
-dataset providers, encoders, plain-Keras training helpers, the serving
-export, and sparse node features inside GraphTensors (`sparse`). (The
+dataset providers, encoders, a runner trainer with XLA, plain-Keras training
+helpers, the serving export, and sparse node features inside GraphTensors
+(`sparse`). (The
 Dink-Net recipe and its command line live in `tensorflow_gnn_dink.recipe`;
 nothing here imports it.)
 
@@ -28,6 +29,7 @@ from tensorflow_gnn_dink import losses
 from tensorflow_gnn_dink import metrics
 from tensorflow_gnn_dink import sparse
 from tensorflow_gnn_dink import tasks
+from tensorflow_gnn_dink import trainers
 
 __version__ = "0.1.0"
 
@@ -42,10 +44,14 @@ NormalizeFeatureRows = layers.NormalizeFeatureRows
 DropFeatureColumns = layers.DropFeatureColumns
 ShuffleNodeRows = layers.ShuffleNodeRows
 ReplaceFeature = layers.ReplaceFeature
+mark_real_components = layers.mark_real_components
 
 # Runner tasks.
 DeepGraphInfomaxTask = tasks.DeepGraphInfomaxTask
 DinkClusteringTask = tasks.DinkClusteringTask
+
+# TF-GNN's KerasTrainer with `jit_compile` (XLA, as on TPU).
+KerasTrainer = trainers.KerasTrainer
 
 # Keras metrics.
 NonEmptyClusters = metrics.NonEmptyClusters

@@ -31,6 +31,11 @@ SHRINKS = ("all", "assigned")
 # negative view of stacked views has node `i`'s input features replaced by
 # node `p[i]`'s (see `DeepGraphInfomaxTask(stacked_views=True)`).
 NEGATIVE_VIEW_ROWS = "negative_view_rows"
+# A float context feature, 1 for each real graph component (`mark_real_
+# components`). TF-GNN's padding (`tfgnn.pad_to_total_sizes`, the runner's
+# `train_padding`) fills the components it adds with 0, so batch-level
+# operations (the negative view's shuffle, DGI's summary) can leave them out.
+REAL_COMPONENT = "real_component"
 
 
 @tf.keras.utils.register_keras_serializable(package=_PACKAGE)
@@ -348,7 +353,9 @@ class DeepGraphInfomaxLogits(tf.keras.layers.Layer):
   for the stack `[batch, 2, dim]` of clean and corrupted representations,
   the `[batch, 2]` logits `x . W(mean of the clean rows)`. TF-GNN's layer
   first unstacks (copies) both views; on large full-graph batches those
-  copies cost more than the logits.
+  copies cost more than the logits. With `weights` (`[batch]`, e.g. 0 for
+  padding: `real_examples`), the summary is the weighted mean of the clean
+  rows.
   """
 
   def build(self, input_shape: tf.TensorShape) -> None:
@@ -359,8 +366,15 @@ class DeepGraphInfomaxLogits(tf.keras.layers.Layer):
     self._bilinear.build(tf.TensorShape([None, units]))
     super().build(input_shape)
 
-  def call(self, inputs: tf.Tensor) -> tf.Tensor:
-    summary = tf.reduce_mean(inputs, axis=0)[:1]  # [1, dim]: the clean mean.
+  def call(self, inputs: tf.Tensor,
+           weights: Optional[tf.Tensor] = None) -> tf.Tensor:
+    if weights is None:
+      summary = tf.reduce_mean(inputs, axis=0)[:1]  # [1, dim]: clean mean.
+    else:
+      weights = tf.cast(tf.reshape(weights, [-1, 1]), inputs.dtype)
+      summary = tf.math.divide_no_nan(
+          tf.reduce_sum(inputs[:, 0] * weights, axis=0, keepdims=True),
+          tf.reduce_sum(weights))
     return tf.tensordot(inputs, self._bilinear(summary)[0], axes=1)
 
 
@@ -409,6 +423,9 @@ def gcn_propagation(graph: tfgnn.GraphTensor, edge_set_name: str, *,
       indices=tf.stack([target, source], axis=1),
       values=tf.gather(in_scale, target) * tf.gather(out_scale, source),
       dense_shape=tf.stack([num_nodes, num_nodes])))
+  if add_self_loops and sparse.in_xla_context():  # Edges in any order.
+    diagonal = (in_scale * out_scale)[:, None]
+    return lambda x: sparse.matmul(a_hat, x) + diagonal * tf.cast(x, dtype)
   if add_self_loops:  # In the matrix: no [num_nodes, width] temporaries.
     a_hat = _with_diagonal(a_hat, in_scale * out_scale)
 
@@ -812,17 +829,73 @@ def _gather_rows(value: tfgnn.Field, indices: tf.Tensor) -> tfgnn.Field:
   return gathered
 
 
+def mark_real_components(graph: tfgnn.GraphTensor) -> tfgnn.GraphTensor:
+  """Returns `graph` with context feature `REAL_COMPONENT`: 1.0 per component.
+
+  Apply it to the inputs before the runner pads them (e.g. in the dataset
+  provider, per example): the components that padding adds then read 0, and
+  `real_nodes` / `real_examples` tell them apart, so that the corruptors
+  and DGI's summary leave padding out (`ShuffleNodeRows`,
+  `DeepGraphInfomaxTask`). Losses need no mark: they weight examples by the
+  runner's padding mask.
+  """
+  return graph.replace_features(context={
+      **graph.context.features,
+      REAL_COMPONENT: tf.ones_like(graph.context.sizes, dtype=tf.float32)})
+
+
+def real_nodes(graph: tfgnn.GraphTensor,
+               node_set_name: str) -> Optional[tf.Tensor]:
+  """`[num_nodes]` bool: whether each node is in a real component.
+
+  None (all nodes real) unless the graph carries `REAL_COMPONENT`
+  (`mark_real_components`).
+  """
+  if REAL_COMPONENT not in graph.context.features:
+    return None
+  return tfgnn.broadcast_context_to_nodes(
+      graph, node_set_name, feature_name=REAL_COMPONENT) > 0
+
+
+def real_examples(graph: tfgnn.GraphTensor, node_set_name: str,
+                  readout: str) -> Optional[tf.Tensor]:
+  """Float `[num_examples]` weights, 0 for padding, of `readout`'s rows.
+
+  The context's `REAL_COMPONENT` per component (`"first_node"`) or per node
+  of `node_set_name` (`"all_nodes"`); None if the graph has no such feature.
+  """
+  _checks.check_one_of(readout, _checks.READOUTS, "readout")
+  if REAL_COMPONENT not in graph.context.features:
+    return None
+  if readout == "first_node":
+    return graph.context[REAL_COMPONENT]
+  return tfgnn.broadcast_context_to_nodes(graph, node_set_name,
+                                          feature_name=REAL_COMPONENT)
+
+
 def random_permutation(node_set: tfgnn.NodeSet,
-                       seed: Optional[int] = None) -> tf.Tensor:
+                       seed: Optional[int] = None,
+                       real: Optional[tf.Tensor] = None) -> tf.Tensor:
   """A random permutation of a node set's nodes (int32, TPU-valid).
 
   The argsort of uniform noise: static shapes where the node set's size is
-  static.
+  static. With `real` (`[num_nodes]` bool, e.g. `real_nodes`), real nodes
+  are permuted among themselves and every other node (padding) maps to
+  itself; the real nodes' permutation is the same as for the graph without
+  the padding nodes (for the same random draws, as on CPU and GPU where the
+  first draws of a longer stream are those of a shorter one).
   """
   num_nodes = node_set.spec.total_size  # Static where known.
   if num_nodes is None:
     num_nodes = node_set.total_size
-  return tf.argsort(tf.random.uniform(tf.reshape(num_nodes, [1]), seed=seed))
+  noise = tf.random.uniform(tf.reshape(num_nodes, [1]), seed=seed)
+  if real is None:
+    return tf.argsort(noise)
+  # Real nodes sorted by noise, then padding in index order; placed at the
+  # real positions (in index order), then at the padding ones.
+  values = tf.argsort(tf.where(real, noise, 2.0), stable=True)
+  positions = tf.argsort(tf.cast(tf.logical_not(real), tf.int32), stable=True)
+  return tf.scatter_nd(positions[:, None], values, tf.shape(values))
 
 
 @tf.keras.utils.register_keras_serializable(package=_PACKAGE)
@@ -834,7 +907,9 @@ class ShuffleNodeRows(tf.keras.layers.Layer):
   dense or ragged, so a node's features move together (a sparse feature's
   columns and values included; TF-GNN's `ShuffleFeaturesGlobally` shuffles
   each feature on its own). The structure is unchanged. The permutation is
-  the argsort of uniform noise: static shapes, valid on TPU.
+  the argsort of uniform noise: static shapes, valid on TPU. Aware of
+  padding: in a graph marked by `mark_real_components`, nodes of padding
+  components keep their features and real nodes never receive them.
   """
 
   def __init__(self, *, seed: Optional[int] = None,
@@ -852,7 +927,8 @@ class ShuffleNodeRows(tf.keras.layers.Layer):
       node_set = graph.node_sets[name]
       if not node_set.features:
         continue
-      perm = random_permutation(node_set, seed=self.seed)
+      perm = random_permutation(node_set, seed=self.seed,
+                                real=real_nodes(graph, name))
       updates[name] = {k: _gather_rows(v, perm)
                        for k, v in node_set.features.items()}
     return graph.replace_features(node_sets=updates)

@@ -17,7 +17,9 @@ non-zeros together. Memory and work grow with the non-zeros, never with
 
 Products use TensorFlow's CSR kernels (`SparseMatrixMatMul`), several times
 faster on CPU than `tf.sparse.sparse_dense_matmul`; they need the row-major
-order that these features (and `gcn_propagation`'s adjacency) have.
+order that these features (and `gcn_propagation`'s adjacency) have. Code
+compiled by XLA (`jit_compile`, TPUs), which has no CSR kernels, multiplies
+by a gather and a segment sum instead (`in_xla_context`).
 """
 from __future__ import annotations
 
@@ -27,6 +29,7 @@ from typing import Optional, Union
 import numpy as np
 import tensorflow as tf
 import tensorflow_gnn as tfgnn
+from tensorflow.python.ops import control_flow_util  # pylint: disable=g-direct-tensorflow-import
 
 COLUMNS_SUFFIX = "_columns"
 VALUES_SUFFIX = "_values"
@@ -134,8 +137,24 @@ def read(features: Mapping[str, tfgnn.Field], name: str, *,
   return to_sparse_tensor(columns, tf.cast(values, tf.float32), width)
 
 
+def in_xla_context() -> bool:
+  """Whether the ops being built will be compiled by XLA.
+
+  True inside `tf.function(jit_compile=True)` (e.g. Keras' `jit_compile`)
+  and on TPU; False in eager mode and in other `tf.function`s. (TF-Keras
+  asks TensorFlow the same way.)
+  """
+  return control_flow_util.GraphOrParentsInXlaContext(
+      tf.compat.v1.get_default_graph())
+
+
 def row_major(a: tf.SparseTensor) -> tf.SparseTensor:
-  """`a` with its entries sorted by row: as it is if they are (an O(nnz) check)."""
+  """`a` with its entries sorted by row: as it is if they are (an O(nnz) check).
+
+  Under XLA (`in_xla_context`), `a` as it is: `matmul` then needs no order.
+  """
+  if in_xla_context():
+    return a
   rows = a.indices[:, 0]
   return tf.cond(tf.reduce_all(rows[1:] >= rows[:-1]), lambda: a,
                  lambda: tf.sparse.reorder(a))
@@ -150,10 +169,18 @@ def matmul(a: Matrix, b: tf.Tensor, *, is_row_major: bool = False
   columns of `b`. Entries in row-major order are used as they are; others
   are reordered first (a sort per call). Pass `is_row_major=True` for
   entries known to be in order (`to_sparse_tensor`, `row_major`) to skip the
-  O(nnz) check.
+  O(nnz) check. Under XLA (`in_xla_context`): a gather of `b`'s rows and a
+  segment sum, in any order of entries, differentiable in both; it needs the
+  number of rows of `a` as a compile-time constant (static shapes, e.g.
+  the runner's `train_padding`).
   """
   if not isinstance(a, tf.SparseTensor):
     return tf.matmul(a, b)
+  if in_xla_context():
+    b = tf.convert_to_tensor(b)
+    return tf.math.unsorted_segment_sum(
+        tf.gather(b, a.indices[:, 1]) * tf.cast(a.values, b.dtype)[:, None],
+        a.indices[:, 0], a.dense_shape[0])
   if not is_row_major:
     a = row_major(a)
   b = tf.convert_to_tensor(b)

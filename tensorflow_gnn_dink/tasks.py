@@ -31,6 +31,7 @@ from tensorflow_gnn.models import contrastive_losses
 
 from tensorflow_gnn_dink import _checks
 from tensorflow_gnn_dink import layers
+from tensorflow_gnn_dink import losses as losses_lib
 from tensorflow_gnn_dink import metrics
 
 GraphTensor = tfgnn.GraphTensor
@@ -101,6 +102,40 @@ def _empty_labels(num_examples: tf.Tensor) -> tf.Tensor:
   return tf.zeros((num_examples, 0), dtype=tf.int32)
 
 
+class _WeightedMeanLoss(tf.keras.losses.Loss):
+  """A Keras loss whose batch value is the `sample_weight`-weighted mean.
+
+  `sum_i w_i l_i / sum_i w_i` over the examples of a replica (Keras' own
+  reduction divides by the number of rows, so the padding that the runner's
+  `train_padding` adds, with weight 0, would scale the loss down): padded and
+  unpadded batches give the same loss and gradients. Under a
+  `tf.distribute` strategy Keras then averages the replicas' values.
+  """
+
+  def __call__(self, y_true, y_pred, sample_weight=None):
+    with tf.name_scope(self._name_scope):
+      values = self.call(y_true, y_pred)
+      if sample_weight is not None:
+        sample_weight = tf.convert_to_tensor(sample_weight)
+        _check_weights(self.name, values, sample_weight)
+      return losses_lib.weighted_mean(values, sample_weight)
+
+
+def _check_weights(name: str, values: tf.Tensor,
+                   sample_weight: tf.Tensor) -> None:
+  """ValueError if there are statically more or fewer weights than values."""
+  num_values = values.shape[0] if values.shape.rank else None
+  num_weights = sample_weight.shape[0] if sample_weight.shape.rank else None
+  if None in (num_values, num_weights) or num_values == num_weights:
+    return
+  raise ValueError(
+      f"Loss {name!r}: {num_values} examples but {num_weights} sample "
+      "weights. The runner's train_padding weights each graph component, so "
+      "padded training needs readout='first_node' (one example per "
+      "component, e.g. sampled subgraphs); full-graph training has static "
+      "shapes without padding.")
+
+
 class _ZeroLoss(tf.keras.losses.Loss):
   """A loss of 0 for outputs that are reported but not trained on."""
 
@@ -108,7 +143,7 @@ class _ZeroLoss(tf.keras.losses.Loss):
     return tf.zeros(tf.shape(y_pred)[:1], dtype=tf.keras.backend.floatx())
 
 
-class _ScaledBinaryCrossentropy(tf.keras.losses.Loss):
+class _ScaledBinaryCrossentropy(_WeightedMeanLoss):
   """`weight * BCE-with-logits`, averaged over the last axis, per example."""
 
   def __init__(self, weight: float, **kwargs):
@@ -120,14 +155,14 @@ class _ScaledBinaryCrossentropy(tf.keras.losses.Loss):
         tf.cast(y_true, y_pred.dtype), y_pred, from_logits=True)
 
 
-class _DinkLoss(tf.keras.losses.Loss):
+class _DinkLoss(_WeightedMeanLoss):
   """Per example: `w_shrink * shrink_i + w_dilation * dilation`.
 
   Both terms come from the head (`DinkClusterHead.shrink_loss_per_example`
-  and `dilation_loss`). Keras' mean over the batch (with the runner's padding
-  mask as `sample_weight`) is the weighted sum of Dink-Net's shrink and
-  dilation losses; it is 0 for an empty batch or all-zero weights (Keras
-  divides by the batch size with `divide_no_nan`). With `check_nodes`, a
+  and `dilation_loss`). The mean over the batch, weighted by the runner's
+  padding mask as `sample_weight` (`_WeightedMeanLoss`), is the weighted sum
+  of Dink-Net's shrink and dilation losses; it is 0 for an empty batch or
+  all-zero weights. With `check_nodes`, a
   batch of fewer than K (but not 0) rows is an error (`_check_enough_nodes`).
   """
 
@@ -153,7 +188,7 @@ class _DinkLoss(tf.keras.losses.Loss):
 
 
 class _Outputs(tf.keras.layers.Layer):
-  """Applies `fn` to the input and returns a dict of outputs (a Keras node).
+  """Applies `fn` to the inputs and returns a dict of outputs (a Keras node).
 
   `fn` may use the layers in `sublayers`; they are tracked by this layer, so
   their weights are trained and checkpointed with the model.
@@ -164,8 +199,8 @@ class _Outputs(tf.keras.layers.Layer):
     self._fn = fn
     self._sublayers = list(sublayers)
 
-  def call(self, inputs):
-    return self._fn(inputs)
+  def call(self, inputs, *args):
+    return self._fn(inputs, *args)
 
 
 class _StopGradient(tf.keras.layers.Layer):
@@ -331,7 +366,8 @@ class DeepGraphInfomaxTask(contrastive_losses.ContrastiveLossTask):
       x = (clean.replace_features(node_sets={self._node_set_name: {
           **node_set.features,
           layers.NEGATIVE_VIEW_ROWS: layers.random_permutation(
-              node_set, seed=self._seed)}}),)
+              node_set, seed=self._seed,
+              real=layers.real_nodes(clean, self._node_set_name))}}),)
     else:
       x = (clean, self._corruptor(clean))
     y = {
@@ -348,10 +384,10 @@ class DeepGraphInfomaxTask(contrastive_losses.ContrastiveLossTask):
     def trained(stacked, weight):
       return stacked if weight else tf.stop_gradient(stacked)
 
-    def fn(stacked):
+    def fn(stacked, weights=None):
       return {
           "predictions": self._logits_layer(
-              trained(stacked, self.dgi_loss_weight)),
+              trained(stacked, self.dgi_loss_weight), weights),
           "representations": stacked,
           "discrimination_logits": self._discrimination_layer(
               trained(stacked, self.discrimination_loss_weight)),
@@ -363,14 +399,28 @@ class DeepGraphInfomaxTask(contrastive_losses.ContrastiveLossTask):
   def predict(self, *args: GraphTensor) -> runner.Predictions:
     """TF-GNN's DGI outputs, after checking the node set and the feature.
 
+    Unlike TF-GNN's contrastive tasks, this one does not refuse
+    `TPUStrategy`. DGI's summary leaves out padding marked by
+    `layers.mark_real_components`.
+
     Args:
       *args: The encoder's outputs for the views of `preprocess`: clean and
         corrupted, or with `stacked_views` one graph holding both.
     """
     for graph in args:
+      if not tfgnn.is_graph_tensor(graph):
+        raise ValueError(f"Expected a GraphTensor input, got {graph}.")
       _check_graph_names(graph, self._node_set_name, self._feature_name)
+    weights = layers.real_examples(args[0], self._node_set_name,
+                                   self._readout_mode)
     if not self.stacked_views:
-      return _named(super().predict(*args), self._name)
+      if len(args) != 2:
+        raise ValueError(
+            f"DeepGraphInfomaxTask predicts from the clean and the corrupted "
+            f"graph, got {len(args)} graphs.")
+      clean = tf.keras.layers.Layer(name=self._representations_layer_name)(
+          self._readout(args[0]))
+      return self._contrast(clean, self._readout(args[1]), weights)
     if len(args) != 1:
       raise ValueError(
           f"DeepGraphInfomaxTask(stacked_views=True) predicts from one graph "
@@ -388,10 +438,17 @@ class DeepGraphInfomaxTask(contrastive_losses.ContrastiveLossTask):
     # gradients would be two zero-padded [batch, 2, dim] tensors.
     clean = tf.keras.layers.Layer(name=self._representations_layer_name)(
         clean)
+    return self._contrast(clean, corrupted, weights)
+
+  def _contrast(self, clean: tf.Tensor, corrupted: tf.Tensor,
+                weights: Optional[tf.Tensor]) -> runner.Predictions:
+    """The named outputs from the two views' `[batch, dim]` read-outs."""
     if self._projector:
       clean, corrupted = self._projector(clean), self._projector(corrupted)
     outputs = tf.stack((clean, corrupted), axis=1)
-    return _named(self.make_contrastive_layer()(outputs), self._name)
+    layer = self.make_contrastive_layer()
+    return _named(layer(outputs) if weights is None else
+                  layer(outputs, weights), self._name)
 
   def losses(self) -> runner.Losses:
     return {

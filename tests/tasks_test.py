@@ -386,14 +386,14 @@ class DinkClusteringTaskTest(testing_utils.TestCase):
     dilation, shrink_loss = task.cluster_head(z)
     self.assertAllClose(loss_fn(labels["embedding"], z),
                         3.0 * shrink_loss + 0.25 * dilation, rtol=1e-5)
-    # With a padding mask, padded rows add nothing to the shrink term; Keras
-    # averages the weighted per-example losses over all rows of the batch.
+    # With a padding mask, padded rows add nothing: the loss is the weighted
+    # mean over the real rows (Keras' own reduction would divide by all rows).
     mask = np.zeros(z.shape[0], np.float32)
     mask[:7] = 1.0
     dilation, masked_shrink = task.cluster_head(z, sample_weight=mask)
     self.assertAllClose(
         loss_fn(labels["embedding"], z, sample_weight=mask),
-        (3.0 * masked_shrink + 0.25 * dilation) * 7 / z.shape[0], rtol=1e-5)
+        3.0 * masked_shrink + 0.25 * dilation, rtol=1e-5)
     self.assertAllClose(masked_shrink,
                         task.cluster_head(z[:7])[1], rtol=1e-5)
 
