@@ -36,6 +36,9 @@ RECIPE = {
     "tensorflow_gnn_dink.recipe.evaluation": ["evaluate"],
     "tensorflow_gnn_dink.recipe.strategies": ["make_strategy", "serve",
                                               "is_chief"],
+    "tensorflow_gnn_dink.recipe.sampling": ["write_unigraph", "sample",
+                                            "cluster_samples", "embed_roots",
+                                            "ReverseEdges"],
 }
 
 
