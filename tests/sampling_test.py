@@ -8,7 +8,10 @@ the recipe's full-graph training on the same graph (label-free both).
 """
 import testing_utils  # pylint: disable=g-bad-import-order  (must be first)
 
+import json
 import os
+import subprocess
+import sys
 import tempfile
 
 import numpy as np
@@ -138,6 +141,83 @@ class SamplingTest(testing_utils.TestCase):
                       os.path.join(self.dir, "new"), fanouts=(0,))
     with self.assertRaisesRegex(ValueError, "No schema.pbtxt"):
       sampling.graph_spec(self.dir)
+
+
+class SamplingCliTest(testing_utils.TestCase):
+  """`tfgnn-dink sample` and `train --samples` on a bag-of-words graph."""
+
+  def _cli(self, *args):
+    return subprocess.run(
+        [sys.executable, "-m", "tensorflow_gnn_dink", *args],
+        cwd=str(testing_utils.ROOT), capture_output=True, text=True,
+        timeout=600)
+
+  def test_sample_train_evaluate(self):
+    tmp = self.create_tempdir().full_path
+    graph = data.make_csbm(num_nodes=300, n_clusters=3, num_features=200,
+                           avg_degree=6.0, words_per_node=12, seed=2)
+    graph = data.Graph(features=graph.features, edges=graph.edges,
+                       labels=graph.labels,
+                       node_ids=np.array([f"paper {i}" for i in range(300)]))
+    path = os.path.join(tmp, "graph.npz")
+    _npz(path, graph)
+    proc = self._cli("sample", f"--data={path}", f"--output={tmp}/s",
+                     "--fanouts=5,3", "--shards=2")
+    self.assertEqual(proc.returncode, 0, proc.stderr[-3000:])
+    self.assertLen(tf.io.gfile.glob(sampling.file_pattern(f"{tmp}/s")), 2)
+    # Held sparse end to end: the samples carry the non-zeros only.
+    features = sampling.graph_spec(f"{tmp}/s").node_sets_spec[
+        "nodes"].features_spec
+    self.assertIn("feat_columns", features)
+    self.assertEqual(sampling.input_width(f"{tmp}/s"),
+                     1 + max(graph.features.tocsr().indices))
+    proc = self._cli("sample", f"--data={path}", f"--output={tmp}/s")
+    self.assertEqual(proc.returncode, 2)
+    self.assertIn("exists", proc.stderr)
+    proc = self._cli("train", f"--samples={tmp}/s", f"--model_dir={tmp}/r")
+    self.assertEqual(proc.returncode, 2)
+    self.assertIn("--config.n_clusters", proc.stderr)
+    proc = self._cli("train", f"--samples={tmp}/s", f"--model_dir={tmp}/r",
+                     "--config.n_clusters=3", "--config.model.hidden_units=32",
+                     "--config.pretrain.steps=100", "--config.finetune.steps=10")
+    self.assertEqual(proc.returncode, 0, proc.stderr[-3000:])
+    results = json.load(open(f"{tmp}/r/results.json"))
+    self.assertEqual(results["num_nodes"], 300)
+    self.assertEqual(sum(results["cluster_sizes"]), 300)
+    proc = self._cli("evaluate", f"--assignments={tmp}/r/cluster_ids.csv",
+                     f"--data={path}")
+    self.assertEqual(proc.returncode, 0, proc.stderr[-3000:])
+    metrics = json.loads(proc.stdout)
+    self.assertGreater(metrics["NMI"], 0.3, metrics)
+
+  def test_bad_flags(self):
+    tmp = self.create_tempdir().full_path
+    proc = self._cli("sample", f"--output={tmp}/s")
+    self.assertEqual(proc.returncode, 2)
+    self.assertIn("--data=PATH", proc.stderr)
+    proc = self._cli("sample", f"--unigraph={tmp}/none.pbtxt",
+                     f"--output={tmp}/s", "--fanouts=ten")
+    self.assertEqual(proc.returncode, 2)
+    self.assertIn("positive integers", proc.stderr)
+    proc = self._cli("sample", f"--unigraph={tmp}/none.pbtxt",
+                     f"--output={tmp}/s")
+    self.assertEqual(proc.returncode, 2)
+    self.assertIn("No unigraph schema", proc.stderr)
+    self.assertFalse(os.path.exists(f"{tmp}/s"))
+
+
+def _npz(path, graph):
+  """A gnn-benchmark .npz (sparse attributes, node names)."""
+  import scipy.sparse as sp  # pylint: disable=g-import-not-at-top
+  n = graph.num_nodes
+  adj = sp.csr_matrix((np.ones(graph.edges.shape[1], np.float32),
+                       tuple(graph.edges)), shape=(n, n))
+  attr = sp.csr_matrix(graph.features)
+  np.savez(path, adj_data=adj.data, adj_indices=adj.indices,
+           adj_indptr=adj.indptr, adj_shape=np.array(adj.shape),
+           attr_data=attr.data, attr_indices=attr.indices,
+           attr_indptr=attr.indptr, attr_shape=np.array(attr.shape),
+           labels=graph.labels, node_names=graph.node_ids)
 
 
 def _batch(graphs):

@@ -4,6 +4,7 @@
   tfgnn-dink predict   cluster ids of a graph from a trained model
   tfgnn-dink evaluate  metrics of saved cluster ids
   tfgnn-dink export    the serving SavedModel of a trained model, again
+  tfgnn-dink sample    rooted subgraphs of a graph, with Apache Beam
 
 `tfgnn-dink --help` and `tfgnn-dink COMMAND --help` say more (exit status
 0). With no command, `train` runs: the default recipe on a built-in
@@ -19,10 +20,12 @@ import difflib
 import errno
 import json
 import os
+import shlex
 import shutil
 import sys
 import tempfile
 import textwrap
+import time
 import traceback
 
 # Importing the package first sets the command line's process settings
@@ -37,6 +40,7 @@ from absl import flags
 from absl import logging
 import ml_collections
 from ml_collections import config_flags
+import numpy as np
 import tensorflow as tf
 
 from tensorflow_gnn_dink import _files
@@ -44,6 +48,7 @@ from tensorflow_gnn_dink import export as export_lib
 from tensorflow_gnn_dink.recipe import assignments as assignments_lib
 from tensorflow_gnn_dink.recipe import config as config_lib
 from tensorflow_gnn_dink.recipe import pipeline
+from tensorflow_gnn_dink.recipe import sampling
 from tensorflow_gnn_dink.recipe import saved_run
 from tensorflow_gnn_dink.recipe import stages
 from tensorflow_gnn_dink.recipe import strategies
@@ -62,6 +67,14 @@ _OVERWRITE = flags.DEFINE_bool("overwrite", False,
 _OUTPUT = flags.DEFINE_string("output", None, "What to write.")
 _ASSIGNMENTS = flags.DEFINE_string("assignments", None,
                                    "A node_id,cluster_id CSV.")
+_SAMPLES = flags.DEFINE_string("samples", None,
+                               "A directory of sampled subgraphs.")
+_UNIGRAPH = flags.DEFINE_string("unigraph", None,
+                                "A unigraph GraphSchema .pbtxt.")
+_FANOUTS = flags.DEFINE_list("fanouts", ["10", "5"], "Edges per hop.")
+_SHARDS = flags.DEFINE_integer("shards", 4, "Output files.")
+_BEAM_ARGS = flags.DEFINE_string("beam_args", "",
+                                 "Apache Beam pipeline options.")
 _GRAPH_FORMATS = ("a gnn-benchmark .npz, a Planetoid directory, an OGB "
                   "dataset directory or a TF-GNN schema .pbtxt")
 _DATA_OF_RUN = (f"the graph ({_GRAPH_FORMATS}); default: the graph the run in "
@@ -89,6 +102,10 @@ _COMMANDS = {
         {"config": _CONFIG_HELP,
          "data": f"the graph to cluster ({_GRAPH_FORMATS}); default: "
                  "config.data.path, else the built-in synthetic graph",
+         "samples": "train on the rooted subgraphs that `tfgnn-dink "
+                    "sample` wrote to this directory instead of a --data "
+                    "graph in memory (needs --config.n_clusters; writes "
+                    "DIR/cluster_ids.csv and DIR/results.json)",
          "model_dir": "where results, checkpoints and the export go; "
                       "default: a new temporary directory",
          "seed": "overrides config.seed",
@@ -155,6 +172,33 @@ _COMMANDS = {
         "the features as train read them (see the README's serving "
         "section).\n\nExample:\n"
         "  tfgnn-dink export --model_dir=/tmp/cora --output=/tmp/serving/1"),
+    "sample": _Command(
+        "Sample one rooted subgraph per node with TF-GNN's Apache Beam "
+        "sampler, for `train --samples`.",
+        "tfgnn-dink sample (--data=PATH | --unigraph=SCHEMA.pbtxt) "
+        "--output=DIR [--fanouts=10,5] [--shards=4] [--beam_args=OPTIONS]",
+        {"data": f"a graph file ({_GRAPH_FORMATS}), read into memory and "
+                 "written as a unigraph in DIR.unigraph/ first",
+         "unigraph": "a graph already in TF-GNN's unigraph files (a "
+                     "GraphSchema .pbtxt naming tf.Example TFRecords of "
+                     "nodes with #id and feat, and edges with #source and "
+                     "#target), never read into this process",
+         "output": "a new directory for the subgraphs (sharded TFRecords "
+                   "of GraphTensors) and their schema.pbtxt",
+         "fanouts": "edges sampled per node at each hop (train --samples "
+                    "uses two hops)",
+         "shards": "output files (at least the number of input pipelines "
+                   "that will train on them)",
+         "beam_args": "Apache Beam pipeline options, e.g. "
+                      "'--runner=DataflowRunner --project=P --region=R "
+                      "--temp_location=gs://B/tmp'; default: the "
+                      "DirectRunner in this process"},
+        "The directory appears when sampling has finished (a stopped run "
+        "leaves none).\n\nExample:\n"
+        "  tfgnn-dink sample --data=../shared/data/cora/cora.npz "
+        "--output=/tmp/cora_samples\n"
+        "  tfgnn-dink train --samples=/tmp/cora_samples "
+        "--config.n_clusters=7 --model_dir=/tmp/cora_sampled"),
 }
 _DEFAULT_COMMAND = "train"
 
@@ -247,7 +291,7 @@ def main(argv: list[str]) -> None:
   tf.get_logger().setLevel("INFO" if verbosity > 0 else "ERROR")
   _check_flags(command, sys.argv)
   {"train": _train, "predict": _predict, "evaluate": _evaluate,
-   "export": _export}[command](verbosity)
+   "export": _export, "sample": _sample}[command](verbosity)
 
 
 def _say(verbosity: int):
@@ -289,6 +333,9 @@ def _train(verbosity: int) -> None:
     # As run.json records it: predict, evaluate and export, run from
     # another directory, read the same graph.
     config.data.path = os.path.abspath(config.data.path)
+  if _SAMPLES.value is not None:
+    _train_sampled(config, model_dir, strategy, verbosity)
+    return
   try:
     config_lib.validate(config)  # Before reading the data.
     graph = saved_run.read_graph(config, _DATA.value)
@@ -318,6 +365,76 @@ def _train(verbosity: int) -> None:
         f"--model_dir={model_dir} to resume after the last completed "
         "epoch.\n")
     sys.exit(130)
+
+
+def _train_sampled(config: ml_collections.ConfigDict, model_dir: str,
+                   strategy: tf.distribute.Strategy, verbosity: int) -> None:
+  """`train --samples`: Dink-Net on sampled subgraphs (`sampling`)."""
+  if _DATA.value is not None:
+    _fail("train takes --samples or --data, not both.")
+  if config.n_clusters is None:
+    _fail("train --samples needs --config.n_clusters=K (sampled subgraphs "
+          "carry no labels to count classes from).")
+  with _bad_input():
+    config_lib.validate(config)
+    output = os.path.join(model_dir, "cluster_ids.csv")
+    if os.path.exists(output) and not _OVERWRITE.value:
+      raise ValueError(f"{model_dir} holds a finished run: pass --overwrite "
+                       "to start over, or choose another --model_dir.")
+    start = time.time()
+    ids, clusters = sampling.cluster_samples(
+        _SAMPLES.value, n_clusters=config.n_clusters,
+        model_dir=os.path.join(model_dir, "sampled"), output=output,
+        hidden_units=config.model.hidden_units,
+        pretrain_steps=config.pretrain.steps,
+        finetune_steps=config.finetune.steps,
+        learning_rate=config.pretrain.learning_rate,
+        feature_drop_rate=config.pretrain.feature_drop_rate,
+        normalize_features=config.data.normalize_features == "row",
+        seed=config.seed, strategy=strategy, log=_say(verbosity))
+    sizes = np.bincount(clusters, minlength=config.n_clusters)
+    results = {"samples": os.path.abspath(_SAMPLES.value),
+               "num_nodes": len(ids), "n_clusters": config.n_clusters,
+               "cluster_sizes": sizes.tolist(),
+               "seconds": round(time.time() - start, 1),
+               "config": json.loads(config.to_json())}
+    _files.write_json_atomically(os.path.join(model_dir, "results.json"),
+                                 results)
+  _say(verbosity)(f"[dink] {model_dir}: {len(ids)} nodes in "
+                  f"{int((sizes > 0).sum())} clusters (evaluate with "
+                  f"tfgnn-dink evaluate --assignments={output} --data=...)")
+
+
+def _sample(verbosity: int) -> None:
+  output = _need(_OUTPUT, "sample", "/tmp/samples")
+  if (_DATA.value is None) == (_UNIGRAPH.value is None):
+    _fail("sample needs one of --data=PATH (a graph file) or "
+          "--unigraph=SCHEMA.pbtxt (tfgnn-dink sample --help).")
+  if os.path.exists(output) and (not os.path.isdir(output) or
+                                 os.listdir(output)):
+    _fail(f"--output {output} exists: choose a new directory.")
+  try:
+    fanouts = [int(f) for f in _FANOUTS.value]
+  except ValueError:
+    _fail(f"--fanouts={','.join(_FANOUTS.value)}: give positive integers, "
+          "e.g. --fanouts=10,5.")
+  if _SHARDS.value < 1:
+    _fail(f"--shards={_SHARDS.value}: give at least 1.")
+  say = _say(verbosity)
+  with _bad_input():
+    schema = _UNIGRAPH.value
+    if schema is None:
+      graph = saved_run.read_graph(config_lib.default_config(), _DATA.value)
+      schema = sampling.write_unigraph(graph, output.rstrip("/") +
+                                       ".unigraph")
+      say(f"[dink] wrote {graph.name} ({graph.num_nodes} nodes) as a "
+          f"unigraph: {schema}")
+    start = time.time()
+    sampling.sample(schema, output, fanouts=fanouts, num_shards=_SHARDS.value,
+                    pipeline_args=(shlex.split(_BEAM_ARGS.value) or
+                                   ["--direct_num_workers=1"]))
+  say(f"[dink] sampled {output} ({_SHARDS.value} files, fanouts "
+      f"{fanouts}) in {time.time() - start:.1f} s")
 
 
 def _need(flag: flags.FlagHolder, command: str, example: str) -> str:

@@ -37,6 +37,7 @@ from tensorflow_gnn import runner
 from tensorflow_gnn_dink import _files
 from tensorflow_gnn_dink import encoders
 from tensorflow_gnn_dink import layers
+from tensorflow_gnn_dink import sparse
 from tensorflow_gnn_dink import tasks as tasks_lib
 from tensorflow_gnn_dink.recipe import assignments
 from tensorflow_gnn_dink.recipe import data
@@ -52,16 +53,13 @@ SAMPLES = "samples.tfrecords"  # Shards: samples.tfrecords-0000i-of-0000n.
 def write_unigraph(graph: data.Graph, directory: str) -> str:
   """Writes `graph` in TF-GNN's unigraph format; returns the schema's path.
 
-  Files: `nodes.tfrecords` (`#id` and the dense float feature `feat`),
-  `edges.tfrecords` (`#source`, `#target`: both directions of each edge, as
+  Files: `nodes.tfrecords` (`#id` and the float feature `feat`: dense, or
+  for a scipy sparse matrix its non-zeros as the ragged `feat_columns` +
+  `feat_values`, as `tensorflow_gnn_dink.sparse` holds them), `edges.
+  tfrecords` (`#source`, `#target`: both directions of each edge, as
   `graph.edges` holds them) and `schema.pbtxt`. Node ids are the graph's own
-  (`node_ids`, as strings) or the row numbers. Dense features only: the
-  sampler copies a node's feature into every subgraph that holds it.
+  (`node_ids`, as strings) or the row numbers.
   """
-  if not isinstance(graph.features, np.ndarray):
-    raise ValueError("write_unigraph writes dense features; this graph's "
-                     "are sparse (convert them, or write the unigraph "
-                     "yourself with a ragged feature).")
   os.makedirs(directory, exist_ok=True)
   ids = [str(i).encode() for i in assignments.node_ids_of(graph).tolist()]
 
@@ -72,21 +70,35 @@ def write_unigraph(graph: data.Graph, directory: str) -> str:
         feature = example.features.feature[name]
         if isinstance(value, bytes):
           feature.bytes_list.value.append(value)
+        elif value.dtype == np.int64:
+          feature.int64_list.value.extend(value.tolist())
         else:
           feature.float_list.value.extend(value.tolist())
       yield example.SerializeToString()
 
-  features = np.asarray(graph.features, np.float32)
+  if isinstance(graph.features, np.ndarray):
+    features = np.asarray(graph.features, np.float32)
+    rows = ({FEATURE: features[i]} for i in range(graph.num_nodes))
+    columns = {FEATURE: (tf.float32, graph.num_features)}
+  else:  # Sparse: the non-zeros of each row.
+    csr = graph.features.tocsr()
+    csr.sort_indices()
+    names = sparse.feature_names(FEATURE)
+    rows = ({names[0]: csr.indices[a:b].astype(np.int64),
+             names[1]: csr.data[a:b].astype(np.float32)}
+            for a, b in zip(csr.indptr[:-1], csr.indptr[1:]))
+    columns = {names[0]: (tf.int64, -1), names[1]: (tf.float32, -1)}
   _write_records(os.path.join(directory, "nodes.tfrecords"), examples(
-      {NODE_ID: ids[i], FEATURE: features[i]} for i in range(graph.num_nodes)))
+      {NODE_ID: ids[i], **row} for i, row in enumerate(rows)))
   _write_records(os.path.join(directory, "edges.tfrecords"), examples(
       {"#source": ids[s], "#target": ids[t]} for s, t in graph.edges.T))
   schema = tfgnn.GraphSchema()
   node_set = schema.node_sets[NODE_SET]
   # `#id` declared as a feature: the sampler then keeps it in its output.
   node_set.features[NODE_ID].dtype = tf.string.as_datatype_enum
-  node_set.features[FEATURE].dtype = tf.float32.as_datatype_enum
-  node_set.features[FEATURE].shape.dim.add().size = graph.num_features
+  for name, (dtype, width) in columns.items():
+    node_set.features[name].dtype = dtype.as_datatype_enum
+    node_set.features[name].shape.dim.add().size = width
   node_set.metadata.filename = "nodes.tfrecords"
   node_set.metadata.cardinality = graph.num_nodes
   edge_set = schema.edge_sets[EDGE_SET]
@@ -118,12 +130,13 @@ def sample(schema_path: str, output_dir: str, *,
   without replacement (TF-GNN's `SamplingSpecBuilder`). The root is the
   first node of its subgraph, with its `#id`. Writes `num_shards` files
   `output_dir/samples.tfrecords-*` of serialized GraphTensors and their
-  GraphSchema `output_dir/schema.pbtxt` (last, so that a schema means the
-  samples are complete).
+  GraphSchema `output_dir/schema.pbtxt`, into a staging directory beside
+  `output_dir` that becomes `output_dir` when the pipeline has finished (a
+  stopped run leaves no `output_dir`).
 
   Args:
     schema_path: A unigraph GraphSchema (e.g. from `write_unigraph`).
-    output_dir: A new or empty directory.
+    output_dir: A local directory that does not exist yet (or is empty).
     fanouts: Edges sampled per node at each hop. `cluster_samples` needs
       one hop per encoder layer plus one per `propagation_steps` (default:
       two hops).
@@ -145,9 +158,13 @@ def sample(schema_path: str, output_dir: str, *,
   # pylint: enable=g-import-not-at-top
   if not fanouts or any(int(k) < 1 for k in fanouts):
     raise ValueError(f"fanouts must be positive integers, got {fanouts}.")
-  if tf.io.gfile.exists(output_dir) and tf.io.gfile.listdir(output_dir):
+  if os.path.exists(output_dir) and os.listdir(output_dir):
     raise ValueError(f"{output_dir} is not empty: sample into a new "
                      "directory.")
+  if not tf.io.gfile.exists(schema_path):
+    raise ValueError(f"No unigraph schema at {schema_path}: give the "
+                     "GraphSchema .pbtxt of the graph's files (e.g. from "
+                     "sampling.write_unigraph).")
   graph_schema = unigraph.read_schema(schema_path)
   builder = tfgnn.sampler.SamplingSpecBuilder(
       graph_schema,
@@ -160,27 +177,28 @@ def sample(schema_path: str, output_dir: str, *,
   tf.keras.backend.clear_session()
   model, layers_mapping = beam_sampler.get_sampling_model(graph_schema, spec)
   program, artifacts = sampler_lib.create_program(model)
-  tf.io.gfile.makedirs(output_dir)
-  artifacts_path = os.path.join(output_dir, "artifacts")
-  beam_sampler.save_artifacts(artifacts, artifacts_path)
   output_schema = tfgnn.create_schema_pb_from_graph_spec(
       model.output.spec._unbatch())  # pylint: disable=protected-access
   options = pipeline_options.PipelineOptions(list(pipeline_args))
-  with beam.Pipeline(options=options) as pipeline:
-    feeds = pipeline | unigraph_utils.ReadAndConvertUnigraph(
-        graph_schema, os.path.dirname(schema_path))
-    feeds.update({layer: feeds[name] for layer, name in
-                  layers_mapping.items()})
-    seeds = unigraph_utils.seeds_from_graph_dict(feeds, spec)
-    examples = executor_lib.execute(program, {"Input": seeds}, feeds=feeds,
-                                    artifacts_path=artifacts_path)
-    _ = (examples | "DropIds" >> beam.Values()
-         | "Write" >> unigraph.WriteTable(
-             os.path.join(output_dir, f"{SAMPLES}@{int(num_shards)}")))
-  tf.io.gfile.rmtree(artifacts_path)
-  path = os.path.join(output_dir, SCHEMA)
-  _files.write_text_atomically(path, str(output_schema))
-  return path
+  with _files.directory_atomically(output_dir) as staging:
+    os.makedirs(staging)
+    artifacts_path = os.path.join(staging, "artifacts")
+    beam_sampler.save_artifacts(artifacts, artifacts_path)
+    with beam.Pipeline(options=options) as pipeline:
+      feeds = pipeline | unigraph_utils.ReadAndConvertUnigraph(
+          graph_schema, os.path.dirname(schema_path))
+      feeds.update({layer: feeds[name] for layer, name in
+                    layers_mapping.items()})
+      seeds = unigraph_utils.seeds_from_graph_dict(feeds, spec)
+      examples = executor_lib.execute(program, {"Input": seeds}, feeds=feeds,
+                                      artifacts_path=artifacts_path)
+      _ = (examples | "DropIds" >> beam.Values()
+           | "Write" >> unigraph.WriteTable(
+               os.path.join(staging, f"{SAMPLES}@{int(num_shards)}")))
+    tf.io.gfile.rmtree(artifacts_path)
+    _files.write_text_atomically(os.path.join(staging, SCHEMA),
+                                 str(output_schema))
+  return os.path.join(output_dir, SCHEMA)
 
 
 def graph_spec(samples_dir: str) -> tfgnn.GraphTensorSpec:
@@ -190,6 +208,32 @@ def graph_spec(samples_dir: str) -> tfgnn.GraphTensorSpec:
     raise ValueError(f"No {SCHEMA} in {samples_dir}: not a directory of "
                      "samples written by sampling.sample (or not finished).")
   return tfgnn.create_graph_spec_from_schema_pb(tfgnn.read_schema(path))
+
+
+def input_width(samples_dir: str) -> int:
+  """The number of columns of the samples' feature `feat`.
+
+  Dense: its static width. Held sparse (`feat_columns` + `feat_values`):
+  1 + the largest column id in the samples (one pass over them; every node
+  is a root, so these are the graph's own columns, up to all-zero trailing
+  ones, which change nothing).
+  """
+  spec = graph_spec(samples_dir)
+  features = spec.node_sets_spec[NODE_SET].features_spec
+  if not sparse.is_sparse(features, FEATURE):
+    if FEATURE not in features:
+      raise ValueError(f"The samples in {samples_dir} have no node feature "
+                       f"{FEATURE!r} (dense, or sparse as "
+                       f"{' + '.join(sparse.feature_names(FEATURE))}); "
+                       f"they have {sorted(features)}.")
+    return int(features[FEATURE].shape[-1])
+  name = sparse.feature_names(FEATURE)[0]
+  files = sorted(tf.io.gfile.glob(file_pattern(samples_dir)))
+  ds = tf.data.TFRecordDataset(files).batch(1024).map(
+      lambda s: tf.reduce_max(tf.concat([tfgnn.parse_example(spec, s)
+                                         .node_sets[NODE_SET][name]
+                                         .flat_values, [-1]], 0)))
+  return int(ds.reduce(tf.constant(-1, tf.int64), tf.maximum)) + 1
 
 
 def file_pattern(samples_dir: str) -> str:
@@ -238,20 +282,40 @@ def _interleave(first: tf.Tensor, second: tf.Tensor,
   return tf.gather(tf.concat([first, second], 0), order)
 
 
-class _Provider(runner.DatasetProvider):
-  """The runner's TFRecord provider, parsed, reversed edges, marked real."""
+def _prepare(normalize_features: bool):
+  """Sampled subgraph(s) -> what the encoder reads, the same in every stage.
 
-  def __init__(self, samples_dir: str):
+  Reversed edges, optionally features scaled to rows summing to 1 (the
+  recipe's `data.normalize_features="row"`, a per-node operation, so the
+  same in a subgraph as in the whole graph), and the real-components mark
+  (`layers.mark_real_components`, for padding).
+  """
+  reverse = ReverseEdges()
+  normalize = layers.NormalizeFeatureRows(FEATURE)
+
+  def prepare(graph: tfgnn.GraphTensor) -> tfgnn.GraphTensor:
+    graph = reverse(graph)
+    if normalize_features:
+      graph = normalize(graph)
+    return layers.mark_real_components(graph)
+
+  return prepare
+
+
+class _Provider(runner.DatasetProvider):
+  """The runner's TFRecord provider (files sharded by input context), parsed
+  and prepared (`_prepare`)."""
+
+  def __init__(self, samples_dir: str, normalize_features: bool = True):
     self._spec = graph_spec(samples_dir)
     self._records = runner.TFRecordDatasetProvider(
         file_pattern=file_pattern(samples_dir), shuffle_filenames=True,
         examples_shuffle_size=4096)
+    self._prepare = _prepare(normalize_features)
 
   def get_dataset(self, context: tf.distribute.InputContext) -> tf.data.Dataset:
-    reverse = ReverseEdges()
     return self._records.get_dataset(context).map(
-        lambda s: layers.mark_real_components(
-            reverse(tfgnn.parse_single_example(self._spec, s))),
+        lambda s: self._prepare(tfgnn.parse_single_example(self._spec, s)),
         num_parallel_calls=tf.data.AUTOTUNE)
 
 
@@ -260,6 +324,7 @@ def cluster_samples(samples_dir: str, *, n_clusters: int, model_dir: str,
                     batch_size: int = 64, pretrain_steps: int = 300,
                     finetune_steps: int = 50, learning_rate: float = 1e-3,
                     propagation_steps: int = 1,
+                    normalize_features: bool = True,
                     feature_drop_rate: float = 0.2, seed: int = 0,
                     strategy: Optional[tf.distribute.Strategy] = None,
                     log=print) -> tuple[np.ndarray, np.ndarray]:
@@ -273,13 +338,14 @@ def cluster_samples(samples_dir: str, *, n_clusters: int, model_dir: str,
   both tasks (`DinkClusteringTask` from the k-means centres), and assigns
   every root. With `output` (`.csv` or `.parquet`), writes `node_id,
   cluster_id` rows (`assignments.write`). Labels are never read.
+  Features are scaled to rows summing to 1 unless `normalize_features` is
+  False (as the recipe's `data.normalize_features`).
   """
   # pylint: disable-next=g-import-not-at-top
   from sklearn import cluster as sk_cluster
   strategy = strategy or tf.distribute.get_strategy()
-  spec = graph_spec(samples_dir)
-  width = spec.node_sets_spec[NODE_SET].features_spec[FEATURE].shape[-1]
-  provider = _Provider(samples_dir)
+  width = input_width(samples_dir)
+  provider = _Provider(samples_dir, normalize_features)
   train_spec = provider.get_dataset(
       tf.distribute.InputContext()).element_spec
   gcn_fn = encoders.make_gcn_model_fn(
@@ -316,7 +382,8 @@ def cluster_samples(samples_dir: str, *, n_clusters: int, model_dir: str,
                            propagation_steps=propagation_steps,
                            edge_set_name=EDGE_SET)
   clustering = tasks_lib.DinkClusteringTask(NODE_SET, **clustering_kwargs)
-  ids, z = embed_roots(samples_dir, base, clustering.embedding_layer)
+  ids, z = embed_roots(samples_dir, base, clustering.embedding_layer,
+                       normalize_features=normalize_features)
   if len(ids) < n_clusters:
     raise ValueError(f"{len(ids)} sampled roots, fewer than n_clusters="
                      f"{n_clusters}.")
@@ -327,7 +394,8 @@ def cluster_samples(samples_dir: str, *, n_clusters: int, model_dir: str,
         NODE_SET, cluster_centers=kmeans.cluster_centers_,
         **clustering_kwargs)
     train({"dgi": dgi, "dink": clustering}, finetune_steps, "finetune")
-    ids, z = embed_roots(samples_dir, base, clustering.embedding_layer)
+    ids, z = embed_roots(samples_dir, base, clustering.embedding_layer,
+                       normalize_features=normalize_features)
     clusters = clustering.cluster_head.cluster(z).numpy()
   if output:
     assignments.write(output, clusters, node_ids=ids)
@@ -337,16 +405,18 @@ def cluster_samples(samples_dir: str, *, n_clusters: int, model_dir: str,
 
 def embed_roots(samples_dir: str, base_model: tf.keras.Model,
                 embedding: tf.keras.layers.Layer, *,
-                batch_size: int = 256) -> tuple[np.ndarray, np.ndarray]:
+                batch_size: int = 256, normalize_features: bool = True
+                ) -> tuple[np.ndarray, np.ndarray]:
   """Streams every sampled subgraph; returns (root `#id`s, root embeddings).
 
   Memory holds one batch of subgraphs at a time (plus the `[num_roots, dim]`
   result). `embedding` maps the encoder's output graph to one row per
   component (e.g. `DinkClusteringTask(...).embedding_layer`, which reads
-  the first node by the task's `readout`).
+  the first node by the task's `readout`). The subgraphs are prepared as in
+  training (`normalize_features` as given to `cluster_samples`).
   """
   spec = graph_spec(samples_dir)
-  reverse = ReverseEdges()
+  prepare = _prepare(normalize_features)
   files = sorted(tf.io.gfile.glob(file_pattern(samples_dir)))
   ds = tf.data.TFRecordDataset(files).batch(batch_size).map(
       lambda s: tfgnn.parse_example(spec, s).merge_batch_to_components())
@@ -354,8 +424,7 @@ def embed_roots(samples_dir: str, base_model: tf.keras.Model,
   @tf.function
   def embed(graph):
     roots = tfgnn.gather_first_node(graph, NODE_SET, feature_name=NODE_ID)
-    return roots, embedding(base_model(layers.mark_real_components(
-        reverse(graph))))
+    return roots, embedding(base_model(prepare(graph)))
 
   ids, rows = [], []
   for graph in ds.prefetch(2):
