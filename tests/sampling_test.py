@@ -101,12 +101,18 @@ class SamplingTest(testing_utils.TestCase):
 
   def test_input_pipelines_read_disjoint_shards(self):
     provider = sampling._Provider(self.samples)  # pylint: disable=protected-access
+    records = provider._records  # pylint: disable=protected-access
+    spec = sampling.graph_spec(self.samples)
     roots = []
     for i in range(2):
       context = tf.distribute.InputContext(num_input_pipelines=2,
                                            input_pipeline_id=i)
-      roots.append({int(g.node_sets["nodes"]["#id"][0].numpy())
-                    for g in provider.get_dataset(context)})
+      roots.append({int(tfgnn.parse_single_example(spec, s).node_sets[
+          "nodes"]["#id"][0].numpy()) for s in records.get_dataset(context)})
+      # What training reads: no strings (XLA, TPU), edges both ways.
+      graph = next(iter(provider.get_dataset(context)))
+      self.assertNotIn("#id", graph.node_sets["nodes"].features)
+      self.assertIn("real_component", graph.context.features)
     self.assertEmpty(roots[0] & roots[1])
     self.assertEqual(roots[0] | roots[1], set(range(self.graph.num_nodes)))
 
@@ -131,6 +137,19 @@ class SamplingTest(testing_utils.TestCase):
     self.assertGreater(sampled["NMI"], full["NMI"] - NMI_MARGIN,
                        (sampled, full))
     self.assertGreater(sampled["NMI"], 0.5)
+
+  def test_padded_batches_under_xla(self):
+    """What a TPU runs: fixed-size padded batches, XLA-compiled steps."""
+    lines = []
+    ids, clusters = sampling.cluster_samples(
+        self.samples, n_clusters=4, model_dir=os.path.join(self.dir, "xla"),
+        hidden_units=32, pretrain_steps=60, finetune_steps=5, padding=True,
+        jit_compile=True, log=lines.append)
+    self.assertLen(ids, self.graph.num_nodes)
+    by_node = np.empty(self.graph.num_nodes, np.int64)
+    by_node[ids.astype(int)] = clusters
+    self.assertGreater(
+        evaluation.evaluate(by_node, self.graph.labels)["NMI"], 0.5, lines)
 
   def test_bad_inputs(self):
     with self.assertRaisesRegex(ValueError, "not empty"):
@@ -204,6 +223,9 @@ class SamplingCliTest(testing_utils.TestCase):
     self.assertEqual(proc.returncode, 2)
     self.assertIn("No unigraph schema", proc.stderr)
     self.assertFalse(os.path.exists(f"{tmp}/s"))
+    proc = self._cli("train", "--strategy=tpu", f"--model_dir={tmp}/r")
+    self.assertEqual(proc.returncode, 2)
+    self.assertIn("--samples=DIR --strategy=tpu", proc.stderr)
 
 
 def _npz(path, graph):

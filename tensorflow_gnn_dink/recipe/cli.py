@@ -113,7 +113,7 @@ _COMMANDS = {
                      "GPUs), multi_worker (the cluster in TF_CONFIG: start "
                      "the same command in every worker process; worker 0 "
                      "writes --model_dir, the others DIR/workers/worker_N), "
-                     "or tpu",
+                     "or tpu (with --samples: padded batches)",
          "overwrite": "start over in a --model_dir that holds a finished "
                       "run, or a stopped run of another config or graph "
                       "(without it a stopped run of the same config and "
@@ -316,6 +316,11 @@ def _strategy() -> tf.distribute.Strategy:
 
 
 def _train(verbosity: int) -> None:
+  if _STRATEGY.value == "tpu" and _SAMPLES.value is None:
+    _fail("--strategy=tpu trains on sampled subgraphs (fixed-size padded "
+          "batches; the recipe's full-graph and node-row training are not "
+          "padded for TPU): tfgnn-dink sample --data=PATH --output=DIR, then "
+          "tfgnn-dink train --samples=DIR --strategy=tpu ...")
   strategy = _strategy()
   config = flags.FLAGS.config
   if _SEED.value is not None:

@@ -39,6 +39,7 @@ from tensorflow_gnn_dink import encoders
 from tensorflow_gnn_dink import layers
 from tensorflow_gnn_dink import sparse
 from tensorflow_gnn_dink import tasks as tasks_lib
+from tensorflow_gnn_dink import trainers
 from tensorflow_gnn_dink.recipe import assignments
 from tensorflow_gnn_dink.recipe import data
 
@@ -285,15 +286,18 @@ def _interleave(first: tf.Tensor, second: tf.Tensor,
 def _prepare(normalize_features: bool):
   """Sampled subgraph(s) -> what the encoder reads, the same in every stage.
 
-  Reversed edges, optionally features scaled to rows summing to 1 (the
-  recipe's `data.normalize_features="row"`, a per-node operation, so the
-  same in a subgraph as in the whole graph), and the real-components mark
-  (`layers.mark_real_components`, for padding).
+  Without the string node ids (`#id`: no TPU or XLA program takes
+  strings), with reversed edges, optionally features scaled to rows summing
+  to 1 (the recipe's `data.normalize_features="row"`, a per-node operation,
+  so the same in a subgraph as in the whole graph), and the real-components
+  mark (`layers.mark_real_components`, for padding).
   """
   reverse = ReverseEdges()
   normalize = layers.NormalizeFeatureRows(FEATURE)
 
   def prepare(graph: tfgnn.GraphTensor) -> tfgnn.GraphTensor:
+    if NODE_ID in graph.node_sets[NODE_SET].features:
+      graph = graph.remove_features(node_sets={NODE_SET: [NODE_ID]})
     graph = reverse(graph)
     if normalize_features:
       graph = normalize(graph)
@@ -327,6 +331,7 @@ def cluster_samples(samples_dir: str, *, n_clusters: int, model_dir: str,
                     normalize_features: bool = True,
                     feature_drop_rate: float = 0.2, seed: int = 0,
                     strategy: Optional[tf.distribute.Strategy] = None,
+                    padding: Optional[bool] = None, jit_compile: bool = False,
                     log=print) -> tuple[np.ndarray, np.ndarray]:
   """Dink-Net on sampled subgraphs; returns (root ids, cluster ids).
 
@@ -340,6 +345,13 @@ def cluster_samples(samples_dir: str, *, n_clusters: int, model_dir: str,
   cluster_id` rows (`assignments.write`). Labels are never read.
   Features are scaled to rows summing to 1 unless `normalize_features` is
   False (as the recipe's `data.normalize_features`).
+
+  TPU-ready: with `padding` (default: under `TPUStrategy`, which needs it)
+  batches are padded to fixed sizes by the runner's `train_padding`
+  (`runner.FitOrSkipPadding`: the rare batch that does not fit is skipped);
+  the subgraphs are marked (`layers.mark_real_components`), so padding
+  changes neither the views nor the losses. `jit_compile` compiles each
+  training step with XLA (`trainers.KerasTrainer`), as a TPU does.
   """
   # pylint: disable-next=g-import-not-at-top
   from sklearn import cluster as sk_cluster
@@ -361,17 +373,23 @@ def cluster_samples(samples_dir: str, *, n_clusters: int, model_dir: str,
       NODE_SET, seed=seed, svd_metrics=False, dgi_loss_weight=0.0,
       augmentor=layers.DropFeatureColumns(feature_drop_rate, seed=seed))
 
+  if padding is None:
+    padding = isinstance(strategy, tf.distribute.TPUStrategy)
+  train_padding = (runner.FitOrSkipPadding(train_spec, provider)
+                   if padding else None)
+
   def train(task, steps, stage):
     start = time.time()
-    trainer = runner.KerasTrainer(
+    trainer = trainers.KerasTrainer(
         strategy, model_dir=os.path.join(model_dir, stage),
         steps_per_epoch=steps, verbose=0, summarize_every_n_steps="never",
-        checkpoint_every_n_steps="never")
+        checkpoint_every_n_steps="never", jit_compile=jit_compile)
     result = runner.run(
         train_ds_provider=provider, model_fn=model_fn,
         optimizer_fn=lambda: tf.keras.optimizers.Adam(learning_rate),
         trainer=trainer, task=task, gtspec=train_spec,
-        global_batch_size=batch_size, epochs=1, model_exporters=[])
+        global_batch_size=batch_size, epochs=1, model_exporters=[],
+        train_padding=train_padding)
     log(f"[dink] sampled {stage}: {steps} steps of {batch_size} subgraphs "
         f"in {time.time() - start:.1f} s")
     return result
