@@ -7,7 +7,8 @@ on sharded batches of node rows. Both workers must finish with the same
 weights, and cluster the synthetic graph as well as one process does; so
 must the recipe's command line; ParameterServerStrategy (a chief, two
 workers, a parameter server) and MirroredStrategy over two devices must
-cluster it as one device does.
+cluster it as one device does, and so must `train --samples` under
+ParameterServerStrategy on subgraphs sampled by Apache Beam.
 """
 import testing_utils  # First: Keras 2 before TensorFlow.
 
@@ -19,6 +20,9 @@ import numpy as np
 from sklearn import metrics
 
 import local_cluster
+from tensorflow_gnn_dink.recipe import assignments
+from tensorflow_gnn_dink.recipe import data
+from tensorflow_gnn_dink.recipe import sampling
 
 _WORKER = str(testing_utils.ROOT / "tests" / "distributed_worker.py")
 _TIMEOUT_S = 300
@@ -137,6 +141,39 @@ class DistributeTest(testing_utils.TestCase):
     runs = [_load(os.path.join(d, "0.npz")) for d in (out, single)]
     nmi = [metrics.normalized_mutual_info_score(r["labels"], r["cluster_ids"])
            for r in runs]
+    self.assertGreater(min(nmi), _MIN_NMI, nmi)
+    self.assertLess(abs(nmi[0] - nmi[1]), _NMI_TOLERANCE, nmi)
+
+  def test_sampled_training_under_parameter_servers(self):
+    """`train --samples --strategy=parameter_server`, as on a real cluster."""
+    tmp = self.create_tempdir().full_path
+    graph = data.make_csbm(num_nodes=300, n_clusters=3, num_features=16,
+                           feature_noise=1.0, seed=0)
+    samples = os.path.join(tmp, "samples")
+    sampling.sample(sampling.write_unigraph(graph, os.path.join(tmp, "g")),
+                    samples, fanouts=(8, 4), num_shards=4)
+    flags = [f"--samples={samples}", "--config.n_clusters=3",
+             "--config.model.hidden_units=32", "--config.pretrain.steps=150",
+             "--config.finetune.steps=10"]
+    command = [sys.executable, "-m", "tensorflow_gnn_dink", "train",
+               "--strategy=parameter_server", f"--model_dir={tmp}/ps",
+               *flags]
+    finished = local_cluster.run(
+        {"chief": [command], "worker": [command] * 2, "ps": [command]},
+        timeout_s=_TIMEOUT_S, cwd=str(testing_utils.ROOT),
+        wait_for=["chief"])
+    chief = finished[0]
+    self.assertEqual((chief.task_type, chief.returncode), ("chief", 0),
+                     chief.output[-3000:])
+    single, = local_cluster.run(
+        {"worker": [[sys.executable, "-m", "tensorflow_gnn_dink", "train",
+                     f"--model_dir={tmp}/one", *flags]]},
+        timeout_s=_TIMEOUT_S, cwd=str(testing_utils.ROOT))
+    self.assertEqual(single.returncode, 0, single.output[-3000:])
+    nmi = [metrics.normalized_mutual_info_score(
+        graph.labels, assignments.read(f"{tmp}/{run}/cluster_ids.csv", graph))
+           for run in ("ps", "one")]
+    print(f"NMI: parameter servers {nmi[0]:.3f}, one process {nmi[1]:.3f}")
     self.assertGreater(min(nmi), _MIN_NMI, nmi)
     self.assertLess(abs(nmi[0] - nmi[1]), _NMI_TOLERANCE, nmi)
 

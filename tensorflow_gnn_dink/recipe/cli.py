@@ -113,7 +113,10 @@ _COMMANDS = {
                      "GPUs), multi_worker (the cluster in TF_CONFIG: start "
                      "the same command in every worker process; worker 0 "
                      "writes --model_dir, the others DIR/workers/worker_N), "
-                     "or tpu (with --samples: padded batches)",
+                     "parameter_server (with --samples: the same command in "
+                     "the chief, the workers and the parameter servers of "
+                     "TF_CONFIG; the chief writes --model_dir), or tpu "
+                     "(with --samples: padded batches)",
          "overwrite": "start over in a --model_dir that holds a finished "
                       "run, or a stopped run of another config or graph "
                       "(without it a stopped run of the same config and "
@@ -305,9 +308,22 @@ def _strategy() -> tf.distribute.Strategy:
   """The --strategy, created before any other TensorFlow op (as
   MultiWorkerMirroredStrategy needs)."""
   if _STRATEGY.value == "parameter_server":
-    _fail("--strategy=parameter_server: the recipe does not run under "
-          "ParameterServerStrategy yet (its runner.run does: see the "
-          "README); use multi_worker.")
+    if _SAMPLES.value is None:
+      _fail("--strategy=parameter_server trains on sampled subgraphs: "
+            "tfgnn-dink sample --data=PATH --output=DIR, then tfgnn-dink "
+            "train --samples=DIR --strategy=parameter_server in every task "
+            "of TF_CONFIG (the in-memory recipe embeds and clusters the "
+            "graph between its training stages, outside runner.run); or use "
+            "--strategy=multi_worker.")
+    try:
+      task = strategies.tf_config().get("task")
+    except ValueError as e:
+      _fail(str(e))
+    task_type = task.get("type") if isinstance(task, dict) else None
+    # Without a task, make_strategy says what TF_CONFIG needs.
+    if task_type not in (None, "chief"):  # Workers and servers serve.
+      _say(0)(f"[dink] {task_type} of the parameter-server cluster: serving")
+      strategies.serve()
   try:
     return strategies.make_strategy(_STRATEGY.value)
   except ValueError as e:

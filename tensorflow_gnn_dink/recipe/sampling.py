@@ -36,6 +36,7 @@ from tensorflow_gnn import runner
 
 from tensorflow_gnn_dink import _files
 from tensorflow_gnn_dink import encoders
+from tensorflow_gnn_dink import geometry
 from tensorflow_gnn_dink import layers
 from tensorflow_gnn_dink import sparse
 from tensorflow_gnn_dink import tasks as tasks_lib
@@ -367,8 +368,16 @@ def cluster_samples(samples_dir: str, *, n_clusters: int, model_dir: str,
 
   def model_fn(runner_spec):  # One encoder, trained by both stages.
     if not encoder:
-      encoder.append(gcn_fn(runner_spec))
+      encoder.extend([gcn_fn(runner_spec), runner_spec])
     return encoder[0]
+
+  def local_encoder() -> tf.keras.Model:
+    """The trained encoder's weights in a model of this process, outside
+    the strategy (under ParameterServerStrategy or on TPU the trained
+    variables live elsewhere); inference runs here."""
+    model = gcn_fn(encoder[1])
+    model.set_weights(encoder[0].get_weights())
+    return model
   dgi = tasks_lib.DeepGraphInfomaxTask(
       NODE_SET, seed=seed, svd_metrics=False, dgi_loss_weight=0.0,
       augmentor=layers.DropFeatureColumns(feature_drop_rate, seed=seed))
@@ -395,12 +404,12 @@ def cluster_samples(samples_dir: str, *, n_clusters: int, model_dir: str,
     return result
 
   train(dgi, pretrain_steps, "pretrain")
-  base = encoder[0]
   clustering_kwargs = dict(n_clusters=n_clusters, dilation_loss_weight=0.1,
                            propagation_steps=propagation_steps,
                            edge_set_name=EDGE_SET)
   clustering = tasks_lib.DinkClusteringTask(NODE_SET, **clustering_kwargs)
-  ids, z = embed_roots(samples_dir, base, clustering.embedding_layer,
+  ids, z = embed_roots(samples_dir, local_encoder(),
+                       clustering.embedding_layer,
                        normalize_features=normalize_features)
   if len(ids) < n_clusters:
     raise ValueError(f"{len(ids)} sampled roots, fewer than n_clusters="
@@ -412,9 +421,11 @@ def cluster_samples(samples_dir: str, *, n_clusters: int, model_dir: str,
         NODE_SET, cluster_centers=kmeans.cluster_centers_,
         **clustering_kwargs)
     train({"dgi": dgi, "dink": clustering}, finetune_steps, "finetune")
-    ids, z = embed_roots(samples_dir, base, clustering.embedding_layer,
-                       normalize_features=normalize_features)
-    clusters = clustering.cluster_head.cluster(z).numpy()
+    ids, z = embed_roots(samples_dir, local_encoder(),
+                         clustering.embedding_layer,
+                         normalize_features=normalize_features)
+    clusters = geometry.hard_assignments(
+        z, clustering.cluster_head.cluster_centers.numpy()).numpy()
   if output:
     assignments.write(output, clusters, node_ids=ids)
     log(f"[dink] wrote {len(ids)} cluster ids to {output}")
