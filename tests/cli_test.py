@@ -318,8 +318,14 @@ BAD_COMMAND_LINES = (
      r"--strategy=multi_worker reads the cluster from TF_CONFIG, which is not "
      r"set: set TF_CONFIG in each process"),
     ("parameter_server", lambda d: ["--strategy=parameter_server"],
-     r"--strategy=parameter_server: the recipe does not run under "
-     r"ParameterServerStrategy yet"),
+     r"--strategy=parameter_server trains on sampled subgraphs: tfgnn-dink "
+     r"sample"),
+    ("tpu_without_samples", lambda d: ["--strategy=tpu"],
+     r"--strategy=tpu trains on sampled subgraphs"),
+    ("parameter_server_without_tf_config",
+     lambda d: [f"--samples={d}", "--strategy=parameter_server",
+                "--config.n_clusters=2"],
+     r"--strategy=parameter_server reads the cluster from TF_CONFIG"),
     ("data_text_named_npz",
      lambda d: [f"--data={_write_file(f'{d}/g.npz', 'hello')}"],
      r".*/g.npz is not a .npz file \(no zip header"),
