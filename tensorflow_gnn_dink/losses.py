@@ -82,12 +82,15 @@ def weighted_mean(values: tf.Tensor,
   """`sum_i w_i v_i / sum_i w_i` of `[B]` values (the plain mean if no weights).
 
   An empty batch, or all-zero weights (a batch of padding only), gives 0,
-  not NaN.
+  not NaN. A scalar weight weights every row alike (the plain mean).
   """
   if sample_weight is None:
     return tf.math.divide_no_nan(tf.reduce_sum(values),
                                  tf.cast(tf.size(values), values.dtype))
-  sample_weight = tf.cast(tf.reshape(sample_weight, [-1]), values.dtype)
+  sample_weight = tf.cast(sample_weight, values.dtype)
+  if sample_weight.shape.rank == 0:
+    sample_weight = tf.broadcast_to(sample_weight, tf.shape(values))
+  sample_weight = tf.reshape(sample_weight, [-1])
   return tf.math.divide_no_nan(tf.reduce_sum(values * sample_weight),
                                tf.reduce_sum(sample_weight))
 

@@ -199,8 +199,9 @@ class _Outputs(tf.keras.layers.Layer):
     self._fn = fn
     self._sublayers = list(sublayers)
 
-  def call(self, inputs, *args):
-    return self._fn(inputs, *args)
+  def call(self, inputs, weights=None):
+    # `weights` by keyword (a Keras-reloadable call): see `_contrast`.
+    return self._fn(inputs) if weights is None else self._fn(inputs, weights)
 
 
 class _StopGradient(tf.keras.layers.Layer):
@@ -448,7 +449,7 @@ class DeepGraphInfomaxTask(contrastive_losses.ContrastiveLossTask):
     outputs = tf.stack((clean, corrupted), axis=1)
     layer = self.make_contrastive_layer()
     return _named(layer(outputs) if weights is None else
-                  layer(outputs, weights), self._name)
+                  layer(outputs, weights=weights), self._name)
 
   def losses(self) -> runner.Losses:
     return {

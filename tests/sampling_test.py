@@ -33,6 +33,15 @@ def _graph():
                         avg_degree=8.0, seed=1)
 
 
+def _config(hidden_units=64, pretrain_steps=150, finetune_steps=20):
+  config = config_lib.default_config()
+  config.n_clusters = 4
+  config.model.hidden_units = hidden_units
+  config.pretrain.steps = pretrain_steps
+  config.finetune.steps = finetune_steps
+  return config
+
+
 class SamplingTest(testing_utils.TestCase):
 
   @classmethod
@@ -52,6 +61,7 @@ class SamplingTest(testing_utils.TestCase):
 
   def test_one_subgraph_per_node_rooted_at_it(self):
     self.assertLen(tf.io.gfile.glob(sampling.file_pattern(self.samples)), 4)
+    self.assertEqual(sampling.sampled_fanouts(self.samples), [10, 5])
     self.assertFalse(tf.io.gfile.exists(
         os.path.join(self.samples, "artifacts")))
     subgraphs = self._subgraphs()
@@ -79,25 +89,29 @@ class SamplingTest(testing_utils.TestCase):
     self.assertCountEqual(roots, range(self.graph.num_nodes))
 
   def test_reverse_edges(self):
-    g = self._subgraphs()[0]
-    reversed_ = sampling.ReverseEdges()(g)
-    source = g.edge_sets["edges"].adjacency.source.numpy()
-    target = g.edge_sets["edges"].adjacency.target.numpy()
-    adjacency = reversed_.edge_sets["edges"].adjacency
-    self.assertCountEqual(
-        zip(adjacency.source.numpy(), adjacency.target.numpy()),
-        list(zip(source, target)) + list(zip(target, source)))
-    batch = _batch(self._subgraphs()[:3]).merge_batch_to_components()
-    merged = sampling.ReverseEdges()(batch)
-    sizes = batch.edge_sets["edges"].sizes.numpy()
-    self.assertAllEqual(merged.edge_sets["edges"].sizes, 2 * sizes)
-    # Each component's edges stay within its nodes.
-    offsets = np.cumsum([0] + batch.node_sets["nodes"].sizes.numpy().tolist())
-    ends = np.cumsum([0] + (2 * sizes).tolist())
-    source = merged.edge_sets["edges"].adjacency.source.numpy()
-    for c in range(3):
-      part = source[ends[c]:ends[c + 1]]
-      self.assertTrue(np.all((part >= offsets[c]) & (part < offsets[c + 1])))
+    subgraphs = self._subgraphs()[:4]
+    batch = _batch(subgraphs).merge_batch_to_components()
+    undirected = sampling.ReverseEdges()(batch)
+    node_sizes = batch.node_sets["nodes"].sizes.numpy()
+    offsets = np.cumsum([0, *node_sizes])
+    edge_sizes = undirected.edge_sets["edges"].sizes.numpy()
+    ends = np.cumsum([0, *edge_sizes])
+    adjacency = undirected.edge_sets["edges"].adjacency
+    source, target = adjacency.source.numpy(), adjacency.target.numpy()
+    for c, g in enumerate(subgraphs):
+      # Each component: the sampled pairs, once in each direction, no
+      # self-loops, within its own nodes.
+      a = g.edge_sets["edges"].adjacency
+      pairs = {(int(u), int(v)) for u, v in zip(a.source, a.target) if u != v}
+      expected = pairs | {(v, u) for u, v in pairs}
+      got = [(u - offsets[c], v - offsets[c]) for u, v in
+             zip(source[ends[c]:ends[c + 1]], target[ends[c]:ends[c + 1]])]
+      self.assertLen(got, len(set(got)))
+      self.assertEqual(set(got), expected)
+    # Sampled hops go back to the root too: without dedupe those pairs
+    # would count twice.
+    self.assertLess(edge_sizes.sum(),
+                    2 * batch.edge_sets["edges"].sizes.numpy().sum())
 
   def test_input_pipelines_read_disjoint_shards(self):
     provider = sampling._Provider(self.samples)  # pylint: disable=protected-access
@@ -118,19 +132,15 @@ class SamplingTest(testing_utils.TestCase):
 
   def test_clusters_as_well_as_full_graph_training(self):
     output = os.path.join(self.dir, "cluster_ids.csv")
-    ids, clusters = sampling.cluster_samples(
-        self.samples, n_clusters=4, model_dir=os.path.join(self.dir, "run"),
-        output=output, hidden_units=64, pretrain_steps=150,
-        finetune_steps=20, log=lambda line: None)
+    ids, clusters, facts = sampling.cluster_samples(
+        self.samples, _config(), model_dir=os.path.join(self.dir, "run"),
+        output=output, log=lambda line: None)
+    self.assertEqual(facts["propagation_steps"], 1)  # 2 hops, 1 layer.
     self.assertLen(ids, self.graph.num_nodes)
     by_node = assignments.read(output, self.graph)
     self.assertAllEqual(by_node[ids.astype(int)], clusters)
     sampled = evaluation.evaluate(by_node, self.graph.labels)
-    config = config_lib.default_config()
-    config.model.hidden_units = 64
-    config.pretrain.steps = 150
-    config.finetune.steps = 20
-    full = pipeline.run(config, self.graph,
+    full = pipeline.run(_config(), self.graph,
                         os.path.join(self.dir, "full"),
                         log=lambda line: None)["metrics"]
     print(f"NMI sampled {sampled['NMI']:.3f}, full graph {full['NMI']:.3f}")
@@ -141,10 +151,12 @@ class SamplingTest(testing_utils.TestCase):
   def test_padded_batches_under_xla(self):
     """What a TPU runs: fixed-size padded batches, XLA-compiled steps."""
     lines = []
-    ids, clusters = sampling.cluster_samples(
-        self.samples, n_clusters=4, model_dir=os.path.join(self.dir, "xla"),
-        hidden_units=32, pretrain_steps=60, finetune_steps=5, padding=True,
-        jit_compile=True, log=lines.append)
+    config = _config(hidden_units=32, pretrain_steps=60, finetune_steps=5)
+    config.finetune.stop_gradient = False  # The encoder trains too.
+    config.finetune.discrimination_loss_weight = 1.0
+    ids, clusters, _ = sampling.cluster_samples(
+        self.samples, config, model_dir=os.path.join(self.dir, "xla"),
+        padding=True, jit_compile=True, log=lines.append)
     self.assertLen(ids, self.graph.num_nodes)
     by_node = np.empty(self.graph.num_nodes, np.int64)
     by_node[ids.astype(int)] = clusters
@@ -155,11 +167,19 @@ class SamplingTest(testing_utils.TestCase):
     with self.assertRaisesRegex(ValueError, "not empty"):
       sampling.sample(os.path.join(self.dir, "g", sampling.SCHEMA),
                       self.samples)
+    config = _config()
+    config.model.num_layers = 3
+    with self.assertRaisesRegex(ValueError, "num_layers=3 needs subgraphs"):
+      sampling.cluster_samples(self.samples, config, model_dir=self.dir)
+    config.n_clusters = None
+    with self.assertRaisesRegex(ValueError, "config.n_clusters"):
+      sampling.cluster_samples(self.samples, config, model_dir=self.dir)
     with self.assertRaisesRegex(ValueError, "fanouts"):
       sampling.sample(os.path.join(self.dir, "g", sampling.SCHEMA),
                       os.path.join(self.dir, "new"), fanouts=(0,))
-    with self.assertRaisesRegex(ValueError, "No schema.pbtxt"):
-      sampling.graph_spec(self.dir)
+    for not_samples in (self.dir, os.path.join(self.dir, "g")):  # Unigraph.
+      with self.assertRaisesRegex(ValueError, "not a directory of samples"):
+        sampling.graph_spec(not_samples)
 
 
 class SamplingCliTest(testing_utils.TestCase):

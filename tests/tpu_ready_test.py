@@ -177,6 +177,16 @@ class PaddedLossesTest(testing_utils.TestCase):
                                              unmarked_padded, mask)
     self.assertNotAllClose(other_loss, loss, rtol=1e-3)
 
+  def test_marked_training_model_reloads_with_keras(self):
+    graph = layers.mark_real_components(testing_utils.rooted_batch(6, seed=2))
+    tasks = self._tasks(stacked=False)
+    model = self._model(graph.spec, tasks)
+    path = self.create_tempdir().full_path
+    model.save(path, include_optimizer=False)
+    reloaded = tf.keras.models.load_model(path, compile=False)
+    self.assertAllClose(reloaded(graph)["dink"]["embedding"],
+                        model(graph)["dink"]["embedding"])
+
   def test_all_nodes_readout_refuses_component_weights(self):
     graph = testing_utils.rooted_batch(4)
     task = dink.DinkClusteringTask("nodes", n_clusters=2,

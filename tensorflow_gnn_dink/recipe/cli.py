@@ -390,40 +390,36 @@ def _train(verbosity: int) -> None:
 
 def _train_sampled(config: ml_collections.ConfigDict, model_dir: str,
                    strategy: tf.distribute.Strategy, verbosity: int) -> None:
-  """`train --samples`: Dink-Net on sampled subgraphs (`sampling`)."""
+  """`train --samples`: the recipe on sampled subgraphs (`sampling`)."""
   if _DATA.value is not None:
     _fail("train takes --samples or --data, not both.")
-  if config.n_clusters is None:
-    _fail("train --samples needs --config.n_clusters=K (sampled subgraphs "
-          "carry no labels to count classes from).")
+  say = _say(verbosity)
   with _bad_input():
     config_lib.validate(config)
     output = os.path.join(model_dir, "cluster_ids.csv")
     if os.path.exists(output) and not _OVERWRITE.value:
       raise ValueError(f"{model_dir} holds a finished run: pass --overwrite "
                        "to start over, or choose another --model_dir.")
+    ignored = sampling.unused_settings(config)
+    if ignored:
+      say(f"[dink] not read when training on samples: "
+          f"{', '.join('config.' + f for f in ignored)}")
     start = time.time()
-    ids, clusters = sampling.cluster_samples(
-        _SAMPLES.value, n_clusters=config.n_clusters,
-        model_dir=os.path.join(model_dir, "sampled"), output=output,
-        hidden_units=config.model.hidden_units,
-        pretrain_steps=config.pretrain.steps,
-        finetune_steps=config.finetune.steps,
-        learning_rate=config.pretrain.learning_rate,
-        feature_drop_rate=config.pretrain.feature_drop_rate,
-        normalize_features=config.data.normalize_features == "row",
-        seed=config.seed, strategy=strategy, log=_say(verbosity))
+    ids, clusters, facts = sampling.cluster_samples(
+        _SAMPLES.value, config, model_dir=os.path.join(model_dir, "sampled"),
+        output=output, strategy=strategy, log=say)
     sizes = np.bincount(clusters, minlength=config.n_clusters)
     results = {"samples": os.path.abspath(_SAMPLES.value),
                "num_nodes": len(ids), "n_clusters": config.n_clusters,
-               "cluster_sizes": sizes.tolist(),
-               "seconds": round(time.time() - start, 1),
+               "cluster_sizes": sizes.tolist(), **facts,
+               "not_read": ignored,
+               "total_seconds": round(time.time() - start, 1),
                "config": json.loads(config.to_json())}
     _files.write_json_atomically(os.path.join(model_dir, "results.json"),
                                  results)
-  _say(verbosity)(f"[dink] {model_dir}: {len(ids)} nodes in "
-                  f"{int((sizes > 0).sum())} clusters (evaluate with "
-                  f"tfgnn-dink evaluate --assignments={output} --data=...)")
+  say(f"[dink] {model_dir}: {len(ids)} nodes in {int((sizes > 0).sum())} "
+      f"clusters (evaluate with tfgnn-dink evaluate --assignments={output} "
+      "--data=...)")
 
 
 def _sample(verbosity: int) -> None:
@@ -436,11 +432,15 @@ def _sample(verbosity: int) -> None:
     _fail(f"--output {output} exists: choose a new directory.")
   try:
     fanouts = [int(f) for f in _FANOUTS.value]
+    sampling.check_fanouts(fanouts)
   except ValueError:
     _fail(f"--fanouts={','.join(_FANOUTS.value)}: give positive integers, "
-          "e.g. --fanouts=10,5.")
+          "one per hop, e.g. --fanouts=10,5.")
   if _SHARDS.value < 1:
     _fail(f"--shards={_SHARDS.value}: give at least 1.")
+  if _UNIGRAPH.value is not None and not os.path.isfile(_UNIGRAPH.value):
+    _fail(f"No unigraph schema at {_UNIGRAPH.value}: give the GraphSchema "
+          ".pbtxt of the graph's files.")
   say = _say(verbosity)
   with _bad_input():
     schema = _UNIGRAPH.value

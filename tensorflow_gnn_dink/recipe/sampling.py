@@ -24,11 +24,13 @@ graph is undirected) before the encoder, in training and inference alike.
 """
 from __future__ import annotations
 
+import json
 import os
 import time
 from collections.abc import Sequence
 from typing import Optional
 
+import ml_collections
 import numpy as np
 import tensorflow as tf
 import tensorflow_gnn as tfgnn
@@ -42,7 +44,9 @@ from tensorflow_gnn_dink import sparse
 from tensorflow_gnn_dink import tasks as tasks_lib
 from tensorflow_gnn_dink import trainers
 from tensorflow_gnn_dink.recipe import assignments
+from tensorflow_gnn_dink.recipe import config as config_lib
 from tensorflow_gnn_dink.recipe import data
+from tensorflow_gnn_dink.recipe import selection
 
 NODE_SET = "nodes"
 EDGE_SET = "edges"
@@ -50,6 +54,7 @@ FEATURE = "feat"
 NODE_ID = "#id"
 SCHEMA = "schema.pbtxt"  # The output GraphSchema, beside the samples.
 SAMPLES = "samples.tfrecords"  # Shards: samples.tfrecords-0000i-of-0000n.
+SAMPLING = "sampling.json"  # How they were sampled: {"fanouts": [...]}.
 
 
 def write_unigraph(graph: data.Graph, directory: str) -> str:
@@ -120,6 +125,13 @@ def _write_records(path: str, records) -> None:
   os.replace(temporary, path)
 
 
+def check_fanouts(fanouts: Sequence[int]) -> None:
+  """ValueError unless `fanouts` is one or more positive integers."""
+  if not fanouts or any(int(k) < 1 for k in fanouts):
+    raise ValueError(f"fanouts must be positive integers, one per hop, e.g. "
+                     f"10,5; got {list(fanouts)}.")
+
+
 def sample(schema_path: str, output_dir: str, *,
            fanouts: Sequence[int] = (10, 5), num_shards: int = 4,
            pipeline_args: Sequence[str] = ("--direct_num_workers=1",),
@@ -158,8 +170,7 @@ def sample(schema_path: str, output_dir: str, *,
   from tensorflow_gnn.experimental.sampler.beam import sampler as beam_sampler
   from tensorflow_gnn.experimental.sampler.beam import unigraph_utils
   # pylint: enable=g-import-not-at-top
-  if not fanouts or any(int(k) < 1 for k in fanouts):
-    raise ValueError(f"fanouts must be positive integers, got {fanouts}.")
+  check_fanouts(fanouts)
   if os.path.exists(output_dir) and os.listdir(output_dir):
     raise ValueError(f"{output_dir} is not empty: sample into a new "
                      "directory.")
@@ -198,18 +209,39 @@ def sample(schema_path: str, output_dir: str, *,
            | "Write" >> unigraph.WriteTable(
                os.path.join(staging, f"{SAMPLES}@{int(num_shards)}")))
     tf.io.gfile.rmtree(artifacts_path)
+    _files.write_json_atomically(os.path.join(staging, SAMPLING),
+                                 {"fanouts": [int(k) for k in fanouts]})
     _files.write_text_atomically(os.path.join(staging, SCHEMA),
                                  str(output_schema))
   return os.path.join(output_dir, SCHEMA)
 
 
 def graph_spec(samples_dir: str) -> tfgnn.GraphTensorSpec:
-  """The GraphTensorSpec of one sampled subgraph (from its schema)."""
+  """The GraphTensorSpec of one sampled subgraph (from its schema).
+
+  Raises:
+    ValueError: `samples_dir` is not a directory that `sample` wrote.
+  """
   path = os.path.join(samples_dir, SCHEMA)
-  if not tf.io.gfile.exists(path):
-    raise ValueError(f"No {SCHEMA} in {samples_dir}: not a directory of "
-                     "samples written by sampling.sample (or not finished).")
+  if (not tf.io.gfile.exists(path) or
+      not tf.io.gfile.glob(file_pattern(samples_dir))):
+    raise ValueError(f"{samples_dir} holds no {SCHEMA} and {SAMPLES}-* "
+                     "files: not a directory of samples written by "
+                     "`tfgnn-dink sample` (sampling.sample).")
   return tfgnn.create_graph_spec_from_schema_pb(tfgnn.read_schema(path))
+
+
+def sampled_fanouts(samples_dir: str) -> list[int]:
+  """The fanouts of each hop that `sample` used (from `sampling.json`)."""
+  graph_spec(samples_dir)  # A directory of samples.
+  path = os.path.join(samples_dir, SAMPLING)
+  try:
+    with tf.io.gfile.GFile(path) as f:
+      fanouts = json.load(f)["fanouts"]
+    return [int(k) for k in fanouts]
+  except (OSError, ValueError, KeyError, TypeError) as e:
+    raise ValueError(f"{path} does not say how the samples were drawn "
+                     f"({e}): sample them again with tfgnn-dink sample.") from e
 
 
 def input_width(samples_dir: str) -> int:
@@ -244,11 +276,17 @@ def file_pattern(samples_dir: str) -> str:
 
 @tf.keras.utils.register_keras_serializable(package="tensorflow_gnn_dink")
 class ReverseEdges(tf.keras.layers.Layer):
-  """Adds the reverse of every edge of `edge_set_name` (GraphTensor -> same).
+  """Makes `edge_set_name` undirected: each edge once in each direction.
 
-  A sampled subgraph holds the sampled direction only (root -> neighbour);
-  with the reverses, the GCN's messages reach the root. Features of the edge
-  set are dropped (there are none in sampled subgraphs).
+  GraphTensor -> GraphTensor. A sampled subgraph holds the sampled
+  directions only (root -> neighbour; an edge may also have been sampled
+  back, neighbour -> root, at the next hop); the result holds every sampled
+  pair `{u, v}` exactly once as `u -> v` and once as `v -> u`, without
+  self-loops (the GCN adds its own), grouped by component as TF-GNN needs,
+  so that the GCN's messages reach the root and no edge counts twice.
+  Features of the edge set are dropped (sampled subgraphs have none). Not for
+  XLA (the number of edges depends on the data): apply it in the input
+  pipeline, before padding.
   """
 
   def __init__(self, edge_set_name: str = EDGE_SET, **kwargs):
@@ -258,30 +296,42 @@ class ReverseEdges(tf.keras.layers.Layer):
   def call(self, graph: tfgnn.GraphTensor) -> tfgnn.GraphTensor:
     edge_set = graph.edge_sets[self.edge_set_name]
     adjacency = edge_set.adjacency
+    if adjacency.source_name != adjacency.target_name:
+      raise ValueError(f"ReverseEdges: edge set {self.edge_set_name!r} joins "
+                       f"{adjacency.source_name!r} to "
+                       f"{adjacency.target_name!r}, not a node set to itself.")
+    node_set = graph.node_sets[adjacency.source_name]
+    source = tf.cast(tf.concat([adjacency.source, adjacency.target], 0),
+                     tf.int64)
+    target = tf.cast(tf.concat([adjacency.target, adjacency.source], 0),
+                     tf.int64)
+    # Sorted by (source, target): grouped by component (a component's nodes
+    # are contiguous), each pair once.
+    keys = source * tf.cast(node_set.total_size, tf.int64) + target
+    order = tf.argsort(keys, stable=True)
+    keys = tf.gather(keys, order)
+    source, target = tf.gather(source, order), tf.gather(target, order)
+    keep = tf.logical_and(
+        tf.concat([[True], keys[1:] != keys[:-1]], 0), source != target)
+    source = tf.boolean_mask(source, keep)
+    target = tf.boolean_mask(target, keep)
+    num_components = tf.shape(node_set.sizes, out_type=tf.int64)[0]
+    component = tf.repeat(tf.range(num_components), node_set.sizes)
+    sizes = tf.math.unsorted_segment_sum(
+        tf.ones_like(source), tf.gather(component, source), num_components)
+    indices_dtype = adjacency.source.dtype
     edge_sets = dict(graph.edge_sets)
     edge_sets[self.edge_set_name] = tfgnn.EdgeSet.from_fields(
-        sizes=2 * edge_set.sizes,
+        sizes=tf.cast(sizes, edge_set.sizes.dtype),
         adjacency=tfgnn.Adjacency.from_indices(
-            (adjacency.source_name, _interleave(adjacency.source,
-                                                adjacency.target, edge_set)),
-            (adjacency.target_name, _interleave(adjacency.target,
-                                                adjacency.source, edge_set))))
+            (adjacency.source_name, tf.cast(source, indices_dtype)),
+            (adjacency.target_name, tf.cast(target, indices_dtype))))
     return tfgnn.GraphTensor.from_pieces(
         context=graph.context, node_sets=dict(graph.node_sets),
         edge_sets=edge_sets)
 
   def get_config(self):
     return dict(edge_set_name=self.edge_set_name, **super().get_config())
-
-
-def _interleave(first: tf.Tensor, second: tf.Tensor,
-                edge_set: tfgnn.EdgeSet) -> tf.Tensor:
-  """Per component: its edges' `first` ends, then their `second` ends."""
-  component = tf.repeat(tf.range(tf.shape(edge_set.sizes)[0]),
-                        edge_set.sizes)
-  keys = tf.concat([2 * component, 2 * component + 1], 0)
-  order = tf.argsort(keys, stable=True)
-  return tf.gather(tf.concat([first, second], 0), order)
 
 
 def _prepare(normalize_features: bool):
@@ -324,28 +374,52 @@ class _Provider(runner.DatasetProvider):
         num_parallel_calls=tf.data.AUTOTUNE)
 
 
-def cluster_samples(samples_dir: str, *, n_clusters: int, model_dir: str,
-                    output: Optional[str] = None, hidden_units: int = 64,
-                    batch_size: int = 64, pretrain_steps: int = 300,
-                    finetune_steps: int = 50, learning_rate: float = 1e-3,
-                    propagation_steps: int = 1,
-                    normalize_features: bool = True,
-                    feature_drop_rate: float = 0.2, seed: int = 0,
+# Config fields that training on samples does not read (the recipe's
+# in-memory graph, its label-free selection and its pictures).
+UNUSED_FIELDS = ("data.path", "data.feature_format", "synthetic",
+                 "selection", "steps_per_epoch", "check_memory", "plots")
+DEFAULT_BATCH_SIZE = 64  # Subgraphs per replica step, unless config sets it.
+
+
+def unused_settings(config: ml_collections.ConfigDict) -> list[str]:
+  """The `UNUSED_FIELDS` that `config` sets to other than the defaults."""
+  default = config_lib.default_config()
+  changed = []
+  for field in UNUSED_FIELDS:
+    value, base = config, default
+    for part in field.split("."):
+      value, base = value[part], base[part]
+    if (value.to_dict() if hasattr(value, "to_dict") else value) != (
+        base.to_dict() if hasattr(base, "to_dict") else base):
+      changed.append(field)
+  return changed
+
+
+def cluster_samples(samples_dir: str, config: ml_collections.ConfigDict, *,
+                    model_dir: str, output: Optional[str] = None,
                     strategy: Optional[tf.distribute.Strategy] = None,
                     padding: Optional[bool] = None, jit_compile: bool = False,
-                    log=print) -> tuple[np.ndarray, np.ndarray]:
-  """Dink-Net on sampled subgraphs; returns (root ids, cluster ids).
+                    log=print) -> tuple[np.ndarray, np.ndarray, dict]:
+  """The Dink-Net recipe on sampled subgraphs; returns (ids, clusters, facts).
 
-  Pretrains the one-layer GCN with Dink-Net's discrimination loss on
-  batches of subgraphs (`runner.run`, one example per root), k-means on
+  The recipe's stages, with `config` as the recipe reads it
+  (`config_lib.default_config()`; `config.n_clusters` is required):
+  pretraining of the GCN (`model.*`) with Dink-Net's discrimination task
+  (`pretrain.*`) on batches of `config.batch_size` (default 64) subgraphs
+  per replica (`runner.run`, one example per root); k-means (`kmeans.*`) on
   the roots' embeddings (`ClusteringEmbedding`: the root's state plus its
-  `propagation_steps`-hop smoothing inside the subgraph, L2-normalised; with
-  as many more hops sampled as the encoder has layers), then trains
-  both tasks (`DinkClusteringTask` from the k-means centres), and assigns
-  every root. With `output` (`.csv` or `.parquet`), writes `node_id,
-  cluster_id` rows (`assignments.write`). Labels are never read.
-  Features are scaled to rows summing to 1 unless `normalize_features` is
-  False (as the recipe's `data.normalize_features`).
+  `embedding.propagation_steps`-hop smoothing inside its subgraph,
+  L2-normalised); fine-tuning (`finetune.*`: the centres, and the encoder
+  unless `config_lib.frozen_encoder`); every root assigned. Without the whole
+  graph in memory there is no modularity selection: the last epoch and
+  k-means' lowest inertia are kept. The `UNUSED_FIELDS` are not read. With
+  `output` (`.csv` or `.parquet`), writes `node_id,cluster_id` rows. Labels
+  are never read.
+
+  The subgraphs hold `len(fanouts)` hops (`sample`); the encoder's layers
+  plus the smoothing may not need more: `embedding.propagation_steps` is
+  lowered to fit (the facts returned and the log say so), and an encoder
+  deeper than the samples is a ValueError.
 
   TPU-ready: with `padding` (default: under `TPUStrategy`, which needs it)
   batches are padded to fixed sizes by the runner's `train_padding`
@@ -353,17 +427,48 @@ def cluster_samples(samples_dir: str, *, n_clusters: int, model_dir: str,
   the subgraphs are marked (`layers.mark_real_components`), so padding
   changes neither the views nor the losses. `jit_compile` compiles each
   training step with XLA (`trainers.KerasTrainer`), as a TPU does.
+
+  Returns:
+    Root ids (strings), their cluster ids, and facts for a results file:
+    the effective batch size and smoothing hops, the hops sampled, and the
+    seconds of each stage.
   """
-  # pylint: disable-next=g-import-not-at-top
-  from sklearn import cluster as sk_cluster
+  if config.n_clusters is None:
+    raise ValueError("Training on samples needs config.n_clusters (the "
+                     "subgraphs carry no labels to count classes from): "
+                     "pass --config.n_clusters=K.")
+  n_clusters = int(config.n_clusters)
   strategy = strategy or tf.distribute.get_strategy()
+  if config.get("deterministic", True):
+    tf.config.experimental.enable_op_determinism()
+  tf.keras.utils.set_random_seed(config.seed)
+  hops = len(sampled_fanouts(samples_dir))
+  layers_needed = int(config.model.num_layers)
+  if layers_needed > hops:
+    raise ValueError(
+        f"config.model.num_layers={layers_needed} needs subgraphs of at "
+        f"least {layers_needed} hops; {samples_dir} holds {hops}: sample "
+        f"with more --fanouts, or lower model.num_layers.")
+  propagation_steps = min(int(config.embedding.propagation_steps),
+                          hops - layers_needed)
+  facts = dict(hops_sampled=hops, propagation_steps=propagation_steps,
+               batch_size=int(config.batch_size or DEFAULT_BATCH_SIZE),
+               selection="last (no whole graph in memory for modularity)",
+               seconds={})
+  if propagation_steps < config.embedding.propagation_steps:
+    log(f"[dink] embedding.propagation_steps="
+        f"{config.embedding.propagation_steps}: the samples hold {hops} "
+        f"hops, {layers_needed} for the encoder, so the embedding smooths "
+        f"{propagation_steps} (sample more hops for more)")
+  normalize = config.data.normalize_features == "row"
   width = input_width(samples_dir)
-  provider = _Provider(samples_dir, normalize_features)
+  provider = _Provider(samples_dir, normalize)
   train_spec = provider.get_dataset(
       tf.distribute.InputContext()).element_spec
   gcn_fn = encoders.make_gcn_model_fn(
       node_set_name=NODE_SET, edge_set_name=EDGE_SET, feature_name=FEATURE,
-      hidden_units=hidden_units, seed=seed, input_width=width)
+      hidden_units=config.model.hidden_units, num_layers=layers_needed,
+      seed=config.seed, input_width=width)
   encoder = []
 
   def model_fn(runner_spec):  # One encoder, trained by both stages.
@@ -378,58 +483,79 @@ def cluster_samples(samples_dir: str, *, n_clusters: int, model_dir: str,
     model = gcn_fn(encoder[1])
     model.set_weights(encoder[0].get_weights())
     return model
-  dgi = tasks_lib.DeepGraphInfomaxTask(
-      NODE_SET, seed=seed, svd_metrics=False, dgi_loss_weight=0.0,
-      augmentor=layers.DropFeatureColumns(feature_drop_rate, seed=seed))
 
   if padding is None:
     padding = isinstance(strategy, tf.distribute.TPUStrategy)
   train_padding = (runner.FitOrSkipPadding(train_spec, provider)
                    if padding else None)
 
-  def train(task, steps, stage):
+  def train(task, stage_config, stage):
     start = time.time()
     trainer = trainers.KerasTrainer(
         strategy, model_dir=os.path.join(model_dir, stage),
-        steps_per_epoch=steps, verbose=0, summarize_every_n_steps="never",
-        checkpoint_every_n_steps="never", jit_compile=jit_compile)
-    result = runner.run(
+        steps_per_epoch=stage_config.steps, verbose=0,
+        summarize_every_n_steps="never", checkpoint_every_n_steps="never",
+        jit_compile=jit_compile)
+    runner.run(
         train_ds_provider=provider, model_fn=model_fn,
-        optimizer_fn=lambda: tf.keras.optimizers.Adam(learning_rate),
+        optimizer_fn=lambda: tf.keras.optimizers.Adam(
+            stage_config.learning_rate),
         trainer=trainer, task=task, gtspec=train_spec,
-        global_batch_size=batch_size, epochs=1, model_exporters=[],
+        global_batch_size=facts["batch_size"] *
+        strategy.num_replicas_in_sync, epochs=1, model_exporters=[],
         train_padding=train_padding)
-    log(f"[dink] sampled {stage}: {steps} steps of {batch_size} subgraphs "
-        f"in {time.time() - start:.1f} s")
-    return result
+    facts["seconds"][stage] = round(time.time() - start, 1)
+    log(f"[dink] sampled {stage}: {stage_config.steps} steps of "
+        f"{facts['batch_size']} subgraphs per replica in "
+        f"{facts['seconds'][stage]} s")
 
-  train(dgi, pretrain_steps, "pretrain")
-  clustering_kwargs = dict(n_clusters=n_clusters, dilation_loss_weight=0.1,
-                           propagation_steps=propagation_steps,
-                           edge_set_name=EDGE_SET)
-  clustering = tasks_lib.DinkClusteringTask(NODE_SET, **clustering_kwargs)
-  ids, z = embed_roots(samples_dir, local_encoder(),
-                       clustering.embedding_layer,
-                       normalize_features=normalize_features)
+  pt = config.pretrain
+  dgi = tasks_lib.DeepGraphInfomaxTask(
+      NODE_SET, seed=config.seed, svd_metrics=False,
+      dgi_loss_weight=pt.dgi_loss_weight,
+      discrimination_loss_weight=pt.discrimination_loss_weight,
+      augmentor=layers.DropFeatureColumns(pt.feature_drop_rate,
+                                          seed=config.seed))
+  train({"dgi": dgi}, pt, "pretrain")
+  ft = config.finetune
+  clustering_kwargs = dict(
+      n_clusters=n_clusters, propagation_steps=propagation_steps,
+      edge_set_name=EDGE_SET, dilation_loss_weight=ft.dilation_loss_weight,
+      shrink_loss_weight=ft.shrink_loss_weight, shrink=ft.shrink,
+      temperature=ft.temperature, max_center_norm=ft.max_center_norm)
+  embedding = layers.ClusteringEmbedding(
+      NODE_SET, edge_set_name=EDGE_SET, propagation_steps=propagation_steps,
+      readout="first_node")
+  ids, z = embed_roots(samples_dir, local_encoder(), embedding,
+                       normalize_features=normalize)
   if len(ids) < n_clusters:
     raise ValueError(f"{len(ids)} sampled roots, fewer than n_clusters="
                      f"{n_clusters}.")
-  kmeans = sk_cluster.KMeans(n_clusters, n_init=10, random_state=seed).fit(z)
-  clusters = kmeans.labels_
-  if finetune_steps:
+  start = time.time()
+  centres, clusters = selection.kmeans(
+      z, n_clusters, seed=config.seed, n_init=config.kmeans.n_init,
+      max_iter=config.kmeans.max_iter, batch_size=config.kmeans.batch_size)
+  facts["seconds"]["kmeans"] = round(time.time() - start, 1)
+  if ft.steps:
     clustering = tasks_lib.DinkClusteringTask(
-        NODE_SET, cluster_centers=kmeans.cluster_centers_,
+        NODE_SET, cluster_centers=centres,
+        stop_gradient=ft.stop_gradient,
         **clustering_kwargs)
-    train({"dgi": dgi, "dink": clustering}, finetune_steps, "finetune")
-    ids, z = embed_roots(samples_dir, local_encoder(),
-                         clustering.embedding_layer,
-                         normalize_features=normalize_features)
+    task = {"dink": clustering}
+    if not config_lib.frozen_encoder(config):
+      dgi.dgi_loss_weight *= ft.discrimination_loss_weight
+      dgi.discrimination_loss_weight *= ft.discrimination_loss_weight
+      task["dgi"] = dgi
+    train(task, ft, "finetune")
+    if not config_lib.frozen_encoder(config):
+      ids, z = embed_roots(samples_dir, local_encoder(), embedding,
+                           normalize_features=normalize)
     clusters = geometry.hard_assignments(
         z, clustering.cluster_head.cluster_centers.numpy()).numpy()
   if output:
     assignments.write(output, clusters, node_ids=ids)
     log(f"[dink] wrote {len(ids)} cluster ids to {output}")
-  return ids, clusters
+  return ids, clusters, facts
 
 
 def embed_roots(samples_dir: str, base_model: tf.keras.Model,
@@ -460,5 +586,8 @@ def embed_roots(samples_dir: str, base_model: tf.keras.Model,
     roots, z = embed(graph)
     ids.append(roots.numpy())
     rows.append(z.numpy())
-  return (np.concatenate(ids).astype(str),
-          np.concatenate(rows) if rows else np.zeros((0, 0), np.float32))
+  if not ids:
+    return np.zeros([0], str), np.zeros((0, 0), np.float32)
+  # Node ids are UTF-8 bytes (unigraph `#id`).
+  return (np.array([i.decode("utf-8") for i in np.concatenate(ids)]),
+          np.concatenate(rows))
