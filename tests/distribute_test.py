@@ -165,6 +165,9 @@ class DistributeTest(testing_utils.TestCase):
     chief = finished[0]
     self.assertEqual((chief.task_type, chief.returncode), ("chief", 0),
                      chief.output[-3000:])
+    self.assertIn("(ParameterServerStrategy", chief.output)
+    for task in finished[1:]:
+      self.assertIn("of the parameter-server cluster: serving", task.output)
     single, = local_cluster.run(
         {"worker": [[sys.executable, "-m", "tensorflow_gnn_dink", "train",
                      f"--model_dir={tmp}/one", *flags]]},

@@ -7,8 +7,10 @@ over all nodes streams the subgraphs and writes `(node id, cluster id)`:
 
     schema = sampling.write_unigraph(graph, "/data/graph")   # or your own
     sampling.sample(schema, "/data/samples", fanouts=(10, 5))  # Apache Beam
-    node_ids, clusters = sampling.cluster_samples(
-        "/data/samples", n_clusters=7, model_dir="/tmp/run",
+    config = config_lib.default_config()  # The recipe's config.
+    config.n_clusters = 7
+    node_ids, clusters, facts = sampling.cluster_samples(
+        "/data/samples", config, model_dir="/tmp/run",
         output="/tmp/run/cluster_ids.csv")
 
 `sample` runs TF-GNN's sampling program (`tensorflow_gnn.experimental.
@@ -506,8 +508,9 @@ def cluster_samples(samples_dir: str, config: ml_collections.ConfigDict, *,
         train_padding=train_padding)
     facts["seconds"][stage] = round(time.time() - start, 1)
     log(f"[dink] sampled {stage}: {stage_config.steps} steps of "
-        f"{facts['batch_size']} subgraphs per replica in "
-        f"{facts['seconds'][stage]} s")
+        f"{facts['batch_size']} subgraphs per replica "
+        f"({type(strategy).__name__}, {strategy.num_replicas_in_sync} "
+        f"replicas) in {facts['seconds'][stage]} s")
 
   pt = config.pretrain
   dgi = tasks_lib.DeepGraphInfomaxTask(
