@@ -21,8 +21,9 @@ Flink, Spark) to run the same pipeline on a cluster. The input is TF-GNN's
 `tf.Example`s (`#id`; `#source`, `#target`).
 
 Sampled edges point away from the root (seed -> neighbour); the GCN passes
-messages to edge targets, so `ReverseEdges` adds each edge's reverse (the
-graph is undirected) before the encoder, in training and inference alike.
+messages to edge targets, so `ReverseEdges` makes each subgraph undirected
+(every sampled pair once in each direction) before the encoder, in training
+and inference alike.
 """
 from __future__ import annotations
 
