@@ -425,7 +425,7 @@ def gcn_propagation(graph: tfgnn.GraphTensor, edge_set_name: str, *,
       dense_shape=tf.stack([num_nodes, num_nodes])))
   if add_self_loops and sparse.in_xla_context():  # Edges in any order.
     diagonal = (in_scale * out_scale)[:, None]
-    return lambda x: sparse.matmul(a_hat, x) + diagonal * tf.cast(x, dtype)
+    return lambda x: sparse.matmul(a_hat, x) + diagonal * x
   if add_self_loops:  # In the matrix: no [num_nodes, width] temporaries.
     a_hat = _with_diagonal(a_hat, in_scale * out_scale)
 
@@ -851,10 +851,8 @@ def real_nodes(graph: tfgnn.GraphTensor,
   None (all nodes real) unless the graph carries `REAL_COMPONENT`
   (`mark_real_components`).
   """
-  if REAL_COMPONENT not in graph.context.features:
-    return None
-  return tfgnn.broadcast_context_to_nodes(
-      graph, node_set_name, feature_name=REAL_COMPONENT) > 0
+  weights = real_examples(graph, node_set_name, "all_nodes")
+  return None if weights is None else weights > 0
 
 
 def real_examples(graph: tfgnn.GraphTensor, node_set_name: str,

@@ -81,14 +81,10 @@ class RunnerIntegrationTest(testing_utils.TestCase):
 
   def test_sampled_rooted_subgraphs(self):
     """Batches of serialized rooted subgraphs; one example per root node."""
-    rng = np.random.default_rng(0)
     graph, _ = testing_utils.small_graph(num_nodes=150)
-    adjacency = [[] for _ in range(graph.num_nodes)]
-    for s, t in graph.edges.T:
-      adjacency[s].append(t)
     serialized = []
-    for root in range(graph.num_nodes):  # Root first, then sampled neighbours.
-      neighbours = rng.permutation(adjacency[root])[:4]
+    # Root first, then sampled neighbours.
+    for root, neighbours in testing_utils.sampled_neighbours(graph):
       nodes = np.concatenate([[root], neighbours]).astype(np.int64)
       local = np.arange(1, len(nodes))
       sub = data.Graph(features=graph.features[nodes],

@@ -60,6 +60,16 @@ def small_graph(seed: int = 0, num_nodes: int = 120, n_clusters: int = 3):
   return graph, data.to_graph_tensor(graph)
 
 
+def sampled_neighbours(graph: data.Graph, fanout: int = 4, seed: int = 0):
+  """`[(root, up to fanout random neighbours)]` for every node of `graph`."""
+  rng = np.random.default_rng(seed)
+  adjacency = [[] for _ in range(graph.num_nodes)]
+  for s, t in graph.edges.T:
+    adjacency[s].append(t)
+  return [(root, rng.permutation(adjacency[root])[:fanout])
+          for root in range(graph.num_nodes)]
+
+
 def rooted_batch(num_graphs: int = 3, seed: int = 0) -> tfgnn.GraphTensor:
   """Star-shaped rooted subgraphs (root first) as components of one graph."""
   rng = np.random.default_rng(seed)

@@ -229,14 +229,8 @@ class PaddedXlaRunnerTest(testing_utils.TestCase):
 
   def test_runner_trains_padded_batches_with_xla(self):
     graph, _ = testing_utils.small_graph(num_nodes=120)
-    rng = np.random.default_rng(0)
-    adjacency = [[] for _ in range(graph.num_nodes)]
-    for s, t in graph.edges.T:
-      adjacency[s].append(t)
-    subgraphs = []
-    for root in range(graph.num_nodes):  # Root first, then its neighbours.
-      neighbours = rng.permutation(adjacency[root])[:4]
-      subgraphs.append(_star(graph.features, root, neighbours))
+    subgraphs = [_star(graph.features, root, neighbours) for root, neighbours
+                 in testing_utils.sampled_neighbours(graph)]
     spec = subgraphs[0].spec.relax(num_nodes=True, num_edges=True)
 
     class Provider(runner.DatasetProvider):

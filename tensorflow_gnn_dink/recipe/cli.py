@@ -438,9 +438,6 @@ def _sample(verbosity: int) -> None:
           "one per hop, e.g. --fanouts=10,5.")
   if _SHARDS.value < 1:
     _fail(f"--shards={_SHARDS.value}: give at least 1.")
-  if _UNIGRAPH.value is not None and not os.path.isfile(_UNIGRAPH.value):
-    _fail(f"No unigraph schema at {_UNIGRAPH.value}: give the GraphSchema "
-          ".pbtxt of the graph's files.")
   say = _say(verbosity)
   with _bad_input():
     schema = _UNIGRAPH.value
@@ -452,8 +449,7 @@ def _sample(verbosity: int) -> None:
           f"unigraph: {schema}")
     start = time.time()
     sampling.sample(schema, output, fanouts=fanouts, num_shards=_SHARDS.value,
-                    pipeline_args=(shlex.split(_BEAM_ARGS.value) or
-                                   ["--direct_num_workers=1"]))
+                    pipeline_args=shlex.split(_BEAM_ARGS.value))
   say(f"[dink] sampled {output} ({_SHARDS.value} files, fanouts "
       f"{fanouts}) in {time.time() - start:.1f} s")
 

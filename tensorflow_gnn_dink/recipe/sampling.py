@@ -137,7 +137,7 @@ def check_fanouts(fanouts: Sequence[int]) -> None:
 
 def sample(schema_path: str, output_dir: str, *,
            fanouts: Sequence[int] = (10, 5), num_shards: int = 4,
-           pipeline_args: Sequence[str] = ("--direct_num_workers=1",),
+           pipeline_args: Sequence[str] = (),
            node_set_name: str = NODE_SET,
            edge_set_name: str = EDGE_SET) -> str:
   """Samples one rooted subgraph per node with Apache Beam; returns its schema.
@@ -195,7 +195,8 @@ def sample(schema_path: str, output_dir: str, *,
   program, artifacts = sampler_lib.create_program(model)
   output_schema = tfgnn.create_schema_pb_from_graph_spec(
       model.output.spec._unbatch())  # pylint: disable=protected-access
-  options = pipeline_options.PipelineOptions(list(pipeline_args))
+  options = pipeline_options.PipelineOptions(
+      list(pipeline_args) or ["--direct_num_workers=1"])
   with _files.directory_atomically(output_dir) as staging:
     os.makedirs(staging)
     artifacts_path = os.path.join(staging, "artifacts")
