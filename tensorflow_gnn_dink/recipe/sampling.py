@@ -581,7 +581,8 @@ def embed_roots(samples_dir: str, base_model: tf.keras.Model,
   ds = tf.data.TFRecordDataset(files).batch(batch_size).map(
       lambda s: tfgnn.parse_example(spec, s).merge_batch_to_components())
 
-  @tf.function
+  # One trace for every batch (the last one is smaller).
+  @tf.function(input_signature=[ds.element_spec])
   def embed(graph):
     roots = tfgnn.gather_first_node(graph, NODE_SET, feature_name=NODE_ID)
     return roots, embedding(base_model(prepare(graph)))
