@@ -9,6 +9,8 @@ import tensorflow as tf
 import tensorflow_gnn as tfgnn
 from tensorflow_gnn import runner
 
+from tensorflow_gnn_dink import _arrays
+
 
 class FullGraphDatasetProvider(runner.DatasetProvider):
   """Provides one in-memory GraphTensor, repeated, as the training data.
@@ -47,6 +49,7 @@ class NodeRowsDatasetProvider(runner.DatasetProvider):
                batch_size: int, *,
                node_set_name: str = "nodes", seed: Optional[int] = None):
     features = {name: value if isinstance(value, tf.RaggedTensor) else
+                _arrays.as_tensor(value) if isinstance(value, np.ndarray) else
                 tf.convert_to_tensor(value) for name, value in features.items()}
     sizes = {name: int(_num_rows(value)) for name, value in features.items()}
     if not sizes or len(set(sizes.values())) != 1:
@@ -56,7 +59,9 @@ class NodeRowsDatasetProvider(runner.DatasetProvider):
     if not 0 < batch_size <= num_rows:
       raise ValueError(f"batch_size must be in [1, {num_rows}] (the number "
                        f"of nodes), got {batch_size}.")
-    self._features = dict(features)
+    # Read from variables over the same buffers: a tensor captured by the
+    # dataset would be copied into it.
+    self._held = {name: _held(value) for name, value in features.items()}
     self._num_rows = num_rows
     self._batch_size = int(batch_size)
     self._node_set_name = node_set_name
@@ -71,7 +76,7 @@ class NodeRowsDatasetProvider(runner.DatasetProvider):
 
   def get_dataset(self, context: tf.distribute.InputContext) -> tf.data.Dataset:
     # Shuffles row ids, not rows: the features are held once, in memory.
-    tensors = self._features
+    held = self._held
     shard_rows = len(range(context.input_pipeline_id, self._num_rows,
                            context.num_input_pipelines))
     if shard_rows < self._batch_size:
@@ -85,8 +90,20 @@ class NodeRowsDatasetProvider(runner.DatasetProvider):
                     reshuffle_each_iteration=True)
     ds = ds.batch(self._batch_size, drop_remainder=True).repeat()
     return ds.map(lambda ids: self.to_graph(
-        {name: tf.gather(t, ids) for name, t in tensors.items()})).prefetch(
-            tf.data.AUTOTUNE)
+        {name: tf.gather(read(), ids) for name, read in held.items()})
+                  ).prefetch(tf.data.AUTOTUNE)
+
+
+def _held(value: Union[tf.Tensor, tf.RaggedTensor]):
+  """A function reading `value` back from variables over its buffers."""
+  if isinstance(value, tf.RaggedTensor):
+    values = _arrays.as_variable(value.flat_values)
+    splits = [_arrays.as_variable(s) for s in value.nested_row_splits]
+    return lambda: tf.RaggedTensor.from_nested_row_splits(
+        tf.convert_to_tensor(values), [tf.convert_to_tensor(s) for s in splits],
+        validate=False)
+  variable = _arrays.as_variable(value)
+  return lambda: tf.convert_to_tensor(variable)
 
 
 def _num_rows(value) -> tf.Tensor:

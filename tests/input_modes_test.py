@@ -6,6 +6,7 @@ embedding (checked against numpy and against each other).
 import testing_utils  # First: Keras 2 before TensorFlow.
 
 import dataclasses
+from unittest import mock
 
 import numpy as np
 import tensorflow as tf
@@ -70,6 +71,28 @@ class InputModesTest(testing_utils.TestCase):
     self.assertAllClose(mode.embed(encoder, self.embedding), z, rtol=1e-4,
                         atol=1e-5)
     self.assertIs(mode.serving_encoder(encoder), encoder)
+
+  def test_embedding_in_place_equals_the_layer(self):
+    """Blocks of columns and rows, in place: the layer's numbers exactly."""
+    states = np.random.default_rng(2).normal(
+        size=(self.graph.num_nodes, 150)).astype(np.float32)
+    want = self.embedding(self.graph_tensor.replace_features(node_sets={
+        "nodes": {tfgnn.HIDDEN_STATE: states}}))
+    for columns, rows in ((64, 8192), (7, 11)):  # Blocks cross both ways.
+      with mock.patch.multiple(input_modes, _EMBED_BLOCK_COLUMNS=columns,
+                               _EMBED_CHUNK_ROWS=rows):
+        buffer = states.copy()
+        got = input_modes.embed_in_place(self.graph_tensor, buffer,
+                                         self.embedding)
+      self.assertIs(got, buffer)
+      self.assertAllClose(got, want, rtol=1e-6, atol=1e-7)
+    plain = dink.ClusteringEmbedding("nodes", normalize=False)
+    self.assertAllEqual(input_modes.embed_in_place(
+        self.graph_tensor, states.copy(), plain), states)
+    with self.assertRaisesRegex(ValueError, "readout='first_node'"):
+      input_modes.embed_in_place(
+          self.graph_tensor, states.copy(),
+          dink.ClusteringEmbedding("nodes", readout="first_node"))
 
   def test_node_rows_give_the_full_graph_model(self):
     full = self._make(_config())

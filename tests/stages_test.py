@@ -6,11 +6,13 @@ import dataclasses
 import json
 import os
 import tempfile
+from unittest import mock
 
 import numpy as np
 import tensorflow as tf
 import tensorflow_gnn as tfgnn
 
+from tensorflow_gnn_dink import geometry
 from tensorflow_gnn_dink.recipe import config as config_lib
 from tensorflow_gnn_dink.recipe import data
 from tensorflow_gnn_dink.recipe import evaluation
@@ -124,6 +126,21 @@ class SavedChoiceTest(testing_utils.TestCase):
     choice = stages._saved_choice(
         "choice.json", {"index": 1, "history": [[0, 0.1], [10, 0.2]]}, 2)
     self.assertEqual((choice.index, choice.step), (1, 10))
+
+
+class AssignTest(testing_utils.TestCase):
+
+  def test_blocks_of_rows_give_the_ids_of_the_whole(self):
+    rng = np.random.default_rng(3)
+    for magnitude in (1.0, 1e-30, 1e30):  # Each block has its own scale.
+      z = (rng.normal(size=(300, 6)) * magnitude).astype(np.float32)
+      z[:7] *= 1e-6  # Blocks of very different magnitudes.
+      centers = (rng.normal(size=(4, 6)) * magnitude).astype(np.float32)
+      want = geometry.hard_assignments(z, centers).numpy()
+      with mock.patch.object(stages, "_ASSIGN_ROWS", 7):
+        self.assertAllEqual(stages.assign(z, centers), want)
+    self.assertEqual(stages.assign(np.zeros((0, 6), np.float32),
+                                   centers).shape, (0,))
 
 
 class StagesTest(testing_utils.TestCase):

@@ -19,6 +19,7 @@ import scipy.sparse as sp
 import tensorflow as tf
 import tensorflow_gnn as tfgnn
 
+from tensorflow_gnn_dink import _arrays
 from tensorflow_gnn_dink import _checks
 from tensorflow_gnn_dink import sparse
 
@@ -160,7 +161,7 @@ def to_graph_tensor(graph: Graph,
     x.sort_indices()
     features = sparse.from_csr(feature_name, x.indptr, x.indices, x.data)
   else:
-    features = {feature_name: tf.constant(graph.features, tf.float32)}
+    features = {feature_name: _arrays.as_tensor(graph.features, np.float32)}
   return tfgnn.GraphTensor.from_pieces(
       node_sets={
           node_set_name: tfgnn.NodeSet.from_fields(
@@ -171,10 +172,10 @@ def to_graph_tensor(graph: Graph,
           edge_set_name: tfgnn.EdgeSet.from_fields(
               sizes=tf.constant([graph.edges.shape[1]], tf.int64),
               adjacency=tfgnn.Adjacency.from_indices(
-                  source=(node_set_name, tf.constant(graph.edges[0],
-                                                     tf.int64)),
-                  target=(node_set_name, tf.constant(graph.edges[1],
-                                                     tf.int64))))
+                  source=(node_set_name,
+                          _arrays.as_tensor(graph.edges[0], np.int64)),
+                  target=(node_set_name,
+                          _arrays.as_tensor(graph.edges[1], np.int64))))
       })
 
 
@@ -210,6 +211,9 @@ def symmetrize_edges(edges: np.ndarray, num_nodes: int) -> np.ndarray:
   both = np.concatenate([dst * num_nodes + src, src * num_nodes + dst])
   both = np.unique(both)
   return np.stack([both % num_nodes, both // num_nodes])
+
+
+_ROWS_PER_BLOCK = 65536
 
 
 def make_csbm(*,
@@ -255,8 +259,13 @@ def make_csbm(*,
   if words_per_node is None:
     means = rng.normal(size=(n_clusters, num_features))
     means *= 2.0 / np.linalg.norm(means, axis=1, keepdims=True)
-    features = (means[labels] + feature_noise * rng.normal(
-        size=(num_nodes, num_features))).astype(np.float32)
+    # Rows drawn in blocks (the same draws as all at once): float64
+    # temporaries of a block, not of the graph.
+    features = _arrays.aligned_empty((num_nodes, num_features), np.float32)
+    for start in range(0, num_nodes, _ROWS_PER_BLOCK):
+      stop = min(start + _ROWS_PER_BLOCK, num_nodes)
+      features[start:stop] = means[labels[start:stop]] + feature_noise * (
+          rng.normal(size=(stop - start, num_features)))
   else:
     features = _bag_of_words(rng, labels, n_clusters, num_features,
                              _checks.check_positive_int(

@@ -30,6 +30,7 @@ import tensorflow as tf
 import tensorflow_gnn as tfgnn
 from tensorflow_gnn import runner
 
+from tensorflow_gnn_dink import _arrays
 from tensorflow_gnn_dink import encoders
 from tensorflow_gnn_dink import inputs
 from tensorflow_gnn_dink import layers
@@ -42,6 +43,7 @@ EDGE_SET = "edges"
 FEATURE = "feat"
 _NEGATIVE = "feat_negative"
 _EMBED_CHUNK_ROWS = 8192
+_EMBED_BLOCK_COLUMNS = 64
 
 
 class InputMode(abc.ABC):
@@ -79,19 +81,54 @@ class InputMode(abc.ABC):
     """Returns the layer making Dink-Net's negative view (row shuffle)."""
 
   @abc.abstractmethod
-  def encode(self, encoder: tf.keras.Model) -> tf.Tensor:
-    """Returns the encoder's `[num_nodes, hidden_units]` states of all nodes."""
+  def encode(self, encoder: tf.keras.Model) -> np.ndarray:
+    """Returns the encoder's `[num_nodes, hidden_units]` states of all nodes,
+    in a new writeable buffer (`_arrays.aligned_empty`)."""
 
   def serving_encoder(self, encoder: tf.keras.Model) -> tf.keras.Model:
     """Returns the trained encoder as a model of the whole graph."""
     return encoder
 
   def embed(self, encoder: tf.keras.Model,
-            embedding: layers.ClusteringEmbedding) -> tf.Tensor:
-    """The clustering embedding of every node: `embedding` of the states."""
-    states = self.graph_tensor.replace_features(node_sets={
-        NODE_SET: {tfgnn.HIDDEN_STATE: self.encode(encoder)}})
-    return embedding(states)
+            embedding: layers.ClusteringEmbedding) -> np.ndarray:
+    """The clustering embedding of every node: `embedding` of the states.
+
+    The same ops as `embedding` (read out over all nodes), computed in place
+    in the states' buffer: the smoothing in blocks of columns, the
+    normalisation in blocks of rows, so that memory beyond the
+    `[num_nodes, hidden_units]` result is a few blocks, not a few copies of
+    it (10^6 nodes at 256 hidden units: 1 GB each).
+    """
+    return embed_in_place(self.graph_tensor, self.encode(encoder), embedding)
+
+
+def embed_in_place(graph_tensor: tfgnn.GraphTensor, states: np.ndarray,
+                   embedding: layers.ClusteringEmbedding) -> np.ndarray:
+  """`embedding` of `graph_tensor` holding `states`, computed in `states`.
+
+  Equals `embedding(graph_tensor.replace_features(...states...))` for
+  `embedding.readout == "all_nodes"`: `h + A_hat^p h` column block by
+  column block (each column propagates on its own), then each row
+  L2-normalised, row block by row block. Returns `states`, overwritten.
+  """
+  if embedding.readout != "all_nodes":
+    raise ValueError("embed_in_place reads out all nodes, not "
+                     f"readout={embedding.readout!r}.")
+  if embedding.propagation_steps:
+    propagate = layers.gcn_propagation(
+        graph_tensor, embedding.edge_set_name,
+        dtype=tf.as_dtype(states.dtype))
+    for start in range(0, states.shape[1], _EMBED_BLOCK_COLUMNS):
+      block = states[:, start:start + _EMBED_BLOCK_COLUMNS]
+      smooth = tf.constant(block)
+      for _ in range(embedding.propagation_steps):
+        smooth = propagate(smooth)
+      block += smooth.numpy()
+  if embedding.normalize:
+    for start in range(0, states.shape[0], _EMBED_CHUNK_ROWS):
+      rows = states[start:start + _EMBED_CHUNK_ROWS]
+      rows[...] = layers.l2_normalize_rows(tf.constant(rows)).numpy()
+  return states
 
 
 class FullGraph(InputMode):
@@ -112,8 +149,11 @@ class FullGraph(InputMode):
   def corruptor(self, seed: int) -> tf.keras.layers.Layer:
     return layers.ShuffleNodeRows(seed=seed)
 
-  def encode(self, encoder: tf.keras.Model) -> tf.Tensor:
-    return encoder(self.graph_tensor).node_sets[NODE_SET][tfgnn.HIDDEN_STATE]
+  def encode(self, encoder: tf.keras.Model) -> np.ndarray:
+    states = encoder(self.graph_tensor).node_sets[NODE_SET][tfgnn.HIDDEN_STATE]
+    result = _arrays.aligned_empty(states.shape, states.dtype.as_numpy_dtype)
+    result[...] = states
+    return result
 
 
 class NodeRows(InputMode):
@@ -151,10 +191,10 @@ class NodeRows(InputMode):
     return layers.ReplaceFeature(node_set_name=NODE_SET, source=_NEGATIVE,
                                  target=FEATURE)
 
-  def encode(self, encoder: tf.keras.Model) -> tf.Tensor:
-    # Chunks written into one numpy buffer, then one copy into TensorFlow:
-    # its allocator (which keeps its high-water mark) never holds the chunks
-    # and their concatenation at once.
+  def encode(self, encoder: tf.keras.Model) -> np.ndarray:
+    # Chunks written into one numpy buffer: TensorFlow's allocator (which
+    # keeps its high-water mark) never holds the chunks and their
+    # concatenation at once.
     num_nodes = int(self.graph_tensor.node_sets[NODE_SET].total_size)
     states = None
     for i in range(0, num_nodes, _EMBED_CHUNK_ROWS):
@@ -162,10 +202,10 @@ class NodeRows(InputMode):
           {k: v[i:i + _EMBED_CHUNK_ROWS] for k, v in self._rows.items()})
       chunk = encoder(batch).node_sets[NODE_SET][tfgnn.HIDDEN_STATE]
       if states is None:
-        states = np.empty((num_nodes, chunk.shape[-1]),
-                          chunk.dtype.as_numpy_dtype)
+        states = _arrays.aligned_empty((num_nodes, chunk.shape[-1]),
+                                       chunk.dtype.as_numpy_dtype)
       states[i:i + _EMBED_CHUNK_ROWS] = chunk
-    return tf.convert_to_tensor(states)
+    return states
 
   def serving_encoder(self, encoder: tf.keras.Model) -> tf.keras.Model:
     gcn = self._gcn_fn(self.graph_tensor.spec)  # The same GCN, on the graph.
@@ -190,7 +230,7 @@ def _as_features(name: str, x) -> dict:
   """Rows `x` as node features `name`: dense, or the sparse pair."""
   if sp.issparse(x):
     return sparse.from_csr(name, x.indptr, x.indices, x.data)
-  return {name: tf.constant(np.asarray(x, np.float32))}
+  return {name: _arrays.as_tensor(x, np.float32)}
 
 
 # Rough peak-memory model of a full-graph pretraining step, fitted to runs on

@@ -27,6 +27,7 @@ import tensorflow as tf
 import tensorflow_gnn as tfgnn
 from tensorflow_gnn import runner
 
+from tensorflow_gnn_dink import _arrays
 from tensorflow_gnn_dink import _checks
 from tensorflow_gnn_dink import _files
 from tensorflow_gnn_dink import export as export_lib
@@ -51,6 +52,7 @@ NODE_SET = input_modes.NODE_SET
 EDGE_SET = input_modes.EDGE_SET
 _NORMALIZATIONS = ("row", "none")
 Weights = list[np.ndarray]
+_ASSIGN_ROWS = 65536  # Rows of the embedding per block of `assign`.
 
 
 @dataclasses.dataclass(frozen=True)
@@ -329,14 +331,24 @@ def pretrain(run: Run, prepared: Prepared) -> Pretrained:
 
 
 def embed(prepared: Prepared, encoder: tf.keras.Model) -> np.ndarray:
-  """`[num_nodes, dim]` clustering embedding of every node by `encoder`."""
-  # np.asarray shares the tensor's buffer (`.numpy()` copies it).
-  return np.asarray(prepared.mode.embed(encoder, prepared.embedding))
+  """`[num_nodes, dim]` clustering embedding of every node by `encoder`.
+
+  A new buffer that TensorFlow can adopt without a copy (`_arrays`); it is
+  not written afterwards.
+  """
+  return prepared.mode.embed(encoder, prepared.embedding)
 
 
 def assign(z: np.ndarray, cluster_centers: np.ndarray) -> np.ndarray:
-  """The nearest centre of each row of `z` (its cluster id)."""
-  return geometry.hard_assignments(z, cluster_centers).numpy()
+  """The nearest centre of each row of `z` (its cluster id).
+
+  In blocks of rows, so that TensorFlow holds a block of `z` at a time; the
+  ids are those of `geometry.hard_assignments` on all of `z` (its scaling by
+  a power of two is exact, so the block's scale does not move an argmin).
+  """
+  return np.concatenate([
+      geometry.hard_assignments(z[i:i + _ASSIGN_ROWS], cluster_centers).numpy()
+      for i in range(0, max(len(z), 1), _ASSIGN_ROWS)])
 
 
 def initialise_centres(run: Run, prepared: Prepared,
@@ -501,7 +513,7 @@ def _encoded(config: ml_collections.ConfigDict, prepared: Prepared,
   """
   if config.get("batch_size") is None:
     graph = prepared.graph_tensor.replace_features(node_sets={
-        NODE_SET: {tfgnn.HIDDEN_STATE: tf.constant(z)}})
+        NODE_SET: {tfgnn.HIDDEN_STATE: _arrays.as_tensor(z)}})
     return _Encoded(inputs.FullGraphDatasetProvider(graph), graph.spec,
                     "full-graph steps on the frozen embedding")
   provider = inputs.NodeRowsDatasetProvider(

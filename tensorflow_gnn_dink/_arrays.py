@@ -1,0 +1,67 @@
+"""Large arrays shared between numpy and TensorFlow, without copies.
+
+`tf.constant(array)` of a large numpy array costs twice its size in
+TensorFlow's CPU allocator (which keeps its high-water mark), and a tensor
+captured by a `tf.data` function is copied again. For the `[num_nodes, dim]`
+arrays of a large graph (features, `A_hat X` rows, embeddings) the recipe
+instead allocates 64-byte aligned numpy buffers, which TensorFlow adopts
+through DLPack without a copy (`as_tensor`), and hands `tf.data` a
+variable over the same buffer (`as_variable`).
+
+Contract: an array handed to `as_tensor` or `as_variable` is not written
+afterwards (TensorFlow treats tensors as immutable).
+"""
+from __future__ import annotations
+
+import numpy as np
+import tensorflow as tf
+
+ALIGNMENT = 64  # Bytes; TensorFlow's CPU kernels check it (Tensor::IsAligned).
+
+
+def aligned_empty(shape, dtype=np.float32) -> np.ndarray:
+  """An uninitialised C-contiguous array whose buffer TensorFlow can adopt."""
+  dtype = np.dtype(dtype)
+  shape = (int(shape),) if np.isscalar(shape) else tuple(int(n) for n in shape)
+  size = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+  raw = np.empty(size + ALIGNMENT, np.uint8)
+  start = -raw.ctypes.data % ALIGNMENT
+  return raw[start:start + size].view(dtype).reshape(shape)
+
+
+def _adoptable(array: np.ndarray) -> bool:
+  return (array.size > 0 and array.dtype.kind in "biuf"
+          and array.flags.c_contiguous and array.flags.writeable
+          and array.ctypes.data % ALIGNMENT == 0)
+
+
+def as_tensor(array, dtype=None) -> tf.Tensor:
+  """`array` as an eager CPU tensor sharing its buffer where it can.
+
+  An aligned, C-contiguous, writeable numeric array (e.g. from
+  `aligned_empty`) is adopted as it is, and made read-only (a write would
+  change the tensor); any other is copied once into an aligned buffer first
+  (`tf.constant` would copy twice). Empty and non-numeric arrays take
+  `tf.convert_to_tensor`.
+  """
+  array = np.asarray(array, dtype=dtype)
+  if array.size == 0 or array.dtype.kind not in "biuf":
+    return tf.convert_to_tensor(array)
+  if not _adoptable(array):
+    copy = aligned_empty(array.shape, array.dtype)
+    copy[...] = array
+    array = copy
+  with tf.device("/cpu:0"):
+    tensor = tf.experimental.dlpack.from_dlpack(array.__dlpack__())
+  array.flags.writeable = False  # A later write would change the tensor.
+  return tensor
+
+
+def as_variable(value) -> tf.Variable:
+  """A non-trainable CPU variable over `value`'s buffer (a numpy array or a
+  tensor), for `tf.data` functions to capture: a captured tensor would be
+  copied into the dataset, a captured variable is read where it is."""
+  if not isinstance(value, tf.Tensor):
+    value = as_tensor(value)
+  with tf.init_scope(), tf.device("/cpu:0"):
+    return tf.Variable(value, trainable=False)

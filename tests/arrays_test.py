@@ -1,0 +1,43 @@
+"""Arrays shared between numpy and TensorFlow without copies (`_arrays`)."""
+import testing_utils  # First: Keras 2 before TensorFlow.
+
+import numpy as np
+import tensorflow as tf
+
+from tensorflow_gnn_dink import _arrays
+
+
+class ArraysTest(testing_utils.TestCase):
+
+  def test_aligned_buffers_are_adopted_and_then_read_only(self):
+    array = _arrays.aligned_empty((5, 3), np.float32)
+    self.assertEqual(array.ctypes.data % _arrays.ALIGNMENT, 0)
+    array[...] = np.arange(15).reshape(5, 3)
+    tensor = _arrays.as_tensor(array)
+    self.assertAllEqual(tensor, np.arange(15).reshape(5, 3))
+    self.assertTrue(np.shares_memory(np.asarray(tensor), array))
+    with self.assertRaises(ValueError):  # Would change the tensor.
+      array[0, 0] = 7.0
+    self.assertAllEqual(tf.reduce_sum(tensor[1:]), 102.0)  # Kernels take it.
+
+  def test_other_arrays_are_copied_once(self):
+    for array, dtype in ((np.arange(12.0).reshape(3, 4)[:, ::2], np.float32),
+                         (np.arange(7, dtype=np.int64), None),
+                         (np.ones((0, 4), np.float32), None),
+                         (np.array(["a", "b"]), None)):
+      tensor = _arrays.as_tensor(array, dtype)
+      self.assertAllEqual(tensor, np.asarray(array, dtype))
+      self.assertTrue(array.flags.writeable)  # The caller's array: untouched.
+
+  def test_variable_shares_the_buffer(self):
+    array = _arrays.aligned_empty([4], np.int64)
+    array[...] = [3, 1, 4, 1]
+    variable = _arrays.as_variable(array)
+    self.assertFalse(variable.trainable)
+    self.assertTrue(np.shares_memory(np.asarray(variable.value()), array))
+    dataset = tf.data.Dataset.range(4).map(lambda i: tf.gather(variable, i))
+    self.assertEqual(list(dataset.as_numpy_iterator()), [3, 1, 4, 1])
+
+
+if __name__ == "__main__":
+  testing_utils.main()
