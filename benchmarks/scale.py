@@ -72,6 +72,7 @@ def run_graph(name, config, flags, args):
     results = json.load(f)
   return {"graph": name, "config": config or "default",
           "num_nodes": results["num_nodes"],
+          "num_edges": results["num_edges"],
           "stages_s": results["timings_s"], "process_wall_s": wall,
           "peak_rss_mib": peak,
           "metrics": {k: v for k, v in results["metrics"].items()

@@ -3,20 +3,25 @@
 The benchmarks are scripts (their figures come from full runs, see README);
 these tests check that what they count and time works and is right where it
 can be checked: the FLOP count against a hand count, the bare TensorFlow step
-and the runner step on a small sparse graph, and the serving benchmark's
-export matching the in-memory model.
+and the runner step on a small sparse graph, the serving benchmark's
+export matching the in-memory model, and the scale plot's slopes.
 """
 import testing_utils  # Keras 2 before TensorFlow: the first import.
 
+import glob
+import json
 import os
 import sys
+
+import numpy as np
 
 from tensorflow_gnn_dink.recipe import config as config_lib
 from tensorflow_gnn_dink.recipe import data
 from tensorflow_gnn_dink.recipe import stages
 
 sys.path.insert(0, os.path.join(str(testing_utils.ROOT), "benchmarks"))
-import serving  # pylint: disable=g-import-not-at-top,g-bad-import-order
+import plot_scale  # pylint: disable=g-import-not-at-top,g-bad-import-order
+import serving  # pylint: disable=g-import-not-at-top
 import step_limit  # pylint: disable=g-import-not-at-top
 
 
@@ -59,6 +64,38 @@ class ServingBenchmarkTest(testing_utils.TestCase):
     self.assertEqual(result["same_cluster_ids"], 1.0)
     self.assertGreater(result["saved_model_nodes_per_s"], 0.0)
     self.assertGreater(result["in_memory_nodes_per_s"], 0.0)
+
+
+class PlotScaleTest(testing_utils.TestCase):
+
+  def test_slopes_and_newest_runs(self):
+    self.assertAlmostEqual(plot_scale.slope([10, 100, 1000], [3, 30, 300]), 1)
+    self.assertIsNone(plot_scale.slope([10], [3]))
+
+    def run(graph, total, edges=None):
+      result = {"graph": graph, "config": "default", "num_nodes": 10_000,
+                "stages_s": {"total": total, "pretrain": 1.0,
+                             "initialise_centres": 1.0},
+                "peak_rss_mib": 1024.0}
+      return result if edges is None else {**result, "num_edges": edges}
+
+    directory = self.create_tempdir().full_path
+    for date, runs in (("2026-01-01", [run("dense_1e4", 9.0),
+                                       run("dense_1e5", 90.0)]),
+                       ("2026-02-01", [run("dense_1e4", 5.0, 49_000)])):
+      with open(os.path.join(directory, f"scale_{date}.json"), "w") as f:
+        json.dump({"date": date, "runs": runs}, f)
+    runs = plot_scale.newest_runs(
+        sorted(glob.glob(os.path.join(directory, "*.json"))))
+    self.assertEqual(runs["dense_1e4"][0]["stages_s"]["total"], 5.0)
+    self.assertEqual(runs["dense_1e4"][1:], (True, "2026-02-01"))
+    self.assertEqual(runs["dense_1e5"][1], False)  # Placed at nominal edges.
+    out = os.path.join(directory, "scale.png")
+    slopes = plot_scale.plot(runs, out)
+    self.assertGreater(os.path.getsize(out), 1000)
+    # 49,000 measured edges and 500,000 nominal ones: time x18 for x10.2.
+    self.assertAlmostEqual(slopes["end to end"]["dense, default"],
+                           np.log(18) / np.log(500_000 / 49_000), places=6)
 
 
 if __name__ == "__main__":

@@ -164,6 +164,15 @@ class SymmetrizeEdgesTest(testing_utils.TestCase):
     edges = data.symmetrize_edges(raw, 15)
     self.assertEqual(_edge_set(edges), expected)
     self.assertEqual(edges.shape[1], len(expected))
+    # Already symmetrized: the same array back, not a copy.
+    self.assertIs(data.symmetrize_edges(edges, 15), edges)
+    for not_yet in (edges[:, 1:],  # One direction of a pair missing.
+                    edges[:, ::-1],  # Not sorted by target.
+                    np.concatenate([edges, [[3], [3]]], axis=1)):  # A loop.
+      again = data.symmetrize_edges(not_yet, 15)
+      self.assertIsNot(again, not_yet)
+      self.assertEqual(_edge_set(again), _edge_set(not_yet) - {(3, 3)} | {
+          (b, a) for a, b in _edge_set(not_yet) if a != b})
 
 
 class ToGraphTensorTest(testing_utils.TestCase):

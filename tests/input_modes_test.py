@@ -78,7 +78,7 @@ class InputModesTest(testing_utils.TestCase):
         size=(self.graph.num_nodes, 150)).astype(np.float32)
     want = self.embedding(self.graph_tensor.replace_features(node_sets={
         "nodes": {tfgnn.HIDDEN_STATE: states}}))
-    for columns, rows in ((64, 8192), (7, 11)):  # Blocks cross both ways.
+    for columns, rows in ((32, 8192), (7, 11)):  # Blocks cross both ways.
       with mock.patch.multiple(input_modes, _EMBED_BLOCK_COLUMNS=columns,
                                _EMBED_CHUNK_ROWS=rows):
         buffer = states.copy()
@@ -106,6 +106,9 @@ class InputModesTest(testing_utils.TestCase):
                         rtol=1e-4, atol=1e-4)
     self.assertAllClose(rows.embed(rows_encoder, self.embedding),
                         full.embed(gcn, self.embedding), rtol=1e-4, atol=1e-4)
+    # The features are held once, in the rows; the spec keeps them.
+    self.assertEmpty(rows.graph_tensor.node_sets["nodes"].features)
+    self.assertEqual(rows.graph_spec, self.graph_tensor.spec)
     served = rows.serving_encoder(rows_encoder)
     self.assertAllClose(full.encode(served), full.encode(gcn), rtol=1e-5,
                         atol=1e-6)

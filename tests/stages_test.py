@@ -88,6 +88,12 @@ class PrepareTest(testing_utils.TestCase):
     self.assertAllClose(prepared.graph_tensor.node_sets["nodes"]["feat"],
                         expected, rtol=1e-6)
     self.assertLen(prepared.feature_processors, 1)
+    whole = prepared.feature_processors[0](data.to_graph_tensor(graph))
+    with mock.patch.object(stages, "_ASSIGN_ROWS", 7):  # In blocks of rows.
+      blocks = stages.prepare(_config(), graph)
+    for got in (prepared, blocks):
+      self.assertAllEqual(got.graph_tensor.node_sets["nodes"]["feat"],
+                          whole.node_sets["nodes"]["feat"])
     raw = stages.prepare(_config(**{"data.normalize_features": "none"}),
                          graph)
     self.assertEmpty(raw.feature_processors)
@@ -176,6 +182,9 @@ class StagesTest(testing_utils.TestCase):
         history[initialised.choice.index, 1])
     self.assertAllClose(np.linalg.norm(initialised.z, axis=1),
                         np.ones(self.graph.num_nodes), rtol=1e-5)
+    # The chosen epoch's embedding (kept from the selection if it was last).
+    self.assertAllEqual(initialised.z, stages.embed(
+        self.out["prepared"], self.out["pretrained"].encoder))
     self.assertEqual(initialised.metrics["modularity"],
                      initialised.choice.modularity)
 
@@ -289,7 +298,9 @@ class SparseFeaturesStagesTest(testing_utils.TestCase):
                            words_per_node=15, feature_noise=0.5, seed=2)
     config = _config(**changes)
     out = _run_stages(config, graph, self.create_tempdir().full_path)
-    features = out["prepared"].graph_tensor.node_sets["nodes"].features
+    # The whole graph's features (node rows hold them in the rows instead).
+    features = out["prepared"].mode.graph_spec.node_sets_spec[
+        "nodes"].features_spec
     self.assertEqual(sorted(features), ["feat_columns", "feat_values"])
     self.assertGreater(out["assigned"].metrics["NMI"], 0.5)
     # The export takes the sparse features as read from disk.

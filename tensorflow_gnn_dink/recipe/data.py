@@ -205,12 +205,26 @@ def symmetrize_edges(edges: np.ndarray, num_nodes: int) -> np.ndarray:
   Edges are sorted by target, then source: the row-major order of the GCN's
   `A_hat` (`tensorflow_gnn_dink.sparse`).
   """
-  src, dst = np.asarray(edges, dtype=np.int64)
+  edges = np.asarray(edges, dtype=np.int64)
+  if _is_symmetrized(edges, num_nodes):  # E.g. make_csbm's: kept, not copied.
+    return edges
+  src, dst = edges
   keep = src != dst
   src, dst = src[keep], dst[keep]
   both = np.concatenate([dst * num_nodes + src, src * num_nodes + dst])
   both = np.unique(both)
   return np.stack([both % num_nodes, both // num_nodes])
+
+
+def _is_symmetrized(edges: np.ndarray, num_nodes: int) -> bool:
+  """Whether `edges` are what `symmetrize_edges` returns (O(E) when not)."""
+  if edges.ndim != 2 or edges.shape[0] != 2:
+    return False
+  keys = edges[1] * num_nodes + edges[0]
+  if not np.all(keys[1:] > keys[:-1]) or np.any(edges[0] == edges[1]):
+    return False
+  keys = np.sort(edges[0] * num_nodes + edges[1])  # The reversed edges.
+  return bool(np.array_equal(keys, edges[1] * num_nodes + edges[0]))
 
 
 _ROWS_PER_BLOCK = 65536

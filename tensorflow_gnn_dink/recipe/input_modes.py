@@ -43,14 +43,17 @@ EDGE_SET = "edges"
 FEATURE = "feat"
 _NEGATIVE = "feat_negative"
 _EMBED_CHUNK_ROWS = 8192
-_EMBED_BLOCK_COLUMNS = 64
+_EMBED_BLOCK_COLUMNS = 32
 
 
 class InputMode(abc.ABC):
   """The training data, encoder and negative view of one way to train.
 
   Attributes:
-    graph_tensor: The whole (feature-processed) graph, one component.
+    graph_tensor: The whole (feature-processed) graph, one component; in
+      `NodeRows`, its adjacency only (the features live in the rows).
+    graph_spec: The spec of the whole graph with its features (what a model
+      of the whole graph, e.g. the served one, takes).
     description: What one training step sees, for the log.
     provider: The `runner.DatasetProvider` of training.
     spec: The `GraphTensorSpec` of one training input (the runner's gtspec).
@@ -66,6 +69,7 @@ class InputMode(abc.ABC):
   def __init__(self, config: ml_collections.ConfigDict,
                graph_tensor: tfgnn.GraphTensor, input_width: int):
     self.graph_tensor = graph_tensor
+    self.graph_spec = graph_tensor.spec
     self._gcn_fn = encoders.make_gcn_model_fn(
         node_set_name=NODE_SET, edge_set_name=EDGE_SET, feature_name=FEATURE,
         hidden_units=config.model.hidden_units,
@@ -178,6 +182,9 @@ class NodeRows(InputMode):
         {k: v[:1] for k, v in self._rows.items()}).spec.relax(num_nodes=True)
     self.description = (f"steps of {config.batch_size} node rows per "
                         "replica")
+    # The features are in the rows now: held twice, they would cost a copy
+    # of the graph's features for nothing.
+    self.graph_tensor = graph_tensor.replace_features(node_sets={NODE_SET: {}})
     self._rows_fn = encoders.make_gcn_rows_model_fn(
         node_set_name=NODE_SET, feature_name=FEATURE,
         hidden_units=config.model.hidden_units, seed=config.seed,
@@ -208,7 +215,7 @@ class NodeRows(InputMode):
     return states
 
   def serving_encoder(self, encoder: tf.keras.Model) -> tf.keras.Model:
-    gcn = self._gcn_fn(self.graph_tensor.spec)  # The same GCN, on the graph.
+    gcn = self._gcn_fn(self.graph_spec)  # The same GCN, on the graph.
     gcn.set_weights(encoder.get_weights())
     return gcn
 

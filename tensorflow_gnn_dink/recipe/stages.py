@@ -52,7 +52,7 @@ NODE_SET = input_modes.NODE_SET
 EDGE_SET = input_modes.EDGE_SET
 _NORMALIZATIONS = ("row", "none")
 Weights = list[np.ndarray]
-_ASSIGN_ROWS = 65536  # Rows of the embedding per block of `assign`.
+_ASSIGN_ROWS = 65536  # Rows per block of `assign` and feature processing.
 
 
 @dataclasses.dataclass(frozen=True)
@@ -76,7 +76,9 @@ class Prepared:
   Attributes:
     graph: The graph as given, its features sparse or dense as
       `config.data.feature_format` says (labels for evaluation only).
-    graph_tensor: The whole graph with processed features (one component).
+    graph_tensor: The whole graph with processed features (one component);
+      with node-row training, its adjacency only (`mode.graph_tensor`; the
+      features are in the mode's rows, `mode.graph_spec` has their spec).
     feature_processors: What was done to the features, as layers; the export
       applies the same, so that it serves the graph as given.
     n_clusters: K.
@@ -191,18 +193,47 @@ def prepare(config: ml_collections.ConfigDict, graph: data.Graph, *,
         config, graph.num_nodes, graph.edges.shape[1], graph.num_features,
         graph.features.nnz if sp.issparse(graph.features) else None)
   processors = feature_processors(config)
-  graph_tensor = data.to_graph_tensor(graph, node_set_name=NODE_SET,
-                                      edge_set_name=EDGE_SET,
-                                      feature_name=input_modes.FEATURE)
-  for processor in processors:
-    graph_tensor = processor(graph_tensor)
+  graph_tensor = _processed(
+      data.to_graph_tensor(graph, node_set_name=NODE_SET,
+                           edge_set_name=EDGE_SET,
+                           feature_name=input_modes.FEATURE), processors)
+  mode = input_modes.make(config, graph_tensor, graph.num_features)
   return Prepared(
-      graph=graph, graph_tensor=graph_tensor, feature_processors=processors,
-      n_clusters=n_clusters,
-      mode=input_modes.make(config, graph_tensor, graph.num_features),
+      graph=graph, graph_tensor=mode.graph_tensor,
+      feature_processors=processors, n_clusters=n_clusters, mode=mode,
       embedding=layers.ClusteringEmbedding(
           NODE_SET, edge_set_name=EDGE_SET,
           propagation_steps=config.embedding.propagation_steps))
+
+
+def _processed(graph_tensor: tfgnn.GraphTensor,
+               processors: tuple[tf.keras.layers.Layer, ...]
+               ) -> tfgnn.GraphTensor:
+  """`graph_tensor` after `processors`, dense features in blocks of rows.
+
+  Each processor (`feature_processors`) maps every node's features on their
+  own, so dense features go through in blocks of `_ASSIGN_ROWS` rows into one
+  buffer that TensorFlow adopts: the same numbers, without whole-graph
+  temporaries. Sparse features go through whole.
+  """
+  features = graph_tensor.node_sets[NODE_SET].features
+  if not processors or input_modes.FEATURE not in features:
+    for processor in processors:
+      graph_tensor = processor(graph_tensor)
+    return graph_tensor
+  x = features[input_modes.FEATURE]
+  result = _arrays.aligned_empty(x.shape, x.dtype.as_numpy_dtype)
+  for start in range(0, result.shape[0], _ASSIGN_ROWS):
+    block = tfgnn.GraphTensor.from_pieces(node_sets={
+        NODE_SET: tfgnn.NodeSet.from_fields(
+            sizes=[len(result[start:start + _ASSIGN_ROWS])],
+            features={input_modes.FEATURE: x[start:start + _ASSIGN_ROWS]})})
+    for processor in processors:
+      block = processor(block)
+    result[start:start + _ASSIGN_ROWS] = (
+        block.node_sets[NODE_SET][input_modes.FEATURE])
+  return graph_tensor.replace_features(node_sets={NODE_SET: {
+      **features, input_modes.FEATURE: _arrays.as_tensor(result)}})
 
 
 Arrays = dict[str, np.ndarray]
@@ -361,6 +392,7 @@ def initialise_centres(run: Run, prepared: Prepared,
   """
   config, rule = run.config, run.config.selection
   edges = prepared.graph.edges
+  last = {}  # The last candidate's embedding, often the chosen one.
   candidates = range(len(pretrained.steps))
   if rule == "last":
     candidates = candidates[-1:]
@@ -374,9 +406,11 @@ def initialise_centres(run: Run, prepared: Prepared,
     proposals = {}
 
     def cluster_ids_of(i: int) -> np.ndarray:
+      last.clear()  # One embedding in memory at a time.
       pretrained.encoder.set_weights(pretrained.weights[candidates[i]])
+      last[i] = embed(prepared, pretrained.encoder)
       proposals[i] = selection.kmeans(
-          embed(prepared, pretrained.encoder), prepared.n_clusters,
+          last[i], prepared.n_clusters,
           seed=config.seed, n_init=config.kmeans.n_init,
           max_iter=config.kmeans.max_iter,
           batch_size=config.kmeans.get("batch_size"),
@@ -397,8 +431,10 @@ def initialise_centres(run: Run, prepared: Prepared,
           f"{pretrained.steps[-1]} ({_rule_note(rule)})")
   run.log("[dink] k-means on pretrained embeddings: "
           f"{format_metrics(metrics)}")
-  return Initialised(choice, embed(prepared, pretrained.encoder), centers,
-                     cluster_ids, metrics)
+  z = last.pop(choice.index, None)
+  if z is None:
+    z = embed(prepared, pretrained.encoder)
+  return Initialised(choice, z, centers, cluster_ids, metrics)
 
 
 def _saved_choice(path: str, record: Any, num_candidates: int
@@ -567,7 +603,7 @@ def save_serving_model(config: ml_collections.ConfigDict, prepared: Prepared,
                                   **_smoothing_kwargs(config))
   export_lib.save_serving_model(
       prepared.mode.serving_encoder(encoder), serving_task,
-      prepared.graph_tensor.spec, path,
+      prepared.mode.graph_spec, path,
       feature_processors=prepared.feature_processors)
 
 
@@ -603,6 +639,7 @@ def write_results(run: Run, prepared: Prepared, initialised: Initialised,
   """
   results = {
       "dataset": prepared.graph.name, "num_nodes": prepared.graph.num_nodes,
+      "num_edges": prepared.graph.edges.shape[1] // 2,  # Undirected.
       "n_clusters": prepared.n_clusters, "metrics": assigned.metrics,
       "kmeans_metrics": initialised.metrics, "collapsed": assigned.collapsed,
       "selection": run.config.selection,
