@@ -153,7 +153,10 @@ def to_graph_tensor(graph: Graph,
 
   Sparse features become the two ragged features of `sparse.from_csr`
   (`{feature_name}_columns`, `{feature_name}_values`), dense ones one dense
-  feature.
+  feature. Dense float32 features and int64 edges in 64-byte aligned
+  buffers (e.g. `make_csbm`'s features) are shared with the GraphTensor, not
+  copied (`_arrays.as_tensor`), and the features become read-only; others
+  are copied once.
   """
   validate(graph)
   if sp.issparse(graph.features):
