@@ -31,30 +31,42 @@ def aligned_empty(shape, dtype=np.float32) -> np.ndarray:
 
 def _adoptable(array: np.ndarray) -> bool:
   return (array.size > 0 and array.dtype.kind in "biuf"
-          and array.flags.c_contiguous and array.flags.writeable
+          and array.flags.c_contiguous
           and array.ctypes.data % ALIGNMENT == 0)
 
 
-def as_tensor(array, dtype=None) -> tf.Tensor:
+def _adopt(array: np.ndarray) -> tf.Tensor:
+  """The tensor over `array`'s buffer; `array` is read-only afterwards."""
+  array.flags.writeable = True  # DLPack exports writeable arrays only.
+  try:
+    with tf.device("/cpu:0"):
+      return tf.experimental.dlpack.from_dlpack(array.__dlpack__())
+  finally:
+    array.flags.writeable = False
+
+
+def as_tensor(array, dtype=None, *, take: bool = True) -> tf.Tensor:
   """`array` as an eager CPU tensor sharing its buffer where it can.
 
-  An aligned, C-contiguous, writeable numeric array (e.g. from
-  `aligned_empty`) is adopted as it is, and made read-only (a write would
-  change the tensor); any other is copied once into an aligned buffer first
-  (`tf.constant` would copy twice). Empty and non-numeric arrays take
-  `tf.convert_to_tensor`.
+  An aligned, C-contiguous numeric array (e.g. from `aligned_empty`) is
+  adopted as it is: with `take=True` (the caller's own buffer) a writeable
+  one too, which becomes read-only (a write would change the tensor); with
+  `take=False` (someone else's array) only one that is read-only already,
+  so that no caller finds its array frozen. Any other is copied once into
+  an aligned buffer (`tf.constant` would copy twice). Empty and non-numeric
+  arrays take `tf.convert_to_tensor`.
   """
   array = np.asarray(array, dtype=dtype)
   if array.size == 0 or array.dtype.kind not in "biuf":
     return tf.convert_to_tensor(array)
-  if not _adoptable(array):
-    copy = aligned_empty(array.shape, array.dtype)
-    copy[...] = array
-    array = copy
-  with tf.device("/cpu:0"):
-    tensor = tf.experimental.dlpack.from_dlpack(array.__dlpack__())
-  array.flags.writeable = False  # A later write would change the tensor.
-  return tensor
+  if _adoptable(array) and (take or not array.flags.writeable):
+    try:
+      return _adopt(array)
+    except ValueError:  # Read-only memory (e.g. a memory-mapped file).
+      pass
+  copy = aligned_empty(array.shape, array.dtype)
+  copy[...] = array
+  return _adopt(copy)
 
 
 def as_variable(value) -> tf.Variable:

@@ -20,6 +20,18 @@ class ArraysTest(testing_utils.TestCase):
       array[0, 0] = 7.0
     self.assertAllEqual(tf.reduce_sum(tensor[1:]), 102.0)  # Kernels take it.
 
+  def test_someone_elses_array_is_shared_only_if_read_only(self):
+    array = _arrays.aligned_empty([6], np.float32)
+    array[...] = 2.0
+    tensor = _arrays.as_tensor(array, take=False)
+    self.assertFalse(np.shares_memory(np.asarray(tensor), array))
+    self.assertTrue(array.flags.writeable)  # Left as the caller had it.
+    array.flags.writeable = False
+    tensor = _arrays.as_tensor(array, take=False)
+    self.assertTrue(np.shares_memory(np.asarray(tensor), array))
+    self.assertFalse(array.flags.writeable)
+    self.assertAllEqual(tensor, [2.0] * 6)
+
   def test_other_arrays_are_copied_once(self):
     for array, dtype in ((np.arange(12.0).reshape(3, 4)[:, ::2], np.float32),
                          (np.arange(7, dtype=np.int64), None),

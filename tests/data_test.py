@@ -1,6 +1,8 @@
 """Tests for `tensorflow_gnn_dink.recipe.data`: graphs in memory."""
 import testing_utils  # Keras 2 before TensorFlow: the first import.
 
+import dataclasses
+
 from absl.testing import parameterized
 import numpy as np
 import scipy.sparse as sp
@@ -176,6 +178,19 @@ class SymmetrizeEdgesTest(testing_utils.TestCase):
 
 
 class ToGraphTensorTest(testing_utils.TestCase):
+
+  def test_generated_arrays_are_shared_and_callers_arrays_left_alone(self):
+    graph = data.make_csbm(num_nodes=64, n_clusters=2, num_features=16,
+                           seed=0)
+    self.assertFalse(graph.features.flags.writeable)
+    self.assertFalse(graph.edges.flags.writeable)
+    shared = data.to_graph_tensor(graph).node_sets["nodes"]["feat"]
+    self.assertTrue(np.shares_memory(np.asarray(shared), graph.features))
+    mine = dataclasses.replace(graph, features=graph.features.copy())
+    copied = data.to_graph_tensor(mine).node_sets["nodes"]["feat"]
+    self.assertTrue(mine.features.flags.writeable)  # Still the caller's.
+    self.assertFalse(np.shares_memory(np.asarray(copied), mine.features))
+    self.assertAllEqual(copied, shared)
 
   def test_round_trip_of_features_and_edges(self):
     graph = data.make_csbm(num_nodes=50, n_clusters=2, num_features=3, seed=0)

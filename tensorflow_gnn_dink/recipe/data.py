@@ -153,10 +153,10 @@ def to_graph_tensor(graph: Graph,
 
   Sparse features become the two ragged features of `sparse.from_csr`
   (`{feature_name}_columns`, `{feature_name}_values`), dense ones one dense
-  feature. Dense float32 features and int64 edges in 64-byte aligned
-  buffers (e.g. `make_csbm`'s features) are shared with the GraphTensor, not
-  copied (`_arrays.as_tensor`), and the features become read-only; others
-  are copied once.
+  feature. Read-only dense float32 features and int64 edges in 64-byte
+  aligned buffers (`make_csbm`'s) are shared with the GraphTensor, not
+  copied (`_arrays.as_tensor(take=False)`); others are copied once, and the
+  caller's arrays stay as they were.
   """
   validate(graph)
   if sp.issparse(graph.features):
@@ -164,7 +164,8 @@ def to_graph_tensor(graph: Graph,
     x.sort_indices()
     features = sparse.from_csr(feature_name, x.indptr, x.indices, x.data)
   else:
-    features = {feature_name: _arrays.as_tensor(graph.features, np.float32)}
+    features = {feature_name: _arrays.as_tensor(graph.features, np.float32,
+                                                take=False)}
   return tfgnn.GraphTensor.from_pieces(
       node_sets={
           node_set_name: tfgnn.NodeSet.from_fields(
@@ -176,9 +177,11 @@ def to_graph_tensor(graph: Graph,
               sizes=tf.constant([graph.edges.shape[1]], tf.int64),
               adjacency=tfgnn.Adjacency.from_indices(
                   source=(node_set_name,
-                          _arrays.as_tensor(graph.edges[0], np.int64)),
+                          _arrays.as_tensor(graph.edges[0], np.int64,
+                                            take=False)),
                   target=(node_set_name,
-                          _arrays.as_tensor(graph.edges[1], np.int64))))
+                          _arrays.as_tensor(graph.edges[1], np.int64,
+                                            take=False))))
       })
 
 
@@ -256,7 +259,8 @@ def make_csbm(*,
   grow with nodes, edges and non-zeros.
 
   Returns:
-    A `Graph` with labels = communities, named `"csbm"`.
+    A `Graph` with labels = communities, named `"csbm"`; its dense features
+    and its edges are read-only (so that TensorFlow can share them).
   """
   _checks.check_n_clusters(n_clusters, num_nodes)
   rng = np.random.default_rng(seed)
@@ -288,8 +292,15 @@ def make_csbm(*,
                              _checks.check_positive_int(
                                  words_per_node, "words_per_node"),
                              feature_noise)
-  return Graph(features=features,
-               edges=symmetrize_edges(np.stack([src, dst]), num_nodes),
+  both = symmetrize_edges(np.stack([src, dst]), num_nodes)
+  edges = _arrays.aligned_empty(both.shape, np.int64)
+  edges[...] = both
+  del both
+  # Read-only: `to_graph_tensor` may then share them instead of copying.
+  for array in (features, edges):
+    if isinstance(array, np.ndarray):
+      array.flags.writeable = False
+  return Graph(features=features, edges=edges,
                labels=labels.astype(np.int64), name="csbm")
 
 
