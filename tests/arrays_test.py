@@ -33,8 +33,10 @@ class ArraysTest(testing_utils.TestCase):
     self.assertAllEqual(tensor, [2.0] * 6)
 
   def test_other_arrays_are_copied_once(self):
+    misaligned = _arrays.aligned_empty([8], np.int64)[1:]  # 8 bytes off.
+    misaligned[...] = np.arange(7)
     for array, dtype in ((np.arange(12.0).reshape(3, 4)[:, ::2], np.float32),
-                         (np.arange(7, dtype=np.int64), None),
+                         (misaligned, None),
                          (np.ones((0, 4), np.float32), None),
                          (np.array(["a", "b"]), None)):
       tensor = _arrays.as_tensor(array, dtype)

@@ -89,7 +89,7 @@ class PrepareTest(testing_utils.TestCase):
                         expected, rtol=1e-6)
     self.assertLen(prepared.feature_processors, 1)
     whole = prepared.feature_processors[0](data.to_graph_tensor(graph))
-    with mock.patch.object(stages, "_ASSIGN_ROWS", 7):  # In blocks of rows.
+    with mock.patch.object(stages, "_BLOCK_ROWS", 7):  # In blocks of rows.
       blocks = stages.prepare(_config(), graph)
     for got in (prepared, blocks):
       self.assertAllEqual(got.graph_tensor.node_sets["nodes"]["feat"],
@@ -143,7 +143,7 @@ class AssignTest(testing_utils.TestCase):
       z[:7] *= 1e-6  # Blocks of very different magnitudes.
       centers = (rng.normal(size=(4, 6)) * magnitude).astype(np.float32)
       want = geometry.hard_assignments(z, centers).numpy()
-      with mock.patch.object(stages, "_ASSIGN_ROWS", 7):
+      with mock.patch.object(stages, "_BLOCK_ROWS", 7):
         self.assertAllEqual(stages.assign(z, centers), want)
     self.assertEqual(stages.assign(np.zeros((0, 6), np.float32),
                                    centers).shape, (0,))

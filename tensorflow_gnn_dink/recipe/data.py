@@ -229,8 +229,8 @@ def _is_symmetrized(edges: np.ndarray, num_nodes: int) -> bool:
   keys = edges[1] * num_nodes + edges[0]
   if not np.all(keys[1:] > keys[:-1]) or np.any(edges[0] == edges[1]):
     return False
-  keys = np.sort(edges[0] * num_nodes + edges[1])  # The reversed edges.
-  return bool(np.array_equal(keys, edges[1] * num_nodes + edges[0]))
+  reversed_keys = np.sort(edges[0] * num_nodes + edges[1])
+  return bool(np.array_equal(reversed_keys, keys))
 
 
 _ROWS_PER_BLOCK = 65536

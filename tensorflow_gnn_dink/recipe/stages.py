@@ -52,7 +52,7 @@ NODE_SET = input_modes.NODE_SET
 EDGE_SET = input_modes.EDGE_SET
 _NORMALIZATIONS = ("row", "none")
 Weights = list[np.ndarray]
-_ASSIGN_ROWS = 65536  # Rows per block of `assign` and feature processing.
+_BLOCK_ROWS = 65536  # Rows per block of `assign` and of feature processing.
 
 
 @dataclasses.dataclass(frozen=True)
@@ -212,7 +212,7 @@ def _processed(graph_tensor: tfgnn.GraphTensor,
   """`graph_tensor` after `processors`, dense features in blocks of rows.
 
   Each processor (`feature_processors`) maps every node's features on their
-  own, so dense features go through in blocks of `_ASSIGN_ROWS` rows into one
+  own, so dense features go through in blocks of `_BLOCK_ROWS` rows into one
   buffer that TensorFlow adopts: the same numbers, without whole-graph
   temporaries. Sparse features go through whole.
   """
@@ -223,15 +223,15 @@ def _processed(graph_tensor: tfgnn.GraphTensor,
     return graph_tensor
   x = features[input_modes.FEATURE]
   result = _arrays.aligned_empty(x.shape, x.dtype.as_numpy_dtype)
-  for start in range(0, result.shape[0], _ASSIGN_ROWS):
+  for start in range(0, len(result), _BLOCK_ROWS):
+    stop = min(start + _BLOCK_ROWS, len(result))
     block = tfgnn.GraphTensor.from_pieces(node_sets={
         NODE_SET: tfgnn.NodeSet.from_fields(
-            sizes=[len(result[start:start + _ASSIGN_ROWS])],
-            features={input_modes.FEATURE: x[start:start + _ASSIGN_ROWS]})})
+            sizes=[stop - start],
+            features={input_modes.FEATURE: x[start:stop]})})
     for processor in processors:
       block = processor(block)
-    result[start:start + _ASSIGN_ROWS] = (
-        block.node_sets[NODE_SET][input_modes.FEATURE])
+    result[start:stop] = block.node_sets[NODE_SET][input_modes.FEATURE]
   return graph_tensor.replace_features(node_sets={NODE_SET: {
       **features, input_modes.FEATURE: _arrays.as_tensor(result)}})
 
@@ -378,8 +378,8 @@ def assign(z: np.ndarray, cluster_centers: np.ndarray) -> np.ndarray:
   a power of two is exact, so the block's scale does not move an argmin).
   """
   return np.concatenate([
-      geometry.hard_assignments(z[i:i + _ASSIGN_ROWS], cluster_centers).numpy()
-      for i in range(0, max(len(z), 1), _ASSIGN_ROWS)])
+      geometry.hard_assignments(z[i:i + _BLOCK_ROWS], cluster_centers).numpy()
+      for i in range(0, max(len(z), 1), _BLOCK_ROWS)])
 
 
 def initialise_centres(run: Run, prepared: Prepared,
@@ -553,8 +553,8 @@ def _encoded(config: ml_collections.ConfigDict, prepared: Prepared,
     return _Encoded(inputs.FullGraphDatasetProvider(graph), graph.spec,
                     "full-graph steps on the frozen embedding")
   provider = inputs.NodeRowsDatasetProvider(
-      {tfgnn.HIDDEN_STATE: z}, config.batch_size, node_set_name=NODE_SET,
-      seed=config.seed)
+      {tfgnn.HIDDEN_STATE: _arrays.as_tensor(z)}, config.batch_size,
+      node_set_name=NODE_SET, seed=config.seed)
   spec = provider.to_graph({tfgnn.HIDDEN_STATE: z[:1]}).spec.relax(
       num_nodes=True)
   return _Encoded(provider, spec, f"steps of {config.batch_size} rows of the "
