@@ -1,12 +1,14 @@
 """Large arrays shared between numpy and TensorFlow, without copies.
 
 `tf.constant(array)` of a large numpy array costs twice its size in
-TensorFlow's CPU allocator (which keeps its high-water mark), and a tensor
-captured by a `tf.data` function is copied again. For the `[num_nodes, dim]`
-arrays of a large graph (features, `A_hat X` rows, embeddings) the recipe
-instead allocates 64-byte aligned numpy buffers, which TensorFlow adopts
-through DLPack without a copy (`as_tensor`), and hands `tf.data` a
-variable over the same buffer (`as_variable`).
+TensorFlow's CPU allocator (which keeps its high-water mark), a tensor
+captured by a `tf.data` function is copied again, and `tensor.numpy()` is a
+copy too. For the `[num_nodes, dim]` arrays of a large graph (features,
+`A_hat X` rows, embeddings) the recipe instead allocates 64-byte aligned
+numpy buffers, which TensorFlow adopts through DLPack without a copy
+(`as_tensor`) and hands `tf.data` a variable over the same buffer
+(`as_variable`). `np.asarray(tensor)` reads a CPU tensor back as a
+read-only view of its buffer; `tensor.numpy()` would copy it.
 
 Contract: an array handed to `as_tensor` or `as_variable` is not written
 afterwards (TensorFlow treats tensors as immutable).
@@ -77,3 +79,4 @@ def as_variable(value) -> tf.Variable:
     value = as_tensor(value)
   with tf.init_scope(), tf.device("/cpu:0"):
     return tf.Variable(value, trainable=False)
+

@@ -71,10 +71,7 @@ class NodeRowsDatasetProvider(runner.DatasetProvider):
 
   def to_graph(self, rows: Mapping[str, tf.Tensor]) -> tfgnn.GraphTensor:
     """A batch of rows as a GraphTensor (one component, no edges)."""
-    size = tf.reshape(_num_rows(next(iter(rows.values()))), [1])
-    return tfgnn.GraphTensor.from_pieces(node_sets={
-        self._node_set_name: tfgnn.NodeSet.from_fields(
-            sizes=size, features=dict(rows))})
+    return node_rows_graph(rows, self._node_set_name)
 
   def get_dataset(self, context: tf.distribute.InputContext) -> tf.data.Dataset:
     # Shuffles row ids, not rows: the features are held once, in memory.
@@ -94,6 +91,15 @@ class NodeRowsDatasetProvider(runner.DatasetProvider):
     return ds.map(lambda ids: self.to_graph(
         {name: tf.gather(read(), ids) for name, read in held.items()})
                   ).prefetch(tf.data.AUTOTUNE)
+
+
+def node_rows_graph(rows: Mapping[str, tf.Tensor],
+                    node_set_name: str = "nodes") -> tfgnn.GraphTensor:
+  """Rows of node features as a GraphTensor (one component, no edges)."""
+  size = tf.reshape(_num_rows(next(iter(rows.values()))), [1])
+  return tfgnn.GraphTensor.from_pieces(node_sets={
+      node_set_name: tfgnn.NodeSet.from_fields(
+          sizes=size, features=dict(rows))})
 
 
 def _held(value: Union[tf.Tensor, tf.RaggedTensor]):

@@ -43,6 +43,16 @@ class ArraysTest(testing_utils.TestCase):
       self.assertAllEqual(tensor, np.asarray(array, dtype))
       self.assertTrue(array.flags.writeable)  # The caller's array: untouched.
 
+  def test_asarray_of_a_tensor_is_a_view(self):
+    # The recipe reads large tensors back with np.asarray, never .numpy().
+    tensor = tf.random.normal([64, 8])
+    view = np.asarray(tensor)
+    self.assertTrue(np.shares_memory(view, np.asarray(tensor)))
+    self.assertFalse(view.flags.writeable)
+    del tensor
+    self.assertEqual(view.shape, (64, 8))  # The view keeps the buffer.
+    self.assertTrue(np.isfinite(view).all())
+
   def test_variable_shares_the_buffer(self):
     array = _arrays.aligned_empty([4], np.int64)
     array[...] = [3, 1, 4, 1]

@@ -7,6 +7,7 @@ import testing_utils  # First: Keras 2 before TensorFlow.
 
 import dataclasses
 from unittest import mock
+import weakref
 
 import numpy as np
 import tensorflow as tf
@@ -151,6 +152,25 @@ class InputModesTest(testing_utils.TestCase):
     negative = sparse_rows.corruptor(0)(batch).node_sets["nodes"].features
     self.assertAllEqual(negative["feat_values"],
                         features["feat_negative_values"])
+
+  def test_release_frees_the_negative_rows_and_keeps_the_embedding(self):
+    for feature_format in ("dense", "sparse"):
+      with self.subTest(feature_format):
+        rows = self._make(_config(batch_size=16),
+                          self._mostly_zero(feature_format))
+        encoder = rows.build_encoder()
+        want = rows.embed(encoder, self.embedding)
+        next(iter(rows.provider.get_dataset(tf.distribute.InputContext())))
+        released = weakref.ref(rows.provider)
+        rows.release_pretraining_inputs()
+        self.assertIsNone(released())  # Nothing else holds its rows.
+        self.assertAllEqual(rows.embed(encoder, self.embedding), want)
+        with self.assertRaisesRegex(RuntimeError, "released after pretrain"):
+          rows.provider.get_dataset(tf.distribute.InputContext())
+    full = self._make(_config())
+    provider = full.provider
+    full.release_pretraining_inputs()  # Fine-tuning trains on it again.
+    self.assertIs(full.provider, provider)
 
   def test_memory_check_refuses_what_will_not_fit_and_names_the_fix(self):
     config = _config()

@@ -1,10 +1,13 @@
 """Tests for `tensorflow_gnn_dink.recipe.propagation`: `A_hat X` in numpy."""
 import testing_utils  # Keras 2 before TensorFlow: the first import.
 
+from unittest import mock
+
 from absl.testing import parameterized
 import numpy as np
 import scipy.sparse as sp
 
+from tensorflow_gnn_dink import _arrays
 from tensorflow_gnn_dink.recipe import data
 from tensorflow_gnn_dink.recipe import propagation
 
@@ -98,6 +101,26 @@ class GcnInputRowsTest(testing_utils.TestCase):
         self.assertEqual(rows[key].dtype, np.float32)
         self.assertEqual(rows[key].shape, (40, 6))
         self.assertAllClose(rows[key], expected, rtol=1e-5, atol=1e-5)
+
+  @parameterized.parameters(False, True)
+  def test_negative_rows_without_a_permuted_copy_are_exact(self, sparse):
+    # (A_hat P) X sums the same products in the same order as A_hat (P X).
+    edges, features = _random_graph(6)
+    features[features < 0.5] = 0.0
+    if sparse:
+      features = sp.csr_matrix(features)
+    a_hat = propagation.normalized_adjacency(edges, 40)
+    perm = np.random.default_rng(3).permutation(40)
+    with mock.patch.object(propagation, "_BLOCK_ROWS", 7):  # Blocks cross.
+      rows = propagation.gcn_input_rows(a_hat, features, seed=3)
+    for key, expected in (("feat", a_hat @ features),
+                          ("feat_negative", a_hat @ features[perm])):
+      with self.subTest(key):
+        if sparse:
+          rows[key], expected = rows[key].toarray(), expected.toarray()
+        else:
+          self.assertEqual(rows[key].ctypes.data % _arrays.ALIGNMENT, 0)
+        self.assertAllEqual(rows[key], np.asarray(expected, np.float32))
 
   def test_different_seeds_permute_differently(self):
     edges, features = _random_graph(6)

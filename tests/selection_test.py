@@ -157,7 +157,38 @@ class KMeansTest(testing_utils.TestCase):
     self.assertGreater(metrics_lib.normalized_mutual_info_score(truth, ids),
                        0.99)
 
+  def test_sampled_kmeans_fits_a_sample_and_assigns_every_row(self):
+    rng = np.random.default_rng(1)
+    centres = rng.normal(size=(4, 8)) * 10
+    truth = rng.integers(0, 4, 3000)
+    z = (centres[truth] + rng.normal(size=(3000, 8))).astype(np.float32)
+    got_centres, ids = selection.kmeans(z, 4, seed=5, n_init=1,
+                                        sample_size=500)
+    sample = z[np.sort(np.random.default_rng(5).choice(3000, 500,
+                                                       replace=False))]
+    expected = sk_cluster.KMeans(4, n_init=1, random_state=5).fit(sample)
+    self.assertAllClose(got_centres, expected.cluster_centers_)
+    distances = ((z[:, None, :] - got_centres[None]) ** 2).sum(-1)
+    self.assertAllEqual(ids, np.argmin(distances, axis=1))  # Every row.
+    self.assertGreater(metrics_lib.normalized_mutual_info_score(truth, ids),
+                       0.99)
+    # Restarts draw their own samples; with edges, chosen by modularity.
+    edges = np.stack([np.arange(2999), np.arange(1, 3000)])
+    edges = np.concatenate([edges, edges[::-1]], axis=1)
+    _, ids = selection.kmeans(z, 4, seed=5, n_init=3, sample_size=500,
+                              edges=edges)
+    self.assertGreater(metrics_lib.normalized_mutual_info_score(truth, ids),
+                       0.99)
+    # A sample of all rows or more is no sample.
+    _, whole = selection.kmeans(z, 4, seed=5, n_init=1, sample_size=3000)
+    self.assertAllEqual(
+        whole, sk_cluster.KMeans(4, n_init=1, random_state=5).fit(z).labels_)
+
   @parameterized.named_parameters(
+      ("sample_size_zero", dict(sample_size=0), r"config.kmeans.sample_size "
+       r"must be an integer >= 1, got 0"),
+      ("sample_below_k", dict(sample_size=3), r"config.kmeans.sample_size=3 "
+       r"is below n_clusters=4"),
       ("batch_size_zero", dict(batch_size=0), r"config.kmeans.batch_size "
        r"must be an integer >= 1, got 0"),
       ("n_init_zero", dict(n_init=0), r"config.kmeans.n_init must be an "

@@ -56,9 +56,12 @@ def default_config() -> ml_collections.ConfigDict:
 
   # Stage 2: k-means++ initialisation of the centres. batch_size: None for
   # full k-means, an integer for mini-batch k-means on batches of that many
-  # rows (for millions of nodes; see configs/large_graph.py).
+  # rows. sample_size: None to fit on all rows, an integer to fit each
+  # restart on a random sample of that many rows and assign every row to
+  # the nearest centre (for millions of nodes; see configs/large_graph.py).
   config.kmeans = ml_collections.ConfigDict(dict(
-      n_init=10, max_iter=300, batch_size=config_dict.placeholder(int)))
+      n_init=10, max_iter=300, batch_size=config_dict.placeholder(int),
+      sample_size=config_dict.placeholder(int)))
 
   # Stage 3: fine-tune the centres with dilation + shrink, as Dink-Net's
   # official code does (embeddings detached; its discrimination weight 1e-10
@@ -129,6 +132,8 @@ FIELD_HELP = {
     "kmeans.max_iter": "k-means iterations per restart",
     "kmeans.batch_size": "mini-batch k-means on batches of this many rows "
                          "(default: full k-means)",
+    "kmeans.sample_size": "fit k-means on a random sample of this many rows, "
+                          "then assign all (default: fit on all)",
     "finetune.steps": "fine-tuning steps (dilation + shrink)",
     "finetune.learning_rate": "fine-tuning learning rate (Adam)",
     "finetune.dilation_loss_weight": "weight of the cluster dilation loss",
@@ -216,7 +221,7 @@ def validate(config: ml_collections.ConfigDict) -> None:
                "finetune.steps", "kmeans.n_init", "kmeans.max_iter",
                "steps_per_epoch"):
     _checks.check_positive_int(_value(config, name), f"config.{name}")
-  for name in ("kmeans.batch_size", "batch_size"):
+  for name in ("kmeans.batch_size", "kmeans.sample_size", "batch_size"):
     value = _value(config, name)
     if value is not None:
       _checks.check_positive_int(value, f"config.{name}")

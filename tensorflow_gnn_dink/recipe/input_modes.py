@@ -21,6 +21,7 @@ rows of `A_hat X` are then sparse too.
 from __future__ import annotations
 
 import abc
+import gc
 from typing import Optional
 
 import ml_collections
@@ -42,7 +43,7 @@ NODE_SET = "nodes"
 EDGE_SET = "edges"
 FEATURE = "feat"
 _NEGATIVE = "feat_negative"
-_EMBED_CHUNK_ROWS = 8192
+_EMBED_CHUNK_ROWS = 65536  # 64 MB of 256-wide float32 states.
 _EMBED_BLOCK_COLUMNS = 32
 
 
@@ -93,6 +94,14 @@ class InputMode(abc.ABC):
     """Returns the trained encoder as a model of the whole graph."""
     return encoder
 
+  def release_pretraining_inputs(self) -> None:
+    """Frees what only pretraining reads, for a run that is done with it.
+
+    `encode`, `embed` and `serving_encoder` still work. `FullGraph` frees
+    nothing (fine-tuning trains on the same graph); `NodeRows` frees its
+    negative rows, and its `provider` refuses to train again.
+    """
+
   def embed(self, encoder: tf.keras.Model,
             embedding: layers.ClusteringEmbedding) -> np.ndarray:
     """The clustering embedding of every node: `embedding` of the states.
@@ -124,14 +133,17 @@ def embed_in_place(graph_tensor: tfgnn.GraphTensor, states: np.ndarray,
         dtype=tf.as_dtype(states.dtype))
     for start in range(0, states.shape[1], _EMBED_BLOCK_COLUMNS):
       block = states[:, start:start + _EMBED_BLOCK_COLUMNS]
-      smooth = tf.constant(block)
+      smooth = _arrays.aligned_empty(block.shape, block.dtype)
+      smooth[...] = block
+      smooth = _arrays.as_tensor(smooth)
       for _ in range(embedding.propagation_steps):
         smooth = propagate(smooth)
-      block += smooth.numpy()
+      block += np.asarray(smooth)
   if embedding.normalize:
     for start in range(0, states.shape[0], _EMBED_CHUNK_ROWS):
       rows = states[start:start + _EMBED_CHUNK_ROWS]
-      rows[...] = layers.l2_normalize_rows(tf.constant(rows)).numpy()
+      rows[...] = np.asarray(
+          layers.l2_normalize_rows(tf.constant(rows)))
   return states
 
 
@@ -170,16 +182,22 @@ class NodeRows(InputMode):
     _check_node_rows(config, num_nodes)
     adjacency = graph_tensor.edge_sets[EDGE_SET].adjacency
     a_hat = propagation.normalized_adjacency(
-        tf.stack([adjacency.source, adjacency.target]).numpy(), num_nodes)
+        (np.asarray(adjacency.source),
+         np.asarray(adjacency.target)), num_nodes)
     rows = propagation.gcn_input_rows(
         a_hat, _features(graph_tensor, input_width), seed=config.seed)
-    self._rows = {**_as_features(FEATURE, rows["feat"]),
-                  **_as_features(_NEGATIVE, rows["feat_negative"])}
+    self._rows = _as_features(FEATURE, rows["feat"])
+    negative = _as_features(_NEGATIVE, rows["feat_negative"])
+    del rows
+    # The encoder reads the clean rows only: `encode` fills the negative
+    # features of its batches with them (the same tensors, not copies).
+    self._negative_names = dict(zip(self._rows, negative))
     self.provider = inputs.NodeRowsDatasetProvider(
-        self._rows, config.batch_size, node_set_name=NODE_SET,
+        {**self._rows, **negative}, config.batch_size, node_set_name=NODE_SET,
         seed=config.seed)
-    self.spec = self.provider.to_graph(
-        {k: v[:1] for k, v in self._rows.items()}).spec.relax(num_nodes=True)
+    self.spec = inputs.node_rows_graph(
+        self._with_negative({k: v[:1] for k, v in self._rows.items()}),
+        NODE_SET).spec.relax(num_nodes=True)
     self.description = (f"steps of {config.batch_size} node rows per "
                         "replica")
     # The features are in the rows now: held twice, they would cost a copy
@@ -205,13 +223,14 @@ class NodeRows(InputMode):
     num_nodes = int(self.graph_tensor.node_sets[NODE_SET].total_size)
     states = None
     for i in range(0, num_nodes, _EMBED_CHUNK_ROWS):
-      batch = self.provider.to_graph(
-          {k: v[i:i + _EMBED_CHUNK_ROWS] for k, v in self._rows.items()})
+      batch = inputs.node_rows_graph(self._with_negative(
+          {k: v[i:i + _EMBED_CHUNK_ROWS] for k, v in self._rows.items()}),
+                                     NODE_SET)
       chunk = encoder(batch).node_sets[NODE_SET][tfgnn.HIDDEN_STATE]
       if states is None:
         states = _arrays.aligned_empty((num_nodes, chunk.shape[-1]),
                                        chunk.dtype.as_numpy_dtype)
-      states[i:i + _EMBED_CHUNK_ROWS] = chunk
+      states[i:i + _EMBED_CHUNK_ROWS] = np.asarray(chunk)
     return states
 
   def serving_encoder(self, encoder: tf.keras.Model) -> tf.keras.Model:
@@ -219,17 +238,35 @@ class NodeRows(InputMode):
     gcn.set_weights(encoder.get_weights())
     return gcn
 
+  def release_pretraining_inputs(self) -> None:
+    """Frees the negative rows `A_hat P X` (as large as the features)."""
+    self.provider = _Released()
+    gc.collect()  # The datasets that read them, if in reference cycles.
+
+  def _with_negative(self, rows: dict) -> dict:
+    return {**rows, **{self._negative_names[k]: v for k, v in rows.items()}}
+
+
+class _Released(runner.DatasetProvider):
+  """The provider after `InputMode.release_pretraining_inputs`."""
+
+  def get_dataset(self, context: tf.distribute.InputContext) -> tf.data.Dataset:
+    raise RuntimeError(
+        "The training inputs were released after pretraining "
+        "(InputMode.release_pretraining_inputs); prepare the graph again "
+        "(stages.prepare) to train on it once more.")
+
 
 
 def _features(graph_tensor: tfgnn.GraphTensor, width: int):
   """The node features as a numpy array, or as scipy CSR if held sparse."""
   features = graph_tensor.node_sets[NODE_SET].features
   if FEATURE in features:
-    return features[FEATURE].numpy()
+    return np.asarray(features[FEATURE])
   columns, values = (features[n] for n in sparse.feature_names(FEATURE))
-  return sp.csr_matrix((values.flat_values.numpy(),
-                        columns.flat_values.numpy(),
-                        columns.row_splits.numpy()),
+  return sp.csr_matrix((np.asarray(values.flat_values),
+                        np.asarray(columns.flat_values),
+                        np.asarray(columns.row_splits)),
                        shape=(int(columns.nrows()), width))
 
 

@@ -89,6 +89,7 @@ def run(config: ml_collections.ConfigDict,
       f"{context.strategy.num_replicas_in_sync} replica(s)")
   with timings.measure("pretrain"):
     pretrained = stages.pretrain(context, prepared)
+  prepared.mode.release_pretraining_inputs()  # Memory for the selection.
   with timings.measure("initialise_centres"):
     initialised = stages.initialise_centres(context, prepared, pretrained)
   with timings.measure("finetune"):

@@ -15,19 +15,24 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
+from tensorflow_gnn_dink import _arrays
+
+_BLOCK_ROWS = 65536  # Rows of a dense product computed at a time.
+
 
 def normalized_adjacency(edges: np.ndarray, num_nodes: int) -> sp.csr_matrix:
   """`D^-1/2 (A + I) D^-1/2` as float32 CSR, `D` the degree of `A + I`.
 
   Args:
     edges: `[2, E]` directed edges `source -> target` (both directions of each
-      undirected edge), without self-loops; row `target` of the result sums
-      over the sources, as TF-GNN's `GCNConv` pools to the target.
+      undirected edge), without self-loops, or the pair `(sources, targets)`
+      of `[E]` arrays; row `target` of the result sums over the sources, as
+      TF-GNN's `GCNConv` pools to the target.
     num_nodes: The number of nodes.
   """
-  edges = np.asarray(edges, dtype=np.int64)
+  source, target = (np.asarray(ids, dtype=np.int64) for ids in edges)
   adjacency = sp.coo_matrix(
-      (np.ones(edges.shape[1], np.float32), (edges[1], edges[0])),
+      (np.ones(len(target), np.float32), (target, source)),
       shape=(num_nodes, num_nodes)).tocsr()
   adjacency = adjacency + sp.eye(num_nodes, dtype=np.float32, format="csr")
   degree = np.asarray(adjacency.sum(axis=1)).ravel()
@@ -56,11 +61,32 @@ def propagate(a_hat: sp.spmatrix, x, steps: int):
 def gcn_input_rows(a_hat: sp.spmatrix, features, *, seed: int) -> dict:
   """The rows a one-layer GCN sees: clean `A_hat X` and negative `A_hat P X`.
 
+  The negative rows are `(A_hat P) X`: `A_hat` with its column ids mapped
+  through the permutation, so no permuted copy of the features is made (the
+  same sums in the same order as `A_hat @ X[perm]`, hence the same numbers).
+  Dense rows are written block by block into buffers that TensorFlow adopts
+  without a copy (`_arrays.aligned_empty`).
+
   Returns:
     `{"feat": A_hat X, "feat_negative": A_hat X[perm]}`, float32
     `[num_nodes, num_features]` (sparse if `features` are), with `perm` a
     random permutation from `seed`.
   """
+  a_hat = sp.csr_matrix(a_hat)
   perm = np.random.default_rng(seed).permutation(features.shape[0])
-  return {"feat": propagate(a_hat, features, 1),
-          "feat_negative": propagate(a_hat, features[perm], 1)}
+  a_hat_perm = sp.csr_matrix(
+      (a_hat.data, perm[a_hat.indices].astype(a_hat.indices.dtype),
+       a_hat.indptr), shape=a_hat.shape)
+  return {"feat": _product(a_hat, features),
+          "feat_negative": _product(a_hat_perm, features)}
+
+
+def _product(a: sp.csr_matrix, x):
+  """`a @ x` as `propagate` computes it, dense results in row blocks."""
+  if sp.issparse(x):
+    return propagate(a, x, 1)
+  x = np.asarray(x, dtype=np.float32)
+  result = _arrays.aligned_empty((a.shape[0], x.shape[1]), np.float32)
+  for start in range(0, a.shape[0], _BLOCK_ROWS):
+    result[start:start + _BLOCK_ROWS] = a[start:start + _BLOCK_ROWS] @ x
+  return result

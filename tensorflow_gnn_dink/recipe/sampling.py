@@ -539,7 +539,8 @@ def cluster_samples(samples_dir: str, config: ml_collections.ConfigDict, *,
   start = time.time()
   centres, clusters = selection.kmeans(
       z, n_clusters, seed=config.seed, n_init=config.kmeans.n_init,
-      max_iter=config.kmeans.max_iter, batch_size=config.kmeans.batch_size)
+      max_iter=config.kmeans.max_iter, batch_size=config.kmeans.batch_size,
+      sample_size=config.kmeans.get("sample_size"))
   facts["seconds"]["kmeans"] = round(time.time() - start, 1)
   if ft.steps:
     clustering = tasks_lib.DinkClusteringTask(

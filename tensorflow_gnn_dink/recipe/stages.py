@@ -414,6 +414,7 @@ def initialise_centres(run: Run, prepared: Prepared,
           seed=config.seed, n_init=config.kmeans.n_init,
           max_iter=config.kmeans.max_iter,
           batch_size=config.kmeans.get("batch_size"),
+          sample_size=config.kmeans.get("sample_size"),
           edges=edges if rule == "modularity" else None)
       return proposals[i][1]
 
