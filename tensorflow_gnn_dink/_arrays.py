@@ -79,4 +79,3 @@ def as_variable(value) -> tf.Variable:
     value = as_tensor(value)
   with tf.init_scope(), tf.device("/cpu:0"):
     return tf.Variable(value, trainable=False)
-

@@ -257,7 +257,6 @@ class _Released(runner.DatasetProvider):
         "(stages.prepare) to train on it once more.")
 
 
-
 def _features(graph_tensor: tfgnn.GraphTensor, width: int):
   """The node features as a numpy array, or as scipy CSR if held sparse."""
   features = graph_tensor.node_sets[NODE_SET].features
