@@ -98,6 +98,21 @@ class CheckRuleTest(testing_utils.TestCase):
       selection.check_rule(rule)
 
 
+def _blobs(seed: int, num_rows: int) -> tuple[np.ndarray, np.ndarray]:
+  """Rows around 4 well-separated centres in 8 dimensions, and their blob."""
+  rng = np.random.default_rng(seed)
+  centres = rng.normal(size=(4, 8)) * 10
+  truth = rng.integers(0, 4, num_rows)
+  return (centres[truth] + rng.normal(size=(num_rows, 8))).astype(
+      np.float32), truth
+
+
+def _path_edges(num_nodes: int) -> np.ndarray:
+  """Both directions of the edges of a path through the nodes in order."""
+  edges = np.stack([np.arange(num_nodes - 1), np.arange(1, num_nodes)])
+  return np.concatenate([edges, edges[::-1]], axis=1)
+
+
 class KMeansTest(testing_utils.TestCase):
 
   def setUp(self):
@@ -137,10 +152,7 @@ class KMeansTest(testing_utils.TestCase):
     self.assertAllEqual(ids, expected.labels_)
 
   def test_mini_batch_kmeans_is_scikit_learns_and_finds_the_blobs(self):
-    rng = np.random.default_rng(0)
-    centres = rng.normal(size=(4, 8)) * 10
-    truth = rng.integers(0, 4, 2000)
-    z = (centres[truth] + rng.normal(size=(2000, 8))).astype(np.float32)
+    z, truth = _blobs(seed=0, num_rows=2000)
     got_centres, ids = selection.kmeans(z, 4, seed=5, n_init=2,
                                         batch_size=256)
     expected = sk_cluster.MiniBatchKMeans(4, n_init=2, batch_size=256,
@@ -150,18 +162,13 @@ class KMeansTest(testing_utils.TestCase):
     self.assertGreater(metrics_lib.normalized_mutual_info_score(truth, ids),
                        0.99)
     # With edges: restarts chosen by modularity, ids still near-perfect.
-    edges = np.stack([np.arange(1999), np.arange(1, 2000)])
-    edges = np.concatenate([edges, edges[::-1]], axis=1)
     _, ids = selection.kmeans(z, 4, seed=5, n_init=2, batch_size=256,
-                              edges=edges)
+                              edges=_path_edges(2000))
     self.assertGreater(metrics_lib.normalized_mutual_info_score(truth, ids),
                        0.99)
 
   def test_sampled_kmeans_fits_a_sample_and_assigns_every_row(self):
-    rng = np.random.default_rng(1)
-    centres = rng.normal(size=(4, 8)) * 10
-    truth = rng.integers(0, 4, 3000)
-    z = (centres[truth] + rng.normal(size=(3000, 8))).astype(np.float32)
+    z, truth = _blobs(seed=1, num_rows=3000)
     got_centres, ids = selection.kmeans(z, 4, seed=5, n_init=1,
                                         sample_size=500)
     sample = z[np.sort(np.random.default_rng(5).choice(3000, 500,
@@ -173,10 +180,8 @@ class KMeansTest(testing_utils.TestCase):
     self.assertGreater(metrics_lib.normalized_mutual_info_score(truth, ids),
                        0.99)
     # Restarts draw their own samples; with edges, chosen by modularity.
-    edges = np.stack([np.arange(2999), np.arange(1, 3000)])
-    edges = np.concatenate([edges, edges[::-1]], axis=1)
     _, ids = selection.kmeans(z, 4, seed=5, n_init=3, sample_size=500,
-                              edges=edges)
+                              edges=_path_edges(3000))
     self.assertGreater(metrics_lib.normalized_mutual_info_score(truth, ids),
                        0.99)
     # A sample of all rows or more is no sample.
