@@ -380,7 +380,8 @@ class DeepGraphInfomaxLogits(tf.keras.layers.Layer):
 
 def gcn_propagation(graph: tfgnn.GraphTensor, edge_set_name: str, *,
                     add_self_loops: bool = True,
-                    dtype: tf.DType = tf.float32
+                    dtype: tf.DType = tf.float32,
+                    reuse_matrix: bool = False
                     ) -> Callable[[tf.Tensor], tf.Tensor]:
   """Returns `x -> A_hat x`, the GCN's propagation over one edge set.
 
@@ -399,6 +400,9 @@ def gcn_propagation(graph: tfgnn.GraphTensor, edge_set_name: str, *,
     edge_set_name: The edge set to propagate over.
     add_self_loops: Whether to add `I` (as the GCN does).
     dtype: The dtype of the `[num_nodes, width]` inputs `x`.
+    reuse_matrix: Build the CSR matrix of `A_hat` once, here, for many eager
+      calls (`sparse.product_by`: the same numbers, not differentiable)
+      instead of in every call (the default, as a layer's `call` needs).
   """
   _checks.check_edge_set(graph.edge_sets, edge_set_name)
   adjacency = graph.edge_sets[edge_set_name].adjacency
@@ -428,6 +432,8 @@ def gcn_propagation(graph: tfgnn.GraphTensor, edge_set_name: str, *,
     return lambda x: sparse.matmul(a_hat, x) + diagonal * x
   if add_self_loops:  # In the matrix: no [num_nodes, width] temporaries.
     a_hat = _with_diagonal(a_hat, in_scale * out_scale)
+  if reuse_matrix:
+    return sparse.product_by(a_hat, is_row_major=True)
 
   def propagate(x: tf.Tensor) -> tf.Tensor:
     return sparse.matmul(a_hat, x, is_row_major=True)

@@ -23,7 +23,7 @@ by a gather and a segment sum instead (`in_xla_context`).
 """
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Optional, Union
 
 import numpy as np
@@ -186,6 +186,33 @@ def matmul(a: Matrix, b: tf.Tensor, *, is_row_major: bool = False
   b = tf.convert_to_tensor(b)
   result = _csr_matmul(a.indices, tf.cast(a.values, b.dtype), a.dense_shape, b)
   return tf.ensure_shape(result, [a.shape[0], b.shape[1]])
+
+
+def product_by(a: tf.SparseTensor, *, is_row_major: bool = False
+               ) -> Callable[[tf.Tensor], tf.Tensor]:
+  """Returns `b -> a @ b` with `a`'s CSR matrix built once, for eager calls.
+
+  The same kernel and so the same numbers as `matmul(a, b)`, without the
+  conversion of `a` to CSR (and its `[nnz, 2]` int64 temporaries) in every
+  call: for many products by one matrix, e.g. the hops of an embedding over
+  column blocks. Not differentiable; call it eagerly (it holds the CSR
+  matrix as a tensor, not as ops that a `tf.function` could rebuild).
+  """
+  if not is_row_major:
+    a = row_major(a)
+  if not bool(tf.reduce_all(a.dense_shape > 0)):  # The CSR kernels refuse.
+    rows = a.dense_shape[0]
+    return lambda b: tf.zeros(tf.stack([rows, tf.shape(b, tf.int64)[1]]),
+                              b.dtype)
+  csr = tf.raw_ops.SparseTensorToCSRSparseMatrix(
+      indices=a.indices, values=a.values, dense_shape=a.dense_shape)
+  shape = [a.shape[0]]
+
+  def product(b: tf.Tensor) -> tf.Tensor:
+    result = tf.raw_ops.SparseMatrixMatMul(a=csr, b=tf.convert_to_tensor(b))
+    return tf.ensure_shape(result, shape + [b.shape[1]])
+
+  return product
 
 
 @tf.custom_gradient

@@ -172,6 +172,26 @@ class InputModesTest(testing_utils.TestCase):
     full.release_pretraining_inputs()  # Fine-tuning trains on it again.
     self.assertIs(full.provider, provider)
 
+  def test_release_of_embedding_inputs_frees_the_rows(self):
+    rows = self._make(_config(batch_size=16))
+    encoder = rows.build_encoder()
+    want = rows.embed(encoder, self.embedding)
+    self.assertAllEqual(rows.embed(encoder, self.embedding), want)  # Reused.
+    held = [weakref.ref(t) for t in rows._rows.values()]  # pylint: disable=protected-access
+    rows.release_embedding_inputs()
+    self.assertEqual([r() for r in held], [None])  # Nothing else holds them.
+    with self.assertRaisesRegex(RuntimeError, "frozen fine-tune"):
+      rows.encode(encoder)
+    with self.assertRaisesRegex(RuntimeError, "released after pretrain"):
+      rows.provider.get_dataset(tf.distribute.InputContext())
+    served = rows.serving_encoder(encoder)(self.graph_tensor)
+    self.assertAllClose(self.embedding(served), want, rtol=1e-5, atol=1e-6)
+    full = self._make(_config())
+    encoder = full.build_encoder()
+    want = full.embed(encoder, self.embedding)
+    full.release_embedding_inputs()  # Its graph is fine-tuning's input.
+    self.assertAllEqual(full.embed(encoder, self.embedding), want)
+
   def test_memory_check_refuses_what_will_not_fit_and_names_the_fix(self):
     config = _config()
     big = dict(num_nodes=10**9, num_edges=10**10, num_features=128)

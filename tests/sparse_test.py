@@ -121,6 +121,25 @@ class MatmulTest(testing_utils.TestCase):
                                         tf.zeros((0,)), [5, 4])
     self.assertAllEqual(sparse.matmul(no_entries, b), np.zeros((5, 3)))
 
+  def test_product_by_one_matrix_gives_matmul_exactly(self):
+    x = _random_csr()
+    a = _to_sparse_tensor(x)
+    product = sparse.product_by(a)
+    for width in (7, 1):
+      b = np.random.default_rng(width).normal(size=(20, width)).astype(
+          np.float32)
+      self.assertAllEqual(product(b), sparse.matmul(a, b))
+      self.assertAllClose(product(b), x.toarray() @ b, rtol=1e-5, atol=1e-5)
+    coo = x.tocoo()  # Entries out of row order are sorted first.
+    order = np.random.default_rng(2).permutation(coo.nnz)
+    shuffled = tf.sparse.SparseTensor(
+        np.stack([coo.row, coo.col], 1)[order], coo.data[order], coo.shape)
+    self.assertAllEqual(sparse.product_by(shuffled)(b), sparse.matmul(a, b))
+    no_rows = tf.sparse.SparseTensor(tf.zeros((0, 2), tf.int64),
+                                     tf.zeros((0,)), [0, 4])
+    self.assertAllEqual(sparse.product_by(no_rows)(tf.ones((4, 3))),
+                        np.zeros((0, 3)))
+
   def test_gradient_in_b_only(self):
     x = _random_csr()
     a = _to_sparse_tensor(x)

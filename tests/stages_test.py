@@ -7,6 +7,7 @@ import json
 import os
 import tempfile
 from unittest import mock
+import weakref
 
 import numpy as np
 import tensorflow as tf
@@ -80,6 +81,20 @@ class PrepareTest(testing_utils.TestCase):
     config.n_clusters = 1
     with self.assertRaisesRegex(ValueError, "n_clusters must be an integer"):
       stages.resolve_n_clusters(config, graph)
+
+  def test_prepared_holds_no_reference_to_the_features_given(self):
+    for changes in ({}, {"batch_size": 64}, {"data.feature_format": "sparse"}):
+      with self.subTest(str(changes)):
+        graph = _graph()
+        given = weakref.ref(graph.features)
+        prepared = stages.prepare(_config(**changes), graph)
+        del graph
+        self.assertIsNone(given())  # Processed, then freed.
+        stand_in = prepared.graph.features
+        self.assertEqual(stand_in.shape, (200, 16))
+        self.assertEqual(stand_in.strides, (0, 0))  # No buffer.
+        self.assertEqual(prepared.graph.num_features, 16)
+        self.assertEqual(prepared.graph.edges.shape, _graph().edges.shape)
 
   def test_features_are_row_normalised_once_as_configured(self):
     graph = _graph()

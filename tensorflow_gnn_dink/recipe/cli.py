@@ -359,8 +359,10 @@ def _train(verbosity: int) -> None:
     return
   try:
     config_lib.validate(config)  # Before reading the data.
-    graph = saved_run.read_graph(config, _DATA.value)
-    results = pipeline.run(config, graph, model_dir, strategy=strategy,
+    # The only reference to the graph as read: `run` frees its features
+    # once processed.
+    results = pipeline.run(config, saved_run.read_graph(config, _DATA.value),
+                           model_dir, strategy=strategy,
                            overwrite=_OVERWRITE.value, log=_say(verbosity),
                            verbosity=verbosity)
     if verbosity < 0:

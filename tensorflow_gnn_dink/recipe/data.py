@@ -109,6 +109,18 @@ def validate(graph: Graph) -> None:
     validate_node_ids(graph.node_ids, graph.num_nodes)
 
 
+def without_features(graph: Graph) -> Graph:
+  """`graph` with its features replaced by a stand-in that holds no memory.
+
+  For code that needs the graph's sizes, edges, labels and ids once its
+  features have been processed (`stages.prepare`), so that the features as
+  given can be freed: the stand-in is a read-only float32 array of their
+  shape that reads as zeros (`np.broadcast_to`, no buffer).
+  """
+  return dataclasses.replace(graph, features=np.broadcast_to(
+      np.float32(0), graph.features.shape))
+
+
 def validate_node_ids(node_ids: np.ndarray, num_nodes: int) -> None:
   """Raises ValueError unless `node_ids` name `num_nodes` nodes, once each."""
   if node_ids.shape != (num_nodes,):

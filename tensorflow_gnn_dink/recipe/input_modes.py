@@ -21,6 +21,7 @@ rows of `A_hat X` are then sparse too.
 from __future__ import annotations
 
 import abc
+from collections.abc import Callable
 import gc
 from typing import Optional
 
@@ -71,6 +72,7 @@ class InputMode(abc.ABC):
                graph_tensor: tfgnn.GraphTensor, input_width: int):
     self.graph_tensor = graph_tensor
     self.graph_spec = graph_tensor.spec
+    self._propagate = None  # `A_hat x` of `embed`, built on first use.
     self._gcn_fn = encoders.make_gcn_model_fn(
         node_set_name=NODE_SET, edge_set_name=EDGE_SET, feature_name=FEATURE,
         hidden_units=config.model.hidden_units,
@@ -102,6 +104,17 @@ class InputMode(abc.ABC):
     negative rows, and its `provider` refuses to train again.
     """
 
+  def release_embedding_inputs(self) -> None:
+    """Frees what only `encode` and `embed` read, for a frozen encoder.
+
+    For a run whose remaining stages read the embedding already computed
+    (a frozen fine-tune, `config_lib.frozen_encoder`), not the encoder's
+    inputs. `serving_encoder` still works. `FullGraph` frees the propagation
+    matrix of `embed` (its graph is fine-tuning's input too); `NodeRows`
+    frees its `A_hat X` rows as well, and `encode` then raises.
+    """
+    self._propagate = None
+
   def embed(self, encoder: tf.keras.Model,
             embedding: layers.ClusteringEmbedding) -> np.ndarray:
     """The clustering embedding of every node: `embedding` of the states.
@@ -110,27 +123,39 @@ class InputMode(abc.ABC):
     in the states' buffer: the smoothing in blocks of columns, the
     normalisation in blocks of rows, so that memory beyond the
     `[num_nodes, hidden_units]` result is a few blocks, not a few copies of
-    it (10^6 nodes at 256 hidden units: 1 GB each).
+    it (10^6 nodes at 256 hidden units: 1 GB each). The propagation's CSR
+    matrix is built on the first call and kept for the next ones (one per
+    selection candidate).
     """
-    return embed_in_place(self.graph_tensor, self.encode(encoder), embedding)
+    states = self.encode(encoder)
+    if self._propagate is None and embedding.propagation_steps:
+      self._propagate = layers.gcn_propagation(
+          self.graph_tensor, embedding.edge_set_name,
+          dtype=tf.as_dtype(states.dtype), reuse_matrix=True)
+    return embed_in_place(self.graph_tensor, states, embedding,
+                          propagate=self._propagate)
 
 
 def embed_in_place(graph_tensor: tfgnn.GraphTensor, states: np.ndarray,
-                   embedding: layers.ClusteringEmbedding) -> np.ndarray:
+                   embedding: layers.ClusteringEmbedding, *,
+                   propagate: Optional[Callable[[tf.Tensor], tf.Tensor]] = None
+                   ) -> np.ndarray:
   """`embedding` of `graph_tensor` holding `states`, computed in `states`.
 
   Equals `embedding(graph_tensor.replace_features(...states...))` for
   `embedding.readout == "all_nodes"`: `h + A_hat^p h` column block by
   column block (each column propagates on its own), then each row
-  L2-normalised, row block by row block. Returns `states`, overwritten.
+  L2-normalised, row block by row block. `propagate`: `x -> A_hat x` of
+  `graph_tensor`'s edge set (`layers.gcn_propagation(...,
+  reuse_matrix=True)`), if built already. Returns `states`, overwritten.
   """
   if embedding.readout != "all_nodes":
     raise ValueError("embed_in_place reads out all nodes, not "
                      f"readout={embedding.readout!r}.")
   if embedding.propagation_steps:
-    propagate = layers.gcn_propagation(
+    propagate = propagate or layers.gcn_propagation(
         graph_tensor, embedding.edge_set_name,
-        dtype=tf.as_dtype(states.dtype))
+        dtype=tf.as_dtype(states.dtype), reuse_matrix=True)
     for start in range(0, states.shape[1], _EMBED_BLOCK_COLUMNS):
       block = states[:, start:start + _EMBED_BLOCK_COLUMNS]
       smooth = _arrays.aligned_empty(block.shape, block.dtype)
@@ -220,6 +245,11 @@ class NodeRows(InputMode):
     # Chunks written into one numpy buffer: TensorFlow's allocator (which
     # keeps its high-water mark) never holds the chunks and their
     # concatenation at once.
+    if self._rows is None:
+      raise RuntimeError(
+          "The encoder's input rows were released for a frozen fine-tune "
+          "(InputMode.release_embedding_inputs); prepare the graph again "
+          "(stages.prepare) to encode it once more.")
     num_nodes = int(self.graph_tensor.node_sets[NODE_SET].total_size)
     states = None
     for i in range(0, num_nodes, _EMBED_CHUNK_ROWS):
@@ -242,6 +272,13 @@ class NodeRows(InputMode):
     """Frees the negative rows `A_hat P X` (as large as the features)."""
     self.provider = _Released()
     gc.collect()  # The datasets that read them, if in reference cycles.
+
+  def release_embedding_inputs(self) -> None:
+    """Frees the `A_hat X` rows (as large as the features) too."""
+    super().release_embedding_inputs()
+    self.release_pretraining_inputs()
+    self._rows = None
+    gc.collect()
 
   def _with_negative(self, rows: dict) -> dict:
     return {**rows, **{self._negative_names[k]: v for k, v in rows.items()}}

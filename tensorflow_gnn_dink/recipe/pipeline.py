@@ -42,6 +42,7 @@ from typing import Any, Optional
 import ml_collections
 import tensorflow as tf
 
+from tensorflow_gnn_dink.recipe import config as config_lib
 from tensorflow_gnn_dink.recipe import data
 from tensorflow_gnn_dink.recipe import model_dir as model_dir_lib
 from tensorflow_gnn_dink.recipe import progress
@@ -60,7 +61,10 @@ def run(config: ml_collections.ConfigDict,
 
   Args:
     config: The recipe's config (`config.default_config()`).
-    graph: The graph to cluster.
+    graph: The graph to cluster. Once its features are processed, `run`
+      holds no reference to them: a caller that passes its only one
+      (`run(config, read_graph(...), ...)`, as the command line does)
+      frees them for training.
     model_dir: Where to write (see the module docstring).
     strategy: The `tf.distribute` strategy of training; default: the
       current one.
@@ -83,8 +87,10 @@ def run(config: ml_collections.ConfigDict,
     prepared = stages.prepare(config, graph)
   resumed = model_dir_lib.start(model_dir, config, graph, overwrite=overwrite,
                                 log=log)
+  del graph  # Its features, if the caller holds them no more (see above).
+  graph = prepared.graph
   log(f"[dink] graph {graph.name}: {graph.num_nodes} nodes, "
-      f"{graph.edges.shape[1] // 2} edges, {graph.features.shape[1]} "
+      f"{graph.edges.shape[1] // 2} edges, {graph.num_features} "
       f"features; K={prepared.n_clusters}; "
       f"{context.strategy.num_replicas_in_sync} replica(s)")
   with timings.measure("pretrain"):
@@ -92,6 +98,8 @@ def run(config: ml_collections.ConfigDict,
   prepared.mode.release_pretraining_inputs()  # Memory for the selection.
   with timings.measure("initialise_centres"):
     initialised = stages.initialise_centres(context, prepared, pretrained)
+  if config_lib.frozen_encoder(config):  # The embedding is computed.
+    prepared.mode.release_embedding_inputs()
   with timings.measure("finetune"):
     finetuned = stages.finetune(context, prepared, pretrained, initialised)
   with timings.measure("export"):

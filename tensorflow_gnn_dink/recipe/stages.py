@@ -74,8 +74,10 @@ class Prepared:
   """The validated graph, as the model sees it.
 
   Attributes:
-    graph: The graph as given, its features sparse or dense as
-      `config.data.feature_format` says (labels for evaluation only).
+    graph: The graph as given (labels for evaluation only), its edges
+      symmetrized, its features a stand-in of their shape
+      (`data.without_features`): the model reads them processed, from
+      `graph_tensor` or `mode`, so that those given can be freed.
     graph_tensor: The whole graph with processed features (one component);
       with node-row training, its adjacency only (`mode.graph_tensor`; the
       features are in the mode's rows, `mode.graph_spec` has their spec).
@@ -199,7 +201,7 @@ def prepare(config: ml_collections.ConfigDict, graph: data.Graph, *,
                            feature_name=input_modes.FEATURE), processors)
   mode = input_modes.make(config, graph_tensor, graph.num_features)
   return Prepared(
-      graph=graph, graph_tensor=mode.graph_tensor,
+      graph=data.without_features(graph), graph_tensor=mode.graph_tensor,
       feature_processors=processors, n_clusters=n_clusters, mode=mode,
       embedding=layers.ClusteringEmbedding(
           NODE_SET, edge_set_name=EDGE_SET,
