@@ -79,8 +79,13 @@ class InputModesTest(testing_utils.TestCase):
         size=(self.graph.num_nodes, 150)).astype(np.float32)
     want = self.embedding(self.graph_tensor.replace_features(node_sets={
         "nodes": {tfgnn.HIDDEN_STATE: states}}))
-    for columns, rows in ((32, 8192), (7, 11)):  # Blocks cross both ways.
+    five_columns = self.graph.num_nodes * 4 * 5  # Bytes of a block.
+    # Blocks cross both ways; the byte budget narrows them.
+    for columns, rows, budget in ((32, 8192, 1 << 28), (7, 11, 1 << 28),
+                                  (32, 8192, five_columns)):
       with mock.patch.multiple(input_modes, _EMBED_BLOCK_COLUMNS=columns,
+                               _EMBED_MIN_BLOCK_COLUMNS=1,
+                               _EMBED_BLOCK_BYTES=budget,
                                _EMBED_CHUNK_ROWS=rows):
         buffer = states.copy()
         got = input_modes.embed_in_place(self.graph_tensor, buffer,

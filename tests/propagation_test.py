@@ -122,6 +122,22 @@ class GcnInputRowsTest(testing_utils.TestCase):
           self.assertEqual(rows[key].ctypes.data % _arrays.ALIGNMENT, 0)
         self.assertAllEqual(rows[key], np.asarray(expected, np.float32))
 
+  def test_row_divisors_folded_into_the_adjacency(self):
+    edges, features = _random_graph(6)
+    features[:3] = 0.0
+    divisors = np.abs(features).sum(axis=1)
+    divisors[divisors == 0] = 1.0
+    a_hat = propagation.normalized_adjacency(edges, 40)
+    kept = a_hat.copy()
+    folded = propagation.gcn_input_rows(a_hat, features, seed=5,
+                                        row_divisors=divisors)
+    divided = propagation.gcn_input_rows(a_hat, features / divisors[:, None],
+                                         seed=5)
+    for key in ("feat", "feat_negative"):
+      with self.subTest(key):
+        self.assertAllClose(folded[key], divided[key], rtol=1e-5, atol=1e-6)
+    self.assertAllEqual(a_hat.data, kept.data)  # The caller's, unchanged.
+
   def test_different_seeds_permute_differently(self):
     edges, features = _random_graph(6)
     a_hat = propagation.normalized_adjacency(edges, 40)

@@ -96,6 +96,16 @@ class PrepareTest(testing_utils.TestCase):
         self.assertEqual(prepared.graph.num_features, 16)
         self.assertEqual(prepared.graph.edges.shape, _graph().edges.shape)
 
+  def test_node_rows_fold_the_row_normalisation_into_the_adjacency(self):
+    graph = _graph()
+    full = stages.prepare(_config(), graph)
+    rows = stages.prepare(_config(batch_size=64), graph)
+    gcn, rows_encoder = full.mode.build_encoder(), rows.mode.build_encoder()
+    rows_encoder.set_weights(gcn.get_weights())
+    self.assertAllClose(rows.mode.encode(rows_encoder), full.mode.encode(gcn),
+                        rtol=1e-4, atol=1e-5)
+    self.assertLen(rows.feature_processors, 1)  # The export still normalises.
+
   def test_features_are_row_normalised_once_as_configured(self):
     graph = _graph()
     prepared = stages.prepare(_config(), graph)
@@ -298,6 +308,28 @@ class NodeRowsStagesTest(testing_utils.TestCase):
                            out["initialised"].cluster_centers)
     served = _serve(out["export_dir"], graph)
     self.assertAllEqual(served["cluster_id"], out["assigned"].cluster_ids)
+
+
+class CandidatesTest(testing_utils.TestCase):
+
+  def test_the_selection_embeds_the_last_candidates_only(self):
+    config = _config(**{"pretrain.candidates": 2})
+    run = stages.Run(config, tf.distribute.get_strategy(),
+                     self.create_tempdir().full_path, log=lambda _: None)
+    prepared = stages.prepare(config, _graph())
+    pretrained = stages.pretrain(run, prepared)
+    self.assertEqual(pretrained.steps, [10, 20, 30])
+    with mock.patch.object(stages, "embed", wraps=stages.embed) as embed:
+      initialised = stages.initialise_centres(run, prepared, pretrained)
+    history = np.array(initialised.choice.history)
+    self.assertAllEqual(history[:, 0], [20, 30])
+    self.assertEqual(embed.call_count,
+                     2 + (initialised.choice.index != 1))  # Last reused.
+    chosen = pretrained.weights[1 + initialised.choice.index]
+    for got, want in zip(pretrained.encoder.get_weights(), chosen):
+      self.assertAllEqual(got, want)
+    with self.assertRaisesRegex(ValueError, "config.pretrain.candidates"):
+      stages.prepare(_config(**{"pretrain.candidates": 0}), _graph())
 
 
 class SparseFeaturesStagesTest(testing_utils.TestCase):

@@ -50,9 +50,12 @@ def default_config() -> ml_collections.ConfigDict:
   config.embedding = ml_collections.ConfigDict(dict(propagation_steps=5))
 
   # Stage 1: discrimination (clean vs. feature-dropped + row-shuffled graph).
+  # candidates: how many of the last epochs the selection embeds and
+  # clusters (None: every epoch; each costs an embedding pass over all nodes).
   config.pretrain = ml_collections.ConfigDict(dict(
       steps=200, learning_rate=1e-3, feature_drop_rate=0.2,
-      dgi_loss_weight=0.0, discrimination_loss_weight=1.0))
+      dgi_loss_weight=0.0, discrimination_loss_weight=1.0,
+      candidates=config_dict.placeholder(int)))
 
   # Stage 2: k-means++ initialisation of the centres. batch_size: None for
   # full k-means, an integer for mini-batch k-means on batches of that many
@@ -123,6 +126,8 @@ FIELD_HELP = {
     "embedding.propagation_steps": "hops p of the clustering embedding "
                                    "normalize(h + A^p h)",
     "pretrain.steps": "pretraining steps (discrimination task)",
+    "pretrain.candidates": "the last N pretraining epochs are the "
+                           "selection's candidates (default: all)",
     "pretrain.learning_rate": "pretraining learning rate (Adam)",
     "pretrain.feature_drop_rate": "feature columns dropped in both views",
     "pretrain.dgi_loss_weight": "weight of DGI's summary loss (Dink-Net: 0)",
@@ -221,7 +226,8 @@ def validate(config: ml_collections.ConfigDict) -> None:
                "finetune.steps", "kmeans.n_init", "kmeans.max_iter",
                "steps_per_epoch"):
     _checks.check_positive_int(_value(config, name), f"config.{name}")
-  for name in ("kmeans.batch_size", "kmeans.sample_size", "batch_size"):
+  for name in ("kmeans.batch_size", "kmeans.sample_size", "batch_size",
+               "pretrain.candidates"):
     value = _value(config, name)
     if value is not None:
       _checks.check_positive_int(value, f"config.{name}")

@@ -45,7 +45,9 @@ EDGE_SET = "edges"
 FEATURE = "feat"
 _NEGATIVE = "feat_negative"
 _EMBED_CHUNK_ROWS = 65536  # 64 MB of 256-wide float32 states.
-_EMBED_BLOCK_COLUMNS = 32
+_EMBED_BLOCK_COLUMNS = 32  # At most; fewer where a block would exceed:
+_EMBED_BLOCK_BYTES = 256 << 20  # (down to 8 columns: narrower hops are slow;
+_EMBED_MIN_BLOCK_COLUMNS = 8  # measured 41 ms a column at 8, 22 at 32.)
 
 
 class InputMode(abc.ABC):
@@ -144,7 +146,8 @@ def embed_in_place(graph_tensor: tfgnn.GraphTensor, states: np.ndarray,
 
   Equals `embedding(graph_tensor.replace_features(...states...))` for
   `embedding.readout == "all_nodes"`: `h + A_hat^p h` column block by
-  column block (each column propagates on its own), then each row
+  column block (each column propagates on its own; blocks of at most
+  `_EMBED_BLOCK_BYTES` down to 8 columns), then each row
   L2-normalised, row block by row block. `propagate`: `x -> A_hat x` of
   `graph_tensor`'s edge set (`layers.gcn_propagation(...,
   reuse_matrix=True)`), if built already. Returns `states`, overwritten.
@@ -156,8 +159,11 @@ def embed_in_place(graph_tensor: tfgnn.GraphTensor, states: np.ndarray,
     propagate = propagate or layers.gcn_propagation(
         graph_tensor, embedding.edge_set_name,
         dtype=tf.as_dtype(states.dtype), reuse_matrix=True)
-    for start in range(0, states.shape[1], _EMBED_BLOCK_COLUMNS):
-      block = states[:, start:start + _EMBED_BLOCK_COLUMNS]
+    columns = max(_EMBED_MIN_BLOCK_COLUMNS, min(
+        _EMBED_BLOCK_COLUMNS,
+        _EMBED_BLOCK_BYTES // max(1, states.shape[0] * states.itemsize)))
+    for start in range(0, states.shape[1], columns):
+      block = states[:, start:start + columns]
       smooth = _arrays.aligned_empty(block.shape, block.dtype)
       smooth[...] = block
       smooth = _arrays.as_tensor(smooth)
@@ -198,10 +204,15 @@ class FullGraph(InputMode):
 
 
 class NodeRows(InputMode):
-  """Steps see batches of `A_hat X` rows, computed once (one-layer GCN)."""
+  """Steps see batches of `A_hat X` rows, computed once (one-layer GCN).
+
+  `row_divisors`: optional `[num_nodes]`; `X` is then the graph's features
+  with each row divided by its divisor (`propagation.gcn_input_rows`).
+  """
 
   def __init__(self, config: ml_collections.ConfigDict,
-               graph_tensor: tfgnn.GraphTensor, input_width: int):
+               graph_tensor: tfgnn.GraphTensor, input_width: int,
+               row_divisors: Optional[np.ndarray] = None):
     super().__init__(config, graph_tensor, input_width)
     num_nodes = int(graph_tensor.node_sets[NODE_SET].total_size)
     _check_node_rows(config, num_nodes)
@@ -210,7 +221,9 @@ class NodeRows(InputMode):
         (np.asarray(adjacency.source),
          np.asarray(adjacency.target)), num_nodes)
     rows = propagation.gcn_input_rows(
-        a_hat, _features(graph_tensor, input_width), seed=config.seed)
+        a_hat, _features(graph_tensor, input_width), seed=config.seed,
+        row_divisors=row_divisors)
+    del a_hat
     self._rows = _as_features(FEATURE, rows["feat"])
     negative = _as_features(_NEGATIVE, rows["feat_negative"])
     del rows
@@ -401,11 +414,16 @@ def _check_node_rows(config: ml_collections.ConfigDict, num_nodes: int) -> None:
 
 
 def make(config: ml_collections.ConfigDict, graph_tensor: tfgnn.GraphTensor,
-         input_width: int) -> InputMode:
+         input_width: int, row_divisors: Optional[np.ndarray] = None
+         ) -> InputMode:
   """`FullGraph` if `config.batch_size` is None, else `NodeRows`.
 
-  `input_width` is the number of feature columns (dense or sparse).
+  `input_width` is the number of feature columns (dense or sparse);
+  `row_divisors` (node rows only) see `NodeRows`.
   """
   if config.get("batch_size") is None:
+    if row_divisors is not None:
+      raise ValueError("row_divisors are for node-row training only "
+                       "(config.batch_size).")
     return FullGraph(config, graph_tensor, input_width)
-  return NodeRows(config, graph_tensor, input_width)
+  return NodeRows(config, graph_tensor, input_width, row_divisors)

@@ -12,6 +12,8 @@ features, is likewise `A_hat (P X)` for a permutation `P`, drawn once.
 """
 from __future__ import annotations
 
+from typing import Optional
+
 import numpy as np
 import scipy.sparse as sp
 
@@ -58,7 +60,8 @@ def propagate(a_hat: sp.spmatrix, x, steps: int):
   return x
 
 
-def gcn_input_rows(a_hat: sp.spmatrix, features, *, seed: int) -> dict:
+def gcn_input_rows(a_hat: sp.spmatrix, features, *, seed: int,
+                   row_divisors: Optional[np.ndarray] = None) -> dict:
   """The rows a one-layer GCN sees: clean `A_hat X` and negative `A_hat P X`.
 
   The negative rows are `(A_hat P) X`: `A_hat` with its column ids mapped
@@ -67,16 +70,31 @@ def gcn_input_rows(a_hat: sp.spmatrix, features, *, seed: int) -> dict:
   Dense rows are written block by block into buffers that TensorFlow adopts
   without a copy (`_arrays.aligned_empty`).
 
+  Args:
+    a_hat: `[num_nodes, num_nodes]` propagation matrix
+      (`normalized_adjacency`).
+    features: `[num_nodes, num_features]` `X`, dense or scipy sparse.
+    seed: Draws the permutation `perm`.
+    row_divisors: Optional `[num_nodes]`: `X` is then `features` with row `j`
+      divided by `row_divisors[j]` (e.g. `layers.NormalizeFeatureRows`), a
+      division folded into the columns of `A_hat` (`A_hat D^-1`), so that
+      the divided features are never made (equal up to rounding).
+
   Returns:
     `{"feat": A_hat X, "feat_negative": A_hat X[perm]}`, float32
-    `[num_nodes, num_features]` (sparse if `features` are), with `perm` a
-    random permutation from `seed`.
+    `[num_nodes, num_features]` (sparse if `features` are).
   """
   a_hat = sp.csr_matrix(a_hat)
   perm = np.random.default_rng(seed).permutation(features.shape[0])
-  a_hat_perm = sp.csr_matrix(
-      (a_hat.data, perm[a_hat.indices].astype(a_hat.indices.dtype),
-       a_hat.indptr), shape=a_hat.shape)
+  perm_ids = perm[a_hat.indices].astype(a_hat.indices.dtype)
+  a_hat_perm = sp.csr_matrix((a_hat.data, perm_ids, a_hat.indptr),
+                             shape=a_hat.shape)
+  if row_divisors is not None:
+    divisors = np.asarray(row_divisors, np.float32)
+    a_hat = sp.csr_matrix((a_hat.data / divisors[a_hat.indices],
+                           a_hat.indices, a_hat.indptr), shape=a_hat.shape)
+    a_hat_perm.data = a_hat_perm.data / divisors[perm_ids]
+  del perm_ids
   return {"feat": _product(a_hat, features),
           "feat_negative": _product(a_hat_perm, features)}
 

@@ -381,7 +381,8 @@ class _Provider(runner.DatasetProvider):
 # Config fields that training on samples does not read (the recipe's
 # in-memory graph, its label-free selection and its pictures).
 UNUSED_FIELDS = ("data.path", "data.feature_format", "synthetic",
-                 "selection", "steps_per_epoch", "check_memory", "plots")
+                 "selection", "steps_per_epoch", "pretrain.candidates",
+                 "check_memory", "plots")
 DEFAULT_BATCH_SIZE = 64  # Subgraphs per replica step, unless config sets it.
 
 

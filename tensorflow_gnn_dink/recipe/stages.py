@@ -18,7 +18,7 @@ import dataclasses
 import json
 import math
 import os
-from typing import Any
+from typing import Any, Optional
 
 import ml_collections
 import numpy as np
@@ -195,17 +195,43 @@ def prepare(config: ml_collections.ConfigDict, graph: data.Graph, *,
         config, graph.num_nodes, graph.edges.shape[1], graph.num_features,
         graph.features.nnz if sp.issparse(graph.features) else None)
   processors = feature_processors(config)
-  graph_tensor = _processed(
-      data.to_graph_tensor(graph, node_set_name=NODE_SET,
-                           edge_set_name=EDGE_SET,
-                           feature_name=input_modes.FEATURE), processors)
-  mode = input_modes.make(config, graph_tensor, graph.num_features)
+  graph_tensor = data.to_graph_tensor(graph, node_set_name=NODE_SET,
+                                      edge_set_name=EDGE_SET,
+                                      feature_name=input_modes.FEATURE)
+  divisors = _foldable_row_divisors(config, graph.features, processors)
+  if divisors is None:
+    graph_tensor = _processed(graph_tensor, processors)
+  mode = input_modes.make(config, graph_tensor, graph.num_features,
+                          row_divisors=divisors)
   return Prepared(
       graph=data.without_features(graph), graph_tensor=mode.graph_tensor,
       feature_processors=processors, n_clusters=n_clusters, mode=mode,
       embedding=layers.ClusteringEmbedding(
           NODE_SET, edge_set_name=EDGE_SET,
           propagation_steps=config.embedding.propagation_steps))
+
+
+def _foldable_row_divisors(config: ml_collections.ConfigDict,
+                           features: data.Features,
+                           processors: tuple[tf.keras.layers.Layer, ...]
+                           ) -> Optional[np.ndarray]:
+  """The L1 norms of the rows, if node-row training can fold them into `A_hat`.
+
+  With `config.batch_size`, dense features and the row normalisation only,
+  the rows `A_hat D^-1 X` are computed from the features as given
+  (`propagation.gcn_input_rows(row_divisors=...)`): no normalised copy of
+  the features. The norms are `NormalizeFeatureRows`' (all-zero rows: 1),
+  computed in blocks of rows. Otherwise None: the processors run as usual.
+  """
+  if (config.get("batch_size") is None or sp.issparse(features) or
+      [type(p) for p in processors] != [layers.NormalizeFeatureRows]):
+    return None
+  divisors = np.empty(len(features), np.float32)
+  for start in range(0, len(features), _BLOCK_ROWS):
+    divisors[start:start + _BLOCK_ROWS] = np.abs(
+        features[start:start + _BLOCK_ROWS]).sum(axis=1, dtype=np.float32)
+  divisors[divisors == 0] = 1.0
+  return divisors
 
 
 def _processed(graph_tensor: tfgnn.GraphTensor,
@@ -388,8 +414,8 @@ def initialise_centres(run: Run, prepared: Prepared,
                        pretrained: Pretrained) -> Initialised:
   """Chooses the pretraining epoch and the k-means centres, without labels.
 
-  Every epoch's encoder (only the last with `selection="last"`) is embedded
-  and clustered by k-means; the partition with the highest modularity wins
+  Every epoch's encoder (only the last `config.pretrain.candidates`; only
+  the last with `selection="last"`) is embedded and clustered by k-means; the partition with the highest modularity wins
   and its encoder weights are put back into `pretrained.encoder`.
   """
   config, rule = run.config, run.config.selection
@@ -398,6 +424,8 @@ def initialise_centres(run: Run, prepared: Prepared,
   candidates = range(len(pretrained.steps))
   if rule == "last":
     candidates = candidates[-1:]
+  elif config.pretrain.get("candidates"):
+    candidates = candidates[-config.pretrain.candidates:]
   record_file = os.path.join(run.model_dir, "initialise_centres.npz")
   if os.path.exists(record_file):  # Chosen before the run was interrupted.
     record = model_dir_lib.load_arrays(record_file)
