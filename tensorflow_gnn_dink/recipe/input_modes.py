@@ -127,13 +127,13 @@ class InputMode(abc.ABC):
     `[num_nodes, hidden_units]` result is a few blocks, not a few copies of
     it (10^6 nodes at 256 hidden units: 1 GB each). The propagation's CSR
     matrix is built on the first call and kept for the next ones (one per
-    selection candidate).
+    selection candidate), before the states exist: its temporaries (a few
+    `[num_edges]` tensors) and the states are never held at once.
     """
-    states = self.encode(encoder)
     if self._propagate is None and embedding.propagation_steps:
       self._propagate = layers.gcn_propagation(
-          self.graph_tensor, embedding.edge_set_name,
-          dtype=tf.as_dtype(states.dtype), reuse_matrix=True)
+          self.graph_tensor, embedding.edge_set_name, reuse_matrix=True)
+    states = self.encode(encoder)
     return embed_in_place(self.graph_tensor, states, embedding,
                           propagate=self._propagate)
 
