@@ -1,6 +1,8 @@
 """A model directory between runs: resumed, refused, or started over."""
 import testing_utils  # First: Keras 2 before TensorFlow.
 
+import dataclasses
+import hashlib
 import json
 import os
 
@@ -105,6 +107,25 @@ class StartTest(testing_utils.TestCase):
     path = self.create_tempfile().full_path
     with self.assertRaisesRegex(ValueError, "is a file, not a directory"):
       _start(path)
+
+
+class FingerprintTest(testing_utils.TestCase):
+
+  def test_digest_of_the_bytes_in_row_order_read_in_place(self):
+    graph = data.make_csbm(num_nodes=50, n_clusters=2, seed=0)
+    want = hashlib.blake2b(digest_size=16)
+    for array in (graph.edges, graph.features, graph.labels):
+      want.update(array.tobytes())  # The digest of earlier run records.
+    self.assertEqual(model_dir.graph_fingerprint(graph)["digest"],
+                     want.hexdigest())
+    columns = dataclasses.replace(graph, features=np.asfortranarray(
+        graph.features))  # Not C-contiguous: the same digest.
+    self.assertEqual(model_dir.graph_fingerprint(columns)["digest"],
+                     want.hexdigest())
+    moved = graph.features.copy()
+    moved[0, 0] += 1.0
+    self.assertNotEqual(model_dir.graph_fingerprint(dataclasses.replace(
+        graph, features=moved))["digest"], want.hexdigest())
 
 
 class ArraysTest(testing_utils.TestCase):
