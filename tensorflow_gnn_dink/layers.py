@@ -758,13 +758,17 @@ class NormalizeFeatureRows(tf.keras.layers.Layer):
       key = (self.feature_name if self.feature_name in features else
              sparse.feature_names(self.feature_name)[1])
       x = features[key]
-      row_sums = tf.reduce_sum(tf.abs(x), axis=-1, keepdims=True)
-      if isinstance(row_sums, tf.RaggedTensor):  # [n, 1] sums of sparse rows.
-        row_sums = row_sums.to_tensor()
-      features[key] = x / tf.where(row_sums > 0, row_sums,
-                                   tf.ones_like(row_sums))
+      features[key] = x / self.row_divisors(x)
       updates[name] = features
     return graph.replace_features(node_sets=updates)
+
+  @staticmethod
+  def row_divisors(x: Union[tf.Tensor, tf.RaggedTensor]) -> tf.Tensor:
+    """`[n, 1]`: what each row of `x` is divided by (its L1 norm; 1 if 0)."""
+    row_sums = tf.reduce_sum(tf.abs(x), axis=-1, keepdims=True)
+    if isinstance(row_sums, tf.RaggedTensor):  # [n, 1] sums of sparse rows.
+      row_sums = row_sums.to_tensor()
+    return tf.where(row_sums > 0, row_sums, tf.ones_like(row_sums))
 
   def get_config(self):
     return dict(feature_name=self.feature_name,

@@ -289,9 +289,8 @@ class NodeRows(InputMode):
   def release_embedding_inputs(self) -> None:
     """Frees the `A_hat X` rows (as large as the features) too."""
     super().release_embedding_inputs()
-    self.release_pretraining_inputs()
     self._rows = None
-    gc.collect()
+    self.release_pretraining_inputs()  # Collects what held either.
 
   def _with_negative(self, rows: dict) -> dict:
     return {**rows, **{self._negative_names[k]: v for k, v in rows.items()}}

@@ -94,7 +94,6 @@ def gcn_input_rows(a_hat: sp.spmatrix, features, *, seed: int,
     a_hat = sp.csr_matrix((a_hat.data / divisors[a_hat.indices],
                            a_hat.indices, a_hat.indptr), shape=a_hat.shape)
     a_hat_perm.data = a_hat_perm.data / divisors[perm_ids]
-  del perm_ids
   return {"feat": _product(a_hat, features),
           "feat_negative": _product(a_hat_perm, features)}
 

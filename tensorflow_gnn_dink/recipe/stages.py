@@ -220,18 +220,16 @@ def _foldable_row_divisors(config: ml_collections.ConfigDict,
   With `config.batch_size`, dense features and the row normalisation only,
   the rows `A_hat D^-1 X` are computed from the features as given
   (`propagation.gcn_input_rows(row_divisors=...)`): no normalised copy of
-  the features. The norms are `NormalizeFeatureRows`' (all-zero rows: 1),
-  computed in blocks of rows. Otherwise None: the processors run as usual.
+  the features. The norms are `NormalizeFeatureRows.row_divisors`, computed
+  in blocks of rows. Otherwise None: the processors run as usual.
   """
   if (config.get("batch_size") is None or sp.issparse(features) or
       [type(p) for p in processors] != [layers.NormalizeFeatureRows]):
     return None
-  divisors = np.empty(len(features), np.float32)
-  for start in range(0, len(features), _BLOCK_ROWS):
-    divisors[start:start + _BLOCK_ROWS] = np.abs(
-        features[start:start + _BLOCK_ROWS]).sum(axis=1, dtype=np.float32)
-  divisors[divisors == 0] = 1.0
-  return divisors
+  return np.concatenate([
+      np.asarray(layers.NormalizeFeatureRows.row_divisors(
+          tf.constant(features[i:i + _BLOCK_ROWS], tf.float32)))[:, 0]
+      for i in range(0, len(features), _BLOCK_ROWS)])
 
 
 def _processed(graph_tensor: tfgnn.GraphTensor,
@@ -415,8 +413,9 @@ def initialise_centres(run: Run, prepared: Prepared,
   """Chooses the pretraining epoch and the k-means centres, without labels.
 
   Every epoch's encoder (only the last `config.pretrain.candidates`; only
-  the last with `selection="last"`) is embedded and clustered by k-means; the partition with the highest modularity wins
-  and its encoder weights are put back into `pretrained.encoder`.
+  the last with `selection="last"`) is embedded and clustered by k-means;
+  the partition with the highest modularity wins and its encoder weights
+  are put back into `pretrained.encoder`.
   """
   config, rule = run.config, run.config.selection
   edges = prepared.graph.edges
