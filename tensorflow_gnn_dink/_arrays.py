@@ -55,19 +55,23 @@ def as_tensor(array, dtype=None, *, take: bool = True) -> tf.Tensor:
   one too, which becomes read-only (a write would change the tensor); with
   `take=False` (someone else's array) only one that is read-only already,
   so that no caller finds its array frozen. Any other is copied once into
-  an aligned buffer (`tf.constant` would copy twice). Empty and non-numeric
-  arrays take `tf.convert_to_tensor`.
+  an aligned buffer, converted to `dtype` by that copy (`tf.constant` would
+  copy twice, into TensorFlow's allocator). Empty and non-numeric arrays
+  take `tf.convert_to_tensor`.
   """
-  array = np.asarray(array, dtype=dtype)
-  if array.size == 0 or array.dtype.kind not in "biuf":
-    return tf.convert_to_tensor(array)
-  if _adoptable(array) and (take or not array.flags.writeable):
+  source = np.asarray(array)
+  dtype = source.dtype if dtype is None else np.dtype(dtype)
+  if (source.size == 0 or source.dtype.kind not in "biuf"
+      or dtype.kind not in "biuf"):
+    return tf.convert_to_tensor(np.asarray(source, dtype=dtype))
+  if (source.dtype == dtype and _adoptable(source)
+      and (take or not source.flags.writeable)):
     try:
-      return _adopt(array)
+      return _adopt(source)
     except ValueError:  # Read-only memory (e.g. a memory-mapped file).
       pass
-  copy = aligned_empty(array.shape, array.dtype)
-  copy[...] = array
+  copy = aligned_empty(source.shape, dtype)  # A conversion is this copy.
+  copy[...] = source
   return _adopt(copy)
 
 

@@ -31,6 +31,8 @@ import tensorflow as tf
 import tensorflow_gnn as tfgnn
 from tensorflow.python.ops import control_flow_util  # pylint: disable=g-direct-tensorflow-import
 
+from tensorflow_gnn_dink import _arrays
+
 COLUMNS_SUFFIX = "_columns"
 VALUES_SUFFIX = "_values"
 
@@ -58,14 +60,19 @@ def from_csr(name: str, indptr: np.ndarray, indices: np.ndarray,
   """The two ragged features of a CSR matrix (scipy's `indptr, indices, data`).
 
   Column ids must be ascending within each row (scipy: `sort_indices()`).
+  The arrays are copied once each (converted by that copy) into buffers the
+  tensors adopt (`_arrays.as_tensor`), outside TensorFlow's allocator, which
+  would keep the high-water mark of `tf.constant`'s two copies; the caller's
+  arrays can be freed afterwards.
   """
-  splits = tf.constant(np.asarray(indptr, np.int64))
+  splits = _arrays.as_tensor(indptr, np.int64, take=False)
   columns_name, values_name = feature_names(name)
   return {
       columns_name: tf.RaggedTensor.from_row_splits(
-          tf.constant(np.asarray(indices, np.int64)), splits, validate=False),
+          _arrays.as_tensor(indices, np.int64, take=False), splits,
+          validate=False),
       values_name: tf.RaggedTensor.from_row_splits(
-          tf.constant(np.asarray(values, np.float32)), splits,
+          _arrays.as_tensor(values, np.float32, take=False), splits,
           validate=False)}
 
 

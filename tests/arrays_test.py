@@ -37,10 +37,14 @@ class ArraysTest(testing_utils.TestCase):
     misaligned[...] = np.arange(7)
     for array, dtype in ((np.arange(12.0).reshape(3, 4)[:, ::2], np.float32),
                          (misaligned, None),
+                         (np.arange(-3, 4, dtype=np.int32), np.int64),
                          (np.ones((0, 4), np.float32), None),
                          (np.array(["a", "b"]), None)):
       tensor = _arrays.as_tensor(array, dtype)
       self.assertAllEqual(tensor, np.asarray(array, dtype))
+      if tensor.dtype != tf.string:
+        self.assertEqual(tensor.dtype.as_numpy_dtype,
+                         np.asarray(array, dtype).dtype)
       self.assertTrue(array.flags.writeable)  # The caller's array: untouched.
 
   def test_asarray_of_a_tensor_is_a_view(self):

@@ -1,13 +1,16 @@
 """Tests for `sparse`: sparse node features in GraphTensors, and products.
 
 * The two ragged features of a CSR matrix (or a dense one) read back as the
-  same matrix, survive `tf.Example` serialisation, and name their errors.
+  same matrix, survive `tf.Example` serialisation, and name their errors;
+  `from_csr` keeps its copies out of TensorFlow's allocator.
 * `matmul` against numpy: unsorted entries, empty rows, a matrix without
   rows, dense inputs; its gradient in `b` against numpy, none in the values;
   inside a `tf.function` of unknown sizes and in a reloaded SavedModel.
 """
 import testing_utils  # pylint: disable=g-bad-import-order
 
+import subprocess
+import sys
 import tempfile
 
 import numpy as np
@@ -50,6 +53,32 @@ class FeaturesTest(testing_utils.TestCase):
     from_dense = sparse.from_dense("feat", tf.constant(x.toarray()))
     self.assertAllEqual(from_dense["feat_columns"], features["feat_columns"])
     self.assertAllEqual(from_dense["feat_values"], features["feat_values"])
+
+  def test_from_csr_stays_outside_tensorflows_allocator(self):
+    # 2M non-zeros (24 MB as int64 ids + float32 values): copied once each
+    # into buffers the tensors adopt. tf.constant would have put two copies
+    # into TensorFlow's allocator, whose high-water mark a BFC allocator
+    # keeps for the rest of the process.
+    code = (
+        "import os; os.environ['TF_CPU_ALLOCATOR_USE_BFC'] = 'true'\n"
+        "import numpy as np, tensorflow as tf\n"
+        "from tensorflow_gnn_dink import sparse\n"
+        "tf.zeros([4])\n"
+        "n, nnz = 1000, 2_000_000\n"
+        "indptr = np.linspace(0, nnz, n + 1).astype(np.int32)\n"
+        "indices = (np.arange(nnz) % 3000).astype(np.int32)\n"
+        "values = np.ones(nnz, np.float32)\n"
+        "f = sparse.from_csr('feat', indptr, indices, values)\n"
+        "assert f['feat_columns'].flat_values.dtype == tf.int64\n"
+        "assert int(tf.reduce_sum(f['feat_columns'].flat_values)) == int("
+        "indices.astype(np.int64).sum())\n"
+        "print('peak', tf.config.experimental.get_memory_info('CPU:0')"
+        "['peak'])\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True,
+                          text=True, timeout=300, cwd=str(testing_utils.ROOT))
+    self.assertEqual(proc.returncode, 0, proc.stderr[-2000:])
+    peak = int(proc.stdout.split("peak ")[1])
+    self.assertLess(peak, 4 << 20, proc.stdout)  # Not the 24 MB of arrays.
 
   def test_read_of_a_dense_feature_and_errors(self):
     dense = {"feat": tf.ones((2, 3), tf.float64)}

@@ -224,9 +224,9 @@ class NodeRows(InputMode):
         a_hat, _features(graph_tensor, input_width), seed=config.seed,
         row_divisors=row_divisors)
     del a_hat
-    self._rows = _as_features(FEATURE, rows["feat"])
-    negative = _as_features(_NEGATIVE, rows["feat_negative"])
-    del rows
+    # One at a time, each numpy/scipy copy freed once converted.
+    self._rows = _as_features(FEATURE, rows.pop("feat"))
+    negative = _as_features(_NEGATIVE, rows.pop("feat_negative"))
     # The encoder reads the clean rows only: `encode` fills the negative
     # features of its batches with them (the same tensors, not copies).
     self._negative_names = dict(zip(self._rows, negative))
