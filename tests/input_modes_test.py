@@ -209,12 +209,30 @@ class InputModesTest(testing_utils.TestCase):
       input_modes.check_fits(config, **big, feature_nonzeros=None)
     with self.assertRaisesRegex(ValueError, r"sparse features"):
       input_modes.check_fits(config, **big, feature_nonzeros=10**10)
-    input_modes.check_fits(_config(batch_size=8192), **big,
-                           feature_nonzeros=None)  # Rows are not checked.
     input_modes.check_fits(_config(check_memory=False), **big,
                            feature_nonzeros=None)
     input_modes.check_fits(config, 120, 1000, 12, None)  # Small: fits.
     self.assertGreater(input_modes.available_bytes(), 0)
+
+  def test_node_rows_memory_check_names_sampled_subgraphs(self):
+    config = _config(batch_size=8192)
+    big = dict(num_nodes=10**8, num_edges=10**9, num_features=2000,
+               feature_nonzeros=2 * 10**9)
+    total, rows, states = input_modes.node_rows_bytes(
+        config, 10**8, 10**9, 2000, 2 * 10**10)
+    self.assertGreater(rows, states)  # Sparse rows of 200 non-zeros each.
+    self.assertGreaterEqual(total, rows)
+    with self.assertRaisesRegex(
+        ValueError, r"Node-row training .* needs about \d+.*GiB .*A_hat X "
+        r"rows with up to 20000000000 non-zeros.*config.model.hidden_units"
+        r".*tfgnn-dink sample --data=.*train --samples=DIR.*"
+        r"config.check_memory=False"):
+      input_modes.check_fits(config, **big, rows_nonzeros=2 * 10**10)
+    with self.assertRaisesRegex(ValueError, r"128 dense features"):
+      input_modes.check_fits(config, 10**9, 10**10, 128, None)  # Dense.
+    input_modes.check_fits(_config(batch_size=8192, check_memory=False),
+                           **big, rows_nonzeros=2 * 10**10)
+    input_modes.check_fits(config, 120, 1000, 12, 100, rows_nonzeros=1000)
 
   @testing_utils.parameterized.named_parameters(
       ("two_layers", {"model.num_layers": 2}, "config.model.num_layers=1"),

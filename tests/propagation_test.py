@@ -122,6 +122,21 @@ class GcnInputRowsTest(testing_utils.TestCase):
           self.assertEqual(rows[key].ctypes.data % _arrays.ALIGNMENT, 0)
         self.assertAllEqual(rows[key], np.asarray(expected, np.float32))
 
+  def test_rows_nonzeros_bound(self):
+    edges, features = _random_graph(30)
+    features[features < 0.8] = 0.0
+    features = sp.csr_matrix(features)
+    a_hat = propagation.normalized_adjacency(edges, 40)
+    bound = propagation.rows_nonzeros_bound(edges, features.getnnz(axis=1))
+    pattern = (a_hat != 0).astype(np.int64) @ (features != 0).astype(
+        np.int64)  # Row i, column c: how many of i's rows hold c.
+    self.assertEqual(bound, pattern.sum())  # Counted with repeats.
+    self.assertGreaterEqual(bound, (a_hat @ features).nnz)
+    # One column per node, no two alike: the bound is the exact count.
+    distinct = sp.identity(40, format="csr", dtype=np.float32)
+    self.assertEqual(propagation.rows_nonzeros_bound(edges, np.ones(40)),
+                     (a_hat @ distinct).nnz)
+
   def test_row_divisors_folded_into_the_adjacency(self):
     edges, features = _random_graph(6)
     features[:3] = 0.0

@@ -92,8 +92,8 @@ def default_config() -> ml_collections.ConfigDict:
   # The same seed gives the same clusters on the same machine (TensorFlow's
   # op determinism; measured to cost nothing here on CPU, see README).
   config.deterministic = True
-  # Refuse full-graph training, before any work, when its estimated peak
-  # memory exceeds what the machine has available (the error names what to
+  # Refuse training (full-graph or node rows), before any work, when its
+  # estimated peak memory exceeds what the machine has available (the error names what to
   # change).
   config.check_memory = True
   # PNG pictures of the run in MODEL_DIR/plots (see `plots`).
@@ -156,7 +156,7 @@ FIELD_HELP = {
     "batch_size": "train on batches of this many node rows (large graphs); "
                   "default: full-graph steps",
     "deterministic": "TensorFlow's op determinism",
-    "check_memory": "refuse full-graph training that will not fit, before "
+    "check_memory": "refuse training that will not fit in memory, before "
                     "any work",
     "plots": "write PNG pictures of the run to MODEL_DIR/plots",
 }

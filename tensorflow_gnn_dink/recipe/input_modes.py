@@ -348,6 +348,39 @@ def full_graph_bytes(config: ml_collections.ConfigDict, num_nodes: int,
   return _BASELINE_BYTES + states + features + edges
 
 
+# Node-row training (`NodeRows`), fitted the same way (10^6 nodes: 3.7 GB
+# dense at 256 hidden units, 8.2 GB with 2,000 sparse features; 10^7 dense
+# nodes at 128 hidden units: 20.1 GB measured).
+# Per non-zero of `A_hat X`: both views as scipy CSR (8 B each) and as
+# tensors (12 B each), not all alive at once.
+_ROW_BYTES_PER_NONZERO = 36
+_STATE_COPIES = 2.5  # The selection's embedding, its hop buffers, blocks.
+_BYTES_PER_EDGE = 30  # Edges in the GraphTensor, the CSR matrix of `A_hat`.
+
+
+def node_rows_bytes(config: ml_collections.ConfigDict, num_nodes: int,
+                    num_edges: int, num_features: int,
+                    rows_nonzeros: Optional[int]) -> tuple[int, int, int]:
+  """Estimated peak memory of node-row training, and its two large parts.
+
+  `rows_nonzeros`: the non-zeros of `A_hat X` (a bound,
+  `propagation.rows_nonzeros_bound`) for sparse features, None for dense.
+  Returns `(total, rows, states)`: the `A_hat X` and `A_hat P X` rows while
+  `prepare` makes them, and the selection's `[num_nodes, hidden_units]`
+  embedding with what it holds beside it (one view of the rows).
+  """
+  if rows_nonzeros is None:
+    rows_made, rows_kept = 12 * num_nodes * num_features, (
+        4 * num_nodes * num_features)  # The features, then the two views.
+  else:
+    rows_made, rows_kept = (_ROW_BYTES_PER_NONZERO * rows_nonzeros,
+                            12 * rows_nonzeros)
+  states = int(_STATE_COPIES * 4 * num_nodes * config.model.hidden_units)
+  total = (_BASELINE_BYTES + _BYTES_PER_EDGE * (num_edges + num_nodes)
+           + max(rows_made, rows_kept + states))
+  return int(total), int(rows_made), states + rows_kept
+
+
 def available_bytes() -> Optional[int]:
   """Memory available to this process now (Linux `MemAvailable`), or None."""
   try:
@@ -362,15 +395,20 @@ def available_bytes() -> Optional[int]:
 
 def check_fits(config: ml_collections.ConfigDict, num_nodes: int,
                num_edges: int, num_features: int,
-               feature_nonzeros: Optional[int]) -> None:
-  """Refuses, before any work, full-graph training that will not fit.
+               feature_nonzeros: Optional[int],
+               rows_nonzeros: Optional[int] = None) -> None:
+  """Refuses, before any work, training that will not fit in memory.
 
   Raises ValueError naming the settings that make it fit when the estimate
-  (`full_graph_bytes`) exceeds the available memory. Node-row training
-  (`config.batch_size`) is not checked.
+  (`full_graph_bytes`, or `node_rows_bytes` with `config.batch_size`)
+  exceeds the available memory. `rows_nonzeros` (node rows with sparse
+  features): see `node_rows_bytes`.
   """
-  if config.get("batch_size") is not None or not config.get("check_memory",
-                                                            True):
+  if not config.get("check_memory", True):
+    return
+  if config.get("batch_size") is not None:
+    _check_node_rows_fit(config, num_nodes, num_edges, num_features,
+                         rows_nonzeros)
     return
   needed, available = full_graph_bytes(
       config, num_nodes, num_edges, num_features, feature_nonzeros), (
@@ -391,6 +429,31 @@ def check_fits(config: ml_collections.ConfigDict, num_nodes: int,
          ", or keep mostly-zero features sparse "
          "(config.data.feature_format='sparse')")
       + ". (An estimate: config.check_memory=False tries anyway.)")
+
+
+def _check_node_rows_fit(config: ml_collections.ConfigDict, num_nodes: int,
+                         num_edges: int, num_features: int,
+                         rows_nonzeros: Optional[int]) -> None:
+  needed, rows, states = node_rows_bytes(config, num_nodes, num_edges,
+                                         num_features, rows_nonzeros)
+  available = available_bytes()
+  if available is None or needed <= available:
+    return
+  gib = 1 << 30
+  raise ValueError(
+      f"Node-row training of this graph ({num_nodes} nodes, {num_edges} "
+      f"directed edges, {num_features} "
+      f"{'dense' if rows_nonzeros is None else 'sparse'} features, "
+      f"{config.model.hidden_units} hidden units) needs about "
+      f"{needed / gib:.1f} GiB ({rows / gib:.1f} GiB for the A_hat X rows "
+      + ("" if rows_nonzeros is None else
+         f"with up to {rows_nonzeros} non-zeros ")
+      + f"of both views, {states / gib:.1f} GiB while the selection embeds "
+      f"every node); {available / gib:.1f} GiB are available. Lower "
+      "config.model.hidden_units, or train on sampled subgraphs, which "
+      "never hold A_hat X (`tfgnn-dink sample --data=... --output=DIR`, "
+      "then `tfgnn-dink train --samples=DIR`). (An estimate: "
+      "config.check_memory=False tries anyway.)")
 
 
 def _check_node_rows(config: ml_collections.ConfigDict, num_nodes: int) -> None:

@@ -42,6 +42,20 @@ def normalized_adjacency(edges: np.ndarray, num_nodes: int) -> sp.csr_matrix:
   return (scale @ adjacency @ scale).astype(np.float32).tocsr()
 
 
+def rows_nonzeros_bound(edges: np.ndarray, row_nonzeros: np.ndarray) -> int:
+  """An upper bound on the non-zeros of `A_hat X`, without computing it.
+
+  Row `i` of `A_hat X` has at most the non-zeros of the rows of `X` at `i`
+  and its sources (the bound is reached when no two of them share a
+  column). `edges`: as `normalized_adjacency` takes them; `row_nonzeros`:
+  `[num_nodes]`, the non-zeros of each row of `X`.
+  """
+  row_nonzeros = np.asarray(row_nonzeros, np.int64)
+  out_degree = np.bincount(np.asarray(edges[0]),
+                           minlength=len(row_nonzeros))
+  return int(row_nonzeros.sum() + out_degree @ row_nonzeros)
+
+
 def propagate(a_hat: sp.spmatrix, x, steps: int):
   """`A_hat^steps x` (float32), one sparse product per step.
 

@@ -43,6 +43,7 @@ from tensorflow_gnn_dink.recipe import input_modes
 from tensorflow_gnn_dink.recipe import model_dir as model_dir_lib
 from tensorflow_gnn_dink.recipe import plots
 from tensorflow_gnn_dink.recipe import progress
+from tensorflow_gnn_dink.recipe import propagation
 from tensorflow_gnn_dink.recipe import selection
 from tensorflow_gnn_dink.recipe import summaries
 
@@ -191,9 +192,14 @@ def prepare(config: ml_collections.ConfigDict, graph: data.Graph, *,
         f"clusters, so it needs at least K rows. Pass config.batch_size >= "
         f"{n_clusters}.")
   if training:
+    sparse_rows = sp.issparse(graph.features) and (
+        config.get("batch_size") is not None)
     input_modes.check_fits(
         config, graph.num_nodes, graph.edges.shape[1], graph.num_features,
-        graph.features.nnz if sp.issparse(graph.features) else None)
+        graph.features.nnz if sp.issparse(graph.features) else None,
+        rows_nonzeros=propagation.rows_nonzeros_bound(
+            graph.edges, graph.features.getnnz(axis=1))
+        if sparse_rows else None)
   processors = feature_processors(config)
   graph_tensor = data.to_graph_tensor(graph, node_set_name=NODE_SET,
                                       edge_set_name=EDGE_SET,
