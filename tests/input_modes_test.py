@@ -224,7 +224,8 @@ class InputModesTest(testing_utils.TestCase):
     self.assertGreaterEqual(total, rows)
     with self.assertRaisesRegex(
         ValueError, r"Node-row training .* needs about \d+.*GiB .*A_hat X "
-        r"rows with up to 20000000000 non-zeros.*config.model.hidden_units"
+        r"rows of both views, up to 20000000000 non-zeros each.*"
+        r"config.model.hidden_units"
         r".*tfgnn-dink sample --data=.*train --samples=DIR.*"
         r"config.check_memory=False"):
       input_modes.check_fits(config, **big, rows_nonzeros=2 * 10**10)

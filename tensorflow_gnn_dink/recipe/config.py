@@ -93,8 +93,8 @@ def default_config() -> ml_collections.ConfigDict:
   # op determinism; measured to cost nothing here on CPU, see README).
   config.deterministic = True
   # Refuse training (full-graph or node rows), before any work, when its
-  # estimated peak memory exceeds what the machine has available (the error names what to
-  # change).
+  # estimated peak memory exceeds what the machine has available (the error
+  # names what to change).
   config.check_memory = True
   # PNG pictures of the run in MODEL_DIR/plots (see `plots`).
   config.plots = True

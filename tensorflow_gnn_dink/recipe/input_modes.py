@@ -348,9 +348,10 @@ def full_graph_bytes(config: ml_collections.ConfigDict, num_nodes: int,
   return _BASELINE_BYTES + states + features + edges
 
 
-# Node-row training (`NodeRows`), fitted the same way (10^6 nodes: 3.7 GB
-# dense at 256 hidden units, 8.2 GB with 2,000 sparse features; 10^7 dense
-# nodes at 128 hidden units: 20.1 GB measured).
+# Node-row training (`NodeRows`), fitted the same way: measured peaks of
+# 3,779 MiB (10^6 nodes, 128 dense features, 256 hidden units), 8,415 MiB
+# (10^6 nodes, 2,000 sparse features) and 20,542 MiB (10^7 nodes, dense, 128
+# hidden units) against estimates of 3,844, 8,393 and 20,837 MiB.
 # Per non-zero of `A_hat X`: both views as scipy CSR (8 B each) and as
 # tensors (12 B each), not all alive at once.
 _ROW_BYTES_PER_NONZERO = 36
@@ -445,10 +446,11 @@ def _check_node_rows_fit(config: ml_collections.ConfigDict, num_nodes: int,
       f"directed edges, {num_features} "
       f"{'dense' if rows_nonzeros is None else 'sparse'} features, "
       f"{config.model.hidden_units} hidden units) needs about "
-      f"{needed / gib:.1f} GiB ({rows / gib:.1f} GiB for the A_hat X rows "
+      f"{needed / gib:.1f} GiB ({rows / gib:.1f} GiB making the A_hat X rows "
+      "of both views"
       + ("" if rows_nonzeros is None else
-         f"with up to {rows_nonzeros} non-zeros ")
-      + f"of both views, {states / gib:.1f} GiB while the selection embeds "
+         f", up to {rows_nonzeros} non-zeros each")
+      + f"; {states / gib:.1f} GiB while the selection embeds "
       f"every node); {available / gib:.1f} GiB are available. Lower "
       "config.model.hidden_units, or train on sampled subgraphs, which "
       "never hold A_hat X (`tfgnn-dink sample --data=... --output=DIR`, "
