@@ -47,6 +47,7 @@ from tensorflow_gnn_dink import _files
 from tensorflow_gnn_dink import export as export_lib
 from tensorflow_gnn_dink.recipe import assignments as assignments_lib
 from tensorflow_gnn_dink.recipe import config as config_lib
+from tensorflow_gnn_dink.recipe import interrupts
 from tensorflow_gnn_dink.recipe import pipeline
 from tensorflow_gnn_dink.recipe import sampling
 from tensorflow_gnn_dink.recipe import saved_run
@@ -357,6 +358,7 @@ def _train(verbosity: int) -> None:
   if _SAMPLES.value is not None:
     _train_sampled(config, model_dir, strategy, verbosity)
     return
+  interrupts.install()  # Ctrl-C stops the run even if Python swallows it.
   try:
     config_lib.validate(config)  # Before reading the data.
     # The only reference to the graph as read: `run` frees its features

@@ -16,6 +16,8 @@ from typing import IO, Any, Optional
 
 import tensorflow as tf
 
+from tensorflow_gnn_dink.recipe import interrupts
+
 
 class Timings:
   """Wall time per stage: `with timings.measure("pretrain"): ...`."""
@@ -34,6 +36,7 @@ class Timings:
     finally:
       took = time.perf_counter() - start
       self.seconds[stage] = self.seconds.get(stage, 0.0) + took
+    interrupts.check()  # A Ctrl-C swallowed inside the stage stops here.
     if log and self._log is not None:  # Only when the stage completed.
       self._log(f"[dink] {stage}: {took:.1f}s")
 

@@ -40,6 +40,7 @@ from tensorflow_gnn_dink.recipe import config as config_lib
 from tensorflow_gnn_dink.recipe import data
 from tensorflow_gnn_dink.recipe import evaluation
 from tensorflow_gnn_dink.recipe import input_modes
+from tensorflow_gnn_dink.recipe import interrupts
 from tensorflow_gnn_dink.recipe import model_dir as model_dir_lib
 from tensorflow_gnn_dink.recipe import plots
 from tensorflow_gnn_dink.recipe import progress
@@ -297,6 +298,7 @@ class _Snapshots(tf.keras.callbacks.Callback):
     model_dir_lib.save_arrays(
         os.path.join(self._directory, f"step-{step:09d}.npz"),
         self._state_fn())
+    interrupts.check()  # A swallowed Ctrl-C stops after the saved epoch.
 
   def load(self) -> tuple[list[int], list[Arrays]]:
     """The steps and states saved so far, by step."""
