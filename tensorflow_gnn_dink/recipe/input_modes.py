@@ -376,10 +376,11 @@ def node_rows_bytes(config: ml_collections.ConfigDict, num_nodes: int,
   else:
     rows_made, rows_kept = (_ROW_BYTES_PER_NONZERO * rows_nonzeros,
                             12 * rows_nonzeros)
-  states = int(_STATE_COPIES * 4 * num_nodes * config.model.hidden_units)
+  states = rows_kept + int(
+      _STATE_COPIES * 4 * num_nodes * config.model.hidden_units)
   total = (_BASELINE_BYTES + _BYTES_PER_EDGE * (num_edges + num_nodes)
-           + max(rows_made, rows_kept + states))
-  return int(total), int(rows_made), states + rows_kept
+           + max(rows_made, states))
+  return total, rows_made, states
 
 
 def available_bytes() -> Optional[int]:
@@ -407,55 +408,41 @@ def check_fits(config: ml_collections.ConfigDict, num_nodes: int,
   """
   if not config.get("check_memory", True):
     return
-  if config.get("batch_size") is not None:
-    _check_node_rows_fit(config, num_nodes, num_edges, num_features,
-                         rows_nonzeros)
-    return
-  needed, available = full_graph_bytes(
-      config, num_nodes, num_edges, num_features, feature_nonzeros), (
-          available_bytes())
-  if available is None or needed <= available:
-    return
-  gib = 1 << 30
-  raise ValueError(
-      f"Full-graph training of this graph ({num_nodes} nodes, {num_edges} "
-      f"directed edges, {num_features} "
-      f"{'dense' if feature_nonzeros is None else 'sparse'} features, "
-      f"{config.model.hidden_units} hidden units) needs about "
-      f"{needed / gib:.1f} GiB; {available / gib:.1f} GiB are available. "
-      "Train on batches of node rows (config.batch_size="
-      f"{min(8192, num_nodes)}, see configs/large_graph.py), or lower "
-      "config.model.hidden_units"
-      + ("" if feature_nonzeros is not None else
-         ", or keep mostly-zero features sparse "
-         "(config.data.feature_format='sparse')")
-      + ". (An estimate: config.check_memory=False tries anyway.)")
-
-
-def _check_node_rows_fit(config: ml_collections.ConfigDict, num_nodes: int,
-                         num_edges: int, num_features: int,
-                         rows_nonzeros: Optional[int]) -> None:
-  needed, rows, states = node_rows_bytes(config, num_nodes, num_edges,
-                                         num_features, rows_nonzeros)
+  node_rows = config.get("batch_size") is not None
+  if node_rows:
+    needed, rows, states = node_rows_bytes(config, num_nodes, num_edges,
+                                           num_features, rows_nonzeros)
+  else:
+    needed = full_graph_bytes(config, num_nodes, num_edges, num_features,
+                              feature_nonzeros)
   available = available_bytes()
   if available is None or needed <= available:
     return
   gib = 1 << 30
+  dense = (rows_nonzeros if node_rows else feature_nonzeros) is None
+  graph = (f"this graph ({num_nodes} nodes, {num_edges} directed edges, "
+           f"{num_features} {'dense' if dense else 'sparse'} features, "
+           f"{config.model.hidden_units} hidden units) needs about "
+           f"{needed / gib:.1f} GiB")
+  estimate = ". (An estimate: config.check_memory=False tries anyway.)"
+  if node_rows:
+    raise ValueError(
+        f"Node-row training of {graph} ({rows / gib:.1f} GiB making the "
+        "A_hat X rows of both views"
+        + ("" if dense else f", up to {rows_nonzeros} non-zeros each")
+        + f"; {states / gib:.1f} GiB while the selection embeds every "
+        f"node); {available / gib:.1f} GiB are available. Lower "
+        "config.model.hidden_units, or train on sampled subgraphs, which "
+        "never hold A_hat X (`tfgnn-dink sample --data=... --output=DIR`, "
+        "then `tfgnn-dink train --samples=DIR`)" + estimate)
   raise ValueError(
-      f"Node-row training of this graph ({num_nodes} nodes, {num_edges} "
-      f"directed edges, {num_features} "
-      f"{'dense' if rows_nonzeros is None else 'sparse'} features, "
-      f"{config.model.hidden_units} hidden units) needs about "
-      f"{needed / gib:.1f} GiB ({rows / gib:.1f} GiB making the A_hat X rows "
-      "of both views"
-      + ("" if rows_nonzeros is None else
-         f", up to {rows_nonzeros} non-zeros each")
-      + f"; {states / gib:.1f} GiB while the selection embeds "
-      f"every node); {available / gib:.1f} GiB are available. Lower "
-      "config.model.hidden_units, or train on sampled subgraphs, which "
-      "never hold A_hat X (`tfgnn-dink sample --data=... --output=DIR`, "
-      "then `tfgnn-dink train --samples=DIR`). (An estimate: "
-      "config.check_memory=False tries anyway.)")
+      f"Full-graph training of {graph}; {available / gib:.1f} GiB are "
+      "available. Train on batches of node rows (config.batch_size="
+      f"{min(8192, num_nodes)}, see configs/large_graph.py), or lower "
+      "config.model.hidden_units"
+      + (", or keep mostly-zero features sparse "
+         "(config.data.feature_format='sparse')" if dense else "")
+      + estimate)
 
 
 def _check_node_rows(config: ml_collections.ConfigDict, num_nodes: int) -> None:
