@@ -4,7 +4,8 @@ The benchmarks are scripts (their figures come from full runs, see README);
 these tests check that what they count and time works and is right where it
 can be checked: the FLOP count against a hand count, the bare TensorFlow step
 and the runner step on a small sparse graph, the serving benchmark's
-export matching the in-memory model, and the scale plot's slopes.
+export matching the in-memory model, the scale plot's slopes, and the
+selection-ceiling rules against a hand-made table of candidates.
 """
 import testing_utils  # Keras 2 before TensorFlow: the first import.
 
@@ -21,6 +22,7 @@ from tensorflow_gnn_dink.recipe import stages
 
 sys.path.insert(0, os.path.join(str(testing_utils.ROOT), "benchmarks"))
 import plot_scale  # pylint: disable=g-import-not-at-top,g-bad-import-order
+import selection_ceiling  # pylint: disable=g-import-not-at-top
 import serving  # pylint: disable=g-import-not-at-top
 import step_limit  # pylint: disable=g-import-not-at-top
 
@@ -96,6 +98,49 @@ class PlotScaleTest(testing_utils.TestCase):
     # 49,000 measured edges and 500,000 nominal ones: time x18 for x10.2.
     self.assertAlmostEqual(slopes["end to end"]["dense, default"],
                            np.log(18) / np.log(500_000 / 49_000), places=6)
+
+
+class SelectionCeilingTest(testing_utils.TestCase):
+
+  def test_rules_pick_the_candidates_they_name(self):
+    # 2 epochs x 12 restarts; the recipe sees the first 10 restarts only.
+    q = np.full((2, 12), 0.5)
+    inertia = np.full((2, 12), 10.0)
+    acc = np.full((2, 12), 60.0)
+    q[0, 3], q[1, 11] = 0.7, 0.9     # Restart 11 is beyond the recipe's.
+    q[1, 2] = 0.6
+    inertia[1, 5], q[1, 5] = 1.0, 0.55
+    inertia[0, 7] = 1.0
+    acc[1, 8] = 95.0
+    scores = dict(modularity=q, inertia=inertia, ACC=acc, NMI=acc / 2)
+    self.assertEqual(selection_ceiling.choose(scores, "recipe"), (0, 3))
+    self.assertEqual(selection_ceiling.choose(scores, "all_restarts"),
+                     (1, 11))
+    # Lowest inertia: restart 7 (q 0.5) at epoch 0, 5 (q 0.55) at epoch 1.
+    self.assertEqual(selection_ceiling.choose(scores, "inertia_restart"),
+                     (1, 5))
+    self.assertEqual(selection_ceiling.choose(scores, "last_epoch"), (1, 2))
+    self.assertEqual(tuple(selection_ceiling.choose(scores, "oracle")),
+                     (1, 8))
+    summary = selection_ceiling.summary([scores])
+    self.assertEqual(summary["oracle"], {"ACC": [95.0], "NMI": [47.5]})
+    with self.assertRaisesRegex(ValueError, "Unknown rule"):
+      selection_ceiling.choose(scores, "labels")
+
+  def test_candidates_of_a_small_pretraining(self):
+    config = config_lib.default_config()
+    config.model.hidden_units = 16
+    config.pretrain.steps, config.steps_per_epoch = 4, 2
+    graph = data.make_csbm(num_nodes=150, n_clusters=3, num_features=20,
+                           seed=0)
+    scores = selection_ceiling.candidates(config, graph, restarts=3)
+    self.assertEqual(scores["steps"], [2, 4])
+    for name in ("modularity", "inertia", "ACC", "NMI"):
+      self.assertEqual(np.shape(scores[name]), (2, 3))
+    # The best matching of K=3 clusters to 3 classes gets at least 1/3.
+    self.assertTrue(np.all(np.asarray(scores["ACC"]) >= 100 / 3 - 1e-9))
+    self.assertTrue(np.all(np.abs(np.asarray(scores["modularity"])) <= 1.0))
+    self.assertTrue(np.all(np.asarray(scores["inertia"]) > 0.0))
 
 
 if __name__ == "__main__":
