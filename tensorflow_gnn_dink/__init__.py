@@ -69,6 +69,7 @@ FullGraphDatasetProvider = inputs.FullGraphDatasetProvider
 NodeRowsDatasetProvider = inputs.NodeRowsDatasetProvider
 make_gcn_model_fn = encoders.make_gcn_model_fn
 make_gcn_rows_model_fn = encoders.make_gcn_rows_model_fn
+make_model_zoo_fn = encoders.make_model_zoo_fn
 
 # Plain Keras `model.fit` with runner tasks.
 make_training_model = keras_training.make_training_model

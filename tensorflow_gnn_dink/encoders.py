@@ -3,14 +3,20 @@
 Dink-Net's encoder is one GCN layer with a PReLU activation on a homogeneous
 graph with symmetric edges: `make_gcn_model_fn` builds it on the graph, and
 `make_gcn_rows_model_fn` builds the same function, with the same weights, on
-precomputed rows of `A_hat X` (for batches of independent node rows).
+precomputed rows of `A_hat X` (for batches of independent node rows). For
+graphs with many node and edge sets, `make_model_zoo_fn` builds an encoder
+from TF-GNN's model zoo (`MODEL_ZOO`) over every edge set.
 """
 from __future__ import annotations
 
-from typing import Callable
+from typing import Any, Callable
 
 import tensorflow as tf
 import tensorflow_gnn as tfgnn
+from tensorflow_gnn.models import graph_sage
+from tensorflow_gnn.models import hgt
+from tensorflow_gnn.models import mt_albis
+from tensorflow_gnn.models import vanilla_mpnn
 
 from tensorflow_gnn_dink import _checks
 from tensorflow_gnn_dink import layers
@@ -123,6 +129,121 @@ def make_gcn_rows_model_fn(
     graph = tfgnn.keras.layers.MapFeatures(
         node_sets_fn=_activate(node_set_name, prelu),
         name="activation_0")(graph)
+    return tf.keras.Model(inputs, graph)
+
+  return model_fn
+
+
+def _vanilla_mpnn(units: int, index: int,
+                  **hparams) -> tf.keras.layers.Layer:
+  del index  # Its layers name themselves uniquely.
+  return vanilla_mpnn.VanillaMPNNGraphUpdate(
+      **{"units": units, "message_dim": units, **hparams})
+
+
+def _mt_albis(units: int, index: int,
+              **hparams) -> tf.keras.layers.Layer:
+  del index  # Its layers name themselves uniquely.
+  return mt_albis.MtAlbisGraphUpdate(
+      **{"units": units, "message_dim": units, **hparams})
+
+
+def _hgt(units: int, index: int,
+         **hparams) -> tf.keras.layers.Layer:
+  del index  # Its layers name themselves uniquely.
+  num_heads = hparams.pop("num_heads", 4)
+  if units % num_heads:
+    raise ValueError(f"hgt needs hidden_units={units} divisible by "
+                     f"num_heads={num_heads}: pass another num_heads.")
+  return hgt.HGTGraphUpdate(num_heads=num_heads,
+                            per_head_channels=units // num_heads, **hparams)
+
+
+def _graph_sage(units: int, index: int,
+                **hparams) -> tf.keras.layers.Layer:
+  return graph_sage.GraphSAGEGraphUpdate(  # Its fixed default name repeats.
+      **{"units": units, "hidden_units": units, "name": f"graph_sage_{index}",
+         **hparams})
+
+
+# The model zoo's encoders for heterogeneous graphs: name -> one round of
+# message passing over every edge set,
+# `(units, index of the round, **hparams) -> GraphUpdate`.
+MODEL_ZOO = {
+    "vanilla_mpnn": _vanilla_mpnn,
+    "mt_albis": _mt_albis,
+    "hgt": _hgt,
+    "graph_sage": _graph_sage,
+}
+
+
+def make_model_zoo_fn(
+    encoder: str,
+    *,
+    hidden_units: int = 128,
+    num_layers: int = 2,
+    feature_name: str = "feat",
+    receiver_tag: int = tfgnn.TARGET,
+    **hparams: Any,
+) -> Callable[[tfgnn.GraphTensorSpec], tf.keras.Model]:
+  """Returns a `model_fn` building a model-zoo encoder for any graph.
+
+  The model maps a GraphTensor whose every node set has the dense float
+  feature `feature_name` to the same graph with `tfgnn.HIDDEN_STATE` of size
+  `hidden_units` on every node set: each node set's feature projected by its
+  own `Dense(hidden_units)`, then `num_layers` rounds of `encoder`'s
+  `GraphUpdate` (TF-GNN's model zoo) over every edge set, messages flowing
+  to each edge's `receiver_tag` node. A node set that no edge set reaches
+  keeps its projection. Give each relation in both directions (as
+  `heterogeneous.make_citation_graph` does) for messages to reach every
+  node set. Kernels are initialised from TensorFlow's global seed
+  (`tf.keras.utils.set_random_seed`).
+
+  Args:
+    encoder: A key of `MODEL_ZOO`: `"vanilla_mpnn"`, `"mt_albis"`, `"hgt"`
+      or `"graph_sage"`.
+    hidden_units: Size of the hidden states (the `units` of each round;
+      `hgt` splits them into `num_heads` heads, 4 unless given).
+    num_layers: Rounds of message passing.
+    feature_name: The input feature of every node set.
+    receiver_tag: `tfgnn.TARGET` or `tfgnn.SOURCE`.
+    **hparams: The model zoo's own hyperparameters of `encoder`, e.g.
+      `reduce_type="mean"` (`vanilla_mpnn`), `attention_type="gat_v2"`
+      (`mt_albis`), `dropout_rate=0.2` (`hgt`); see TF-GNN's
+      `tensorflow_gnn.models`.
+
+  Raises:
+    ValueError: for an unknown `encoder`, a node set without the dense
+      feature, or sizes below 1 (when the model is built, for the graph).
+  """
+  if encoder not in MODEL_ZOO:
+    raise ValueError(f"Unknown encoder {encoder!r}: TF-GNN's model zoo "
+                     f"offers {sorted(MODEL_ZOO)} here.")
+  _checks.check_positive_int(hidden_units, "hidden_units")
+  _checks.check_positive_int(num_layers, "num_layers")
+  build_round = MODEL_ZOO[encoder]
+
+  def model_fn(graph_spec: tfgnn.GraphTensorSpec) -> tf.keras.Model:
+    for name, node_set_spec in graph_spec.node_sets_spec.items():
+      features = node_set_spec.features_spec
+      if sparse.is_sparse(features, feature_name):
+        raise ValueError(
+            f"Node feature {feature_name!r} of {name!r} is held sparse; "
+            f"{encoder} reads dense features: pass dense ones "
+            "(data.with_feature_format(graph, 'dense')).")
+      _check_feature(graph_spec, name, feature_name, None)
+    inputs = tf.keras.Input(type_spec=graph_spec)
+    projections = {name: tf.keras.layers.Dense(hidden_units,
+                                               name=f"project_{name}")
+                   for name in graph_spec.node_sets_spec}
+    graph = tfgnn.keras.layers.MapFeatures(
+        node_sets_fn=lambda node_set, node_set_name: {
+            tfgnn.HIDDEN_STATE: projections[node_set_name](
+                node_set[feature_name])},
+        name="initial_states")(inputs)
+    for i in range(num_layers):
+      graph = build_round(hidden_units, i, receiver_tag=receiver_tag,
+                          **hparams)(graph)
     return tf.keras.Model(inputs, graph)
 
   return model_fn

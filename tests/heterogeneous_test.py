@@ -1,0 +1,152 @@
+"""Many-typed graphs: the synthetic citation graph and model-zoo encoders.
+
+The generator is checked against its schema and its planted structure; each
+encoder of TF-GNN's model zoo (`encoders.MODEL_ZOO`) trains Dink-Net's two
+tasks on the paper node set through `runner.run`, over every edge set.
+"""
+import testing_utils  # pylint: disable=g-bad-import-order  (must be first)
+
+from absl.testing import parameterized
+import numpy as np
+import tensorflow as tf
+import tensorflow_gnn as tfgnn
+from tensorflow_gnn import runner
+
+import tensorflow_gnn_dink as dink
+from tensorflow_gnn_dink import encoders
+from tensorflow_gnn_dink.recipe import heterogeneous
+
+
+def _indices(graph, edge_set):
+  adjacency = graph.graph_tensor.edge_sets[edge_set].adjacency
+  return adjacency.source.numpy(), adjacency.target.numpy()
+
+
+class CitationGraphTest(testing_utils.TestCase):
+
+  def test_schema_sizes_and_planted_structure(self):
+    graph = heterogeneous.make_citation_graph(
+        num_papers=400, num_authors=100, num_venues=8, n_clusters=4, seed=3)
+    tensor = graph.graph_tensor
+    tfgnn.check_compatible_with_schema_pb(tensor, graph.schema)
+    self.assertEqual(graph.node_set_name, "paper")
+    self.assertEqual(
+        {name: int(n.sizes[0]) for name, n in tensor.node_sets.items()},
+        {"paper": 400, "author": 100, "venue": 8})
+    self.assertEqual(set(tensor.edge_sets), set(heterogeneous.EDGE_SETS))
+    self.assertEqual(graph.labels.shape, (400,))
+    self.assertEqual(set(graph.labels), {0, 1, 2, 3})
+    for name, (source, target) in heterogeneous.EDGE_SETS.items():
+      adjacency = tensor.edge_sets[name].adjacency
+      self.assertEqual((adjacency.source_name, adjacency.target_name),
+                       (source, target))
+      src, dst = _indices(graph, name)
+      self.assertTrue(np.all(src < int(tensor.node_sets[source].sizes[0])))
+      self.assertTrue(np.all(dst < int(tensor.node_sets[target].sizes[0])))
+    # Each relation in both directions.
+    writes, written_by = _indices(graph, "writes"), _indices(graph,
+                                                             "written_by")
+    self.assertAllEqual(writes[0], written_by[1])
+    self.assertAllEqual(writes[1], written_by[0])
+    # Authors (community = id mod K) mostly write papers of their community;
+    # every paper has exactly one venue, mostly of its community.
+    author, paper = writes
+    self.assertBetween(np.mean(author % 4 == graph.labels[paper]), 0.85,
+                       0.95)
+    venue, paper = _indices(graph, "publishes")
+    self.assertAllEqual(np.sort(paper), np.arange(400))
+    self.assertBetween(np.mean(venue % 4 == graph.labels[paper]), 0.85, 0.95)
+
+  def test_same_seed_same_graph(self):
+    a, b, c = (heterogeneous.make_citation_graph(seed=s) for s in (1, 1, 2))
+    for name in heterogeneous.EDGE_SETS:
+      self.assertAllEqual(_indices(a, name)[0], _indices(b, name)[0])
+    self.assertAllEqual(a.graph_tensor.node_sets["author"]["feat"],
+                        b.graph_tensor.node_sets["author"]["feat"])
+    self.assertNotAllEqual(a.labels, c.labels)
+
+  @parameterized.named_parameters(
+      ("k_one", dict(n_clusters=1), r"n_clusters"),
+      ("few_venues", dict(num_venues=3), r"num_venues=3 is below "
+       r"n_clusters=4"),
+      ("purity", dict(author_purity=1.5), r"author_purity must be in "
+       r"\[0, 1\], got 1.5"),
+      ("no_features", dict(author_features=0), r"author_features must be "
+       r"an integer >= 1, got 0"),
+  )
+  def test_bad_arguments(self, kwargs, message):
+    with self.assertRaisesRegex(ValueError, message):
+      heterogeneous.make_citation_graph(**kwargs)
+
+
+class ModelZooTest(testing_utils.TestCase):
+
+  def setUp(self):
+    super().setUp()
+    self.graph = heterogeneous.make_citation_graph(
+        num_papers=200, num_authors=60, num_venues=8, n_clusters=4, seed=0)
+
+  @parameterized.named_parameters(
+      ("vanilla_mpnn", "vanilla_mpnn", {}),
+      ("mt_albis", "mt_albis", dict(attention_type="gat_v2")),
+      ("hgt", "hgt", dict(num_heads=2, dropout_rate=0.0)),
+      ("graph_sage", "graph_sage", {}),
+  )
+  def test_runner_trains_both_tasks_on_the_paper_node_set(self, encoder,
+                                                          hparams):
+    tf.keras.utils.set_random_seed(0)
+    graph = self.graph.graph_tensor
+    model_fn = dink.make_model_zoo_fn(encoder, hidden_units=16, num_layers=2,
+                                      **hparams)
+    tasks = {"dgi": dink.DeepGraphInfomaxTask(
+                 "paper", readout="all_nodes", seed=1, svd_metrics=False,
+                 augmentor=dink.DropFeatureColumns(rate=0.2, seed=2),
+                 dgi_loss_weight=0.0, discrimination_loss_weight=1.0),
+             "dink": dink.DinkClusteringTask(
+                 "paper", n_clusters=4, readout="all_nodes",
+                 dilation_loss_weight=0.1, shrink="assigned")}
+    history = tf.keras.callbacks.History()
+    trainer = runner.KerasTrainer(
+        tf.distribute.get_strategy(), model_dir=self.create_tempdir().full_path,
+        steps_per_epoch=5, verbose=0, summarize_every_n_steps="never",
+        callbacks=[history])
+    result = runner.run(
+        train_ds_provider=dink.FullGraphDatasetProvider(graph),
+        model_fn=model_fn, optimizer_fn=lambda: tf.keras.optimizers.Adam(1e-2),
+        trainer=trainer, task=tasks, gtspec=graph.spec, global_batch_size=1,
+        epochs=3, model_exporters=[])
+    losses = np.asarray(history.history["dgi_discrimination_logits_loss"])
+    self.assertTrue(np.all(np.isfinite(losses)), history.history)
+    self.assertLess(losses[-1], losses[0], history.history)
+    # Every node set has states of the hidden size; the paper embedding is
+    # clustered by the trained head.
+    encoded = result.base_model(graph)
+    for name in ("paper", "author", "venue"):
+      self.assertEqual(encoded.node_sets[name][tfgnn.HIDDEN_STATE].shape,
+                       (int(graph.node_sets[name].sizes[0]), 16))
+    z = tasks["dink"].embedding_layer(encoded)
+    ids = tasks["dink"].cluster_head.cluster(z).numpy()
+    self.assertEqual(ids.shape, (200,))
+    self.assertTrue(np.all((ids >= 0) & (ids < 4)))
+
+  def test_unknown_encoder_and_missing_feature(self):
+    with self.assertRaisesRegex(ValueError, r"Unknown encoder 'gat'.*"
+                                r"'graph_sage', 'hgt', 'mt_albis', "
+                                r"'vanilla_mpnn'"):
+      dink.make_model_zoo_fn("gat")
+    with self.assertRaisesRegex(ValueError, r"hidden_units=6 divisible by "
+                                r"num_heads=4"):
+      dink.make_model_zoo_fn("hgt", hidden_units=6)(
+          self.graph.graph_tensor.spec)
+    graph = self.graph.graph_tensor.replace_features(
+        node_sets={"venue": {"other": tf.zeros([8, 2])}})
+    with self.assertRaisesRegex(ValueError, r"venue"):
+      dink.make_model_zoo_fn("vanilla_mpnn")(graph.spec)
+
+  def test_model_zoo_names(self):
+    self.assertEqual(sorted(encoders.MODEL_ZOO),
+                     ["graph_sage", "hgt", "mt_albis", "vanilla_mpnn"])
+
+
+if __name__ == "__main__":
+  testing_utils.main()
