@@ -6,6 +6,8 @@ tasks on the paper node set through `runner.run`, over every edge set.
 """
 import testing_utils  # pylint: disable=g-bad-import-order  (must be first)
 
+import os
+
 from absl.testing import parameterized
 import numpy as np
 import tensorflow as tf
@@ -15,6 +17,7 @@ from tensorflow_gnn import runner
 import tensorflow_gnn_dink as dink
 from tensorflow_gnn_dink import encoders
 from tensorflow_gnn_dink.recipe import heterogeneous
+from tensorflow_gnn_dink.recipe import loaders
 
 
 def _indices(graph, edge_set):
@@ -77,6 +80,69 @@ class CitationGraphTest(testing_utils.TestCase):
   def test_bad_arguments(self, kwargs, message):
     with self.assertRaisesRegex(ValueError, message):
       heterogeneous.make_citation_graph(**kwargs)
+
+
+class TFGNNFilesTest(testing_utils.TestCase):
+
+  def test_round_trip_keeps_every_set_and_takes_labels_out(self):
+    graph = heterogeneous.make_citation_graph(num_papers=120, num_authors=30,
+                                              num_venues=6, seed=4)
+    directory = self.create_tempdir().full_path
+    schema_path, records_path = heterogeneous.save_tfgnn(graph, directory)
+    self.assertEqual(sorted(os.listdir(directory)),
+                     ["citation_graph.tfrecord", "schema.pbtxt"])
+    read = loaders.load_tfgnn_heterogeneous(
+        schema_path, records_path, node_set_name="paper",
+        label_feature_name="label")
+    self.assertAllEqual(read.labels, graph.labels)
+    self.assertEqual(read.node_set_name, "paper")
+    self.assertNotIn("label", read.graph_tensor.node_sets["paper"].features)
+    for name, node_set in graph.graph_tensor.node_sets.items():
+      self.assertAllEqual(read.graph_tensor.node_sets[name]["feat"],
+                          node_set["feat"])
+    for name, edge_set in graph.graph_tensor.edge_sets.items():
+      self.assertAllEqual(read.graph_tensor.edge_sets[name].adjacency.source,
+                          edge_set.adjacency.source)
+      self.assertAllEqual(read.graph_tensor.edge_sets[name].adjacency.target,
+                          edge_set.adjacency.target)
+    tfgnn.check_compatible_with_schema_pb(read.graph_tensor, read.schema)
+    # No label feature named: no labels (another node set clustered).
+    unlabelled = loaders.load_tfgnn_heterogeneous(
+        schema_path, records_path, node_set_name="author")
+    self.assertIsNone(unlabelled.labels)
+    # The homogeneous reader asks which sets to read.
+    with self.assertRaisesRegex(ValueError, r"node sets \['author', 'paper', "
+                                r"'venue'\]: pass one"):
+      loaders.load_tfgnn(schema_path, records_path)
+
+  def test_errors_name_the_problem(self):
+    graph = heterogeneous.make_citation_graph(num_papers=60, num_authors=20,
+                                              num_venues=4, seed=0)
+    directory = self.create_tempdir().full_path
+    schema_path, records_path = heterogeneous.save_tfgnn(graph, directory)
+    with self.assertRaisesRegex(ValueError, r"node set 'papers' not in the "
+                                r"schema: \['author', 'paper', 'venue'\]"):
+      loaders.load_tfgnn_heterogeneous(schema_path, records_path,
+                                       node_set_name="papers")
+    with self.assertRaisesRegex(ValueError, r"label feature of node set "
+                                r"'paper' 'year' not in the schema"):
+      loaders.load_tfgnn_heterogeneous(schema_path, records_path,
+                                       node_set_name="paper",
+                                       label_feature_name="year")
+    with self.assertRaisesRegex(ValueError, r"without the dense float "
+                                r"feature 'x' .*'author': \['feat'\], "
+                                r"'paper': \['feat', 'label'\], 'venue'"):
+      loaders.load_tfgnn_heterogeneous(schema_path, records_path,
+                                       node_set_name="paper", feature_name="x")
+    with self.assertRaisesRegex(ValueError, r"does not exist"):
+      loaders.load_tfgnn_heterogeneous(
+          schema_path, os.path.join(directory, "none.tfrecord"),
+          node_set_name="paper")
+    with open(records_path, "wb") as f:
+      f.write(b"not a record")
+    with self.assertRaisesRegex(ValueError, r"not a TFRecord file"):
+      loaders.load_tfgnn_heterogeneous(schema_path, records_path,
+                                       node_set_name="paper")
 
 
 class ModelZooTest(testing_utils.TestCase):

@@ -11,12 +11,16 @@ features it uses): seeded, labelled, with a `tfgnn.GraphSchema`.
 from __future__ import annotations
 
 import dataclasses
+import os
+from typing import Optional
 
+from google.protobuf import text_format
 import numpy as np
 import tensorflow as tf
 import tensorflow_gnn as tfgnn
 
 from tensorflow_gnn_dink import _checks
+from tensorflow_gnn_dink import _files
 from tensorflow_gnn_dink.recipe import data
 
 PAPER, AUTHOR, VENUE = "paper", "author", "venue"
@@ -39,14 +43,16 @@ class HeterogeneousGraph:
       feature `feature_name`.
     schema: Its `tfgnn.GraphSchema` (what `tfgnn.write_schema` writes).
     node_set_name: The node set whose nodes are clustered.
-    labels: `[num_nodes]` planted communities of `node_set_name`.
+    labels: `[num_nodes]` labels of `node_set_name` (-1: unknown; the
+      planted communities of a synthetic graph), or None. Never a feature
+      of `graph_tensor`.
     feature_name: The input feature of every node set.
     name: For logs and results.
   """
   graph_tensor: tfgnn.GraphTensor
   schema: tfgnn.GraphSchema
   node_set_name: str
-  labels: np.ndarray
+  labels: Optional[np.ndarray]
   feature_name: str
   name: str
 
@@ -135,14 +141,15 @@ def make_citation_graph(*,
   writes = np.unique(np.stack([np.repeat(np.arange(num_authors),
                                          papers_per_author), written]),
                      axis=1)
-  venue_community = np.arange(num_venues) % n_clusters
   # A venue per paper: one of its community's venues w.p. venue_purity.
-  venue_of_community = [np.flatnonzero(venue_community == c)
-                        for c in range(n_clusters)]
+  # Venue v (like author a) belongs to community v mod K, so community c's
+  # venues are c, c + K, c + 2K, ...
   community = np.where(
       rng.random(num_papers) < venue_purity, labels,
       (labels + rng.integers(1, n_clusters, size=num_papers)) % n_clusters)
-  venue = np.array([rng.choice(venue_of_community[c]) for c in community])
+  venues_of = (num_venues - community + n_clusters - 1) // n_clusters
+  venue = community + n_clusters * (
+      rng.random(num_papers) * venues_of).astype(np.int64)
   publishes = np.stack([venue, np.arange(num_papers)])
   pairs = {"cites": papers.edges, "writes": writes,
            "written_by": writes[::-1], "publishes": publishes,
@@ -172,3 +179,32 @@ def make_citation_graph(*,
       schema=tfgnn.create_schema_pb_from_graph_spec(graph.spec),
       node_set_name=PAPER, labels=labels, feature_name=feature_name,
       name="citation_graph")
+
+
+def save_tfgnn(graph: HeterogeneousGraph, directory: str, *,
+               label_feature_name: str = "label") -> tuple[str, str]:
+  """Writes `graph` as TF-GNN files: `schema.pbtxt` and `NAME.tfrecord`.
+
+  One `tf.Example` holds the whole graph; the labels, if any, are the node
+  feature `label_feature_name` of `graph.node_set_name` (read them back with
+  `loaders.load_tfgnn_heterogeneous(..., label_feature_name=...)`, which
+  takes them out of the graph again). Each file is written atomically.
+
+  Returns:
+    The paths of the schema and of the TFRecord file.
+  """
+  tensor = graph.graph_tensor
+  if graph.labels is not None:
+    node_set = tensor.node_sets[graph.node_set_name]
+    tensor = tensor.replace_features(node_sets={graph.node_set_name: {
+        **node_set.features,
+        label_feature_name: tf.constant(graph.labels, tf.int64)}})
+  schema_path = os.path.join(directory, "schema.pbtxt")
+  records_path = os.path.join(directory, f"{graph.name}.tfrecord")
+  _files.write_text_atomically(schema_path, text_format.MessageToString(
+      tfgnn.create_schema_pb_from_graph_spec(tensor.spec)))
+  partial = records_path + ".partial"  # Not a .tfrecord until complete.
+  with tf.io.TFRecordWriter(partial) as writer:
+    writer.write(tfgnn.write_example(tensor).SerializeToString())
+  os.replace(partial, records_path)
+  return schema_path, records_path

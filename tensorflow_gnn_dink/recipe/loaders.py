@@ -8,7 +8,9 @@ Supported (see `load`):
     (`raw/edge.csv.gz`, `raw/node-feat.csv.gz`, optional
     `raw/node-label.csv.gz`); read, never downloaded;
   * TF-GNN's own files: a `GraphSchema` (`.pbtxt`) and a TFRecord file of
-    `tf.Example`s, each one GraphTensor (components are merged).
+    `tf.Example`s, each one GraphTensor (components are merged); with many
+    node and edge sets, `load_tfgnn_heterogeneous` reads the whole graph
+    into a `heterogeneous.HeterogeneousGraph`.
 
 Every reader returns an undirected graph without self-loops, both edge
 directions stored, float32 features, and labels with -1 for unknown. Where
@@ -41,6 +43,7 @@ import tensorflow as tf
 import tensorflow_gnn as tfgnn
 
 from tensorflow_gnn_dink.recipe import data
+from tensorflow_gnn_dink.recipe import heterogeneous
 
 NODE_ID = "#id"  # TF-GNN's (and its samplers') node feature of node ids.
 FORMATS = ("a gnn-benchmark .npz, a Planetoid directory (ind.NAME.*) or "
@@ -507,46 +510,22 @@ def _ogb_node_ids(path: str, raw: str, num_nodes: int
 # TF-GNN ----------------------------------------------------------------------
 
 
-def load_tfgnn(schema_path: str, tfrecord_path: str, *,
-               node_set_name: Optional[str] = None,
-               edge_set_name: Optional[str] = None,
-               feature_name: Optional[str] = None,
-               label_feature_name: Optional[str] = None) -> data.Graph:
-  """Reads TF-GNN files: a GraphSchema and TFRecords of GraphTensors.
-
-  All records are merged into one graph. The node set, edge set and feature
-  default to the only ones of the schema (ambiguity is an error).
-
-  Raises:
-    ValueError: naming the file, if the schema is not a readable GraphSchema,
-      or the TFRecord file is missing, empty, corrupt or does not hold
-      `tf.Example`s of that schema.
-  """
+def _read_schema(schema_path: str
+                 ) -> tuple[tfgnn.GraphSchema, tfgnn.GraphTensorSpec]:
+  """The GraphSchema at `schema_path` and its GraphTensorSpec."""
   try:
     schema = tfgnn.read_schema(schema_path)
-    spec = tfgnn.create_graph_spec_from_schema_pb(schema)
+    return schema, tfgnn.create_graph_spec_from_schema_pb(schema)
   except (text_format.ParseError, ValueError, TypeError,
           tf.errors.OpError) as e:
     raise ValueError(f"{schema_path} is not a readable TF-GNN GraphSchema "
                      f"({e}); expected the text proto that tfgnn.write_schema "
                      "writes. Fix or re-write it.") from e
 
-  def only(names, what, given):
-    if given is not None:
-      if given not in names:
-        raise ValueError(f"{what} {given!r} not in the schema: {sorted(names)}")
-      return given
-    if len(names) != 1:
-      raise ValueError(f"The schema has {what}s {sorted(names)}: pass one.")
-    return next(iter(names))
 
-  node_set_name = only(spec.node_sets_spec, "node set", node_set_name)
-  edge_set_name = only(spec.edge_sets_spec, "edge set", edge_set_name)
-  feature_names = set(spec.node_sets_spec[node_set_name].features_spec)
-  feature_names.discard(label_feature_name)
-  has_ids = NODE_ID in feature_names
-  feature_names.discard(NODE_ID)
-  feature_name = only(feature_names, "node feature", feature_name)
+def _read_records(spec: tfgnn.GraphTensorSpec, schema_path: str,
+                  tfrecord_path: str) -> tfgnn.GraphTensor:
+  """All GraphTensors of `tfrecord_path`, merged into one (one component each)."""
   if not tf.io.gfile.exists(tfrecord_path):
     raise ValueError(f"TFRecord file {tfrecord_path} does not exist: pass "
                      "tfrecord_path= the file of tf.Examples that "
@@ -562,12 +541,51 @@ def load_tfgnn(schema_path: str, tfrecord_path: str, *,
     raise ValueError(f"{tfrecord_path} holds no records; expected tf.Examples "
                      "that tfgnn.write_example wrote. Re-write it.")
   try:
-    graph = tfgnn.parse_example(spec, serialized).merge_batch_to_components()
+    return tfgnn.parse_example(spec, serialized).merge_batch_to_components()
   except (tf.errors.OpError, ValueError) as e:
     raise ValueError(f"{tfrecord_path} holds records that are not tf.Examples "
                      f"of GraphTensors of {schema_path} ({type(e).__name__})"
                      "; write them with tfgnn.write_example and this schema."
                      ) from e
+
+
+def _one_of(names, what: str, given: Optional[str]) -> str:
+  """`given` if it is one of `names`, else the only name; else ValueError."""
+  if given is not None:
+    if given not in names:
+      raise ValueError(f"{what} {given!r} not in the schema: {sorted(names)}")
+    return given
+  if len(names) != 1:
+    raise ValueError(f"The schema has {what}s {sorted(names)}: pass one.")
+  return next(iter(names))
+
+
+def load_tfgnn(schema_path: str, tfrecord_path: str, *,
+               node_set_name: Optional[str] = None,
+               edge_set_name: Optional[str] = None,
+               feature_name: Optional[str] = None,
+               label_feature_name: Optional[str] = None) -> data.Graph:
+  """Reads TF-GNN files: a GraphSchema and TFRecords of GraphTensors.
+
+  All records are merged into one graph. The node set, edge set and feature
+  default to the only ones of the schema (ambiguity is an error). For a
+  schema of several node and edge sets, read the whole graph with
+  `load_tfgnn_heterogeneous`.
+
+  Raises:
+    ValueError: naming the file, if the schema is not a readable GraphSchema,
+      or the TFRecord file is missing, empty, corrupt or does not hold
+      `tf.Example`s of that schema.
+  """
+  _, spec = _read_schema(schema_path)
+  node_set_name = _one_of(spec.node_sets_spec, "node set", node_set_name)
+  edge_set_name = _one_of(spec.edge_sets_spec, "edge set", edge_set_name)
+  feature_names = set(spec.node_sets_spec[node_set_name].features_spec)
+  feature_names.discard(label_feature_name)
+  has_ids = NODE_ID in feature_names
+  feature_names.discard(NODE_ID)
+  feature_name = _one_of(feature_names, "node feature", feature_name)
+  graph = _read_records(spec, schema_path, tfrecord_path)
   nodes = graph.node_sets[node_set_name]
   adjacency = graph.edge_sets[edge_set_name].adjacency
   edges = np.stack([adjacency.source.numpy(), adjacency.target.numpy()])
@@ -584,6 +602,64 @@ def load_tfgnn(schema_path: str, tfrecord_path: str, *,
       edges=_undirected(edges, features.shape[0], tfrecord_path),
       labels=labels,
       name=os.path.basename(tfrecord_path).split(".")[0], node_ids=node_ids)
+
+
+def _is_dense_float(spec) -> bool:
+  return isinstance(spec, tf.TensorSpec) and spec.dtype.is_floating
+
+
+def load_tfgnn_heterogeneous(
+    schema_path: str, tfrecord_path: str, *, node_set_name: str,
+    feature_name: str = "feat",
+    label_feature_name: Optional[str] = None,
+) -> heterogeneous.HeterogeneousGraph:
+  """Reads TF-GNN files of any number of node and edge sets, as one graph.
+
+  All records are merged into one GraphTensor. `node_set_name` is the node
+  set to cluster; `label_feature_name`, if given, its labels (-1: unknown),
+  which are taken out of the graph (the encoder never sees them). Every node
+  set must have the dense float feature `feature_name`, which the model
+  zoo's encoders read (`encoders.make_model_zoo_fn`); it is cast to
+  float32.
+
+  Raises:
+    ValueError: naming the file and the fix, for the errors of `load_tfgnn`,
+      a node set or label feature not in the schema, or a node set without
+      the dense feature `feature_name`.
+  """
+  schema, spec = _read_schema(schema_path)
+  _one_of(spec.node_sets_spec, "node set", node_set_name)
+  if label_feature_name is not None:
+    _one_of(spec.node_sets_spec[node_set_name].features_spec,
+            f"label feature of node set {node_set_name!r}", label_feature_name)
+  missing = {name: sorted(node_set_spec.features_spec)
+             for name, node_set_spec in sorted(spec.node_sets_spec.items())
+             if not _is_dense_float(node_set_spec.features_spec.get(
+                 feature_name))}
+  if missing:
+    raise ValueError(
+        f"Node sets of {schema_path} without the dense float feature "
+        f"{feature_name!r} (with their features): {missing}. Every node set "
+        "needs one for the encoder: add it, or pass feature_name= the "
+        "feature they share.")
+  graph = _read_records(spec, schema_path, tfrecord_path)
+  labels = None
+  updates = {}
+  for name, node_set in graph.node_sets.items():
+    features = dict(node_set.features)
+    if name == node_set_name and label_feature_name is not None:
+      labels = features.pop(label_feature_name).numpy().reshape(-1).astype(
+          np.int64)
+    features[feature_name] = tf.cast(
+        tf.reshape(features[feature_name],
+                   [tf.shape(features[feature_name])[0], -1]), tf.float32)
+    updates[name] = features
+  graph = graph.replace_features(node_sets=updates)
+  return heterogeneous.HeterogeneousGraph(
+      graph_tensor=graph,
+      schema=tfgnn.create_schema_pb_from_graph_spec(graph.spec),
+      node_set_name=node_set_name, labels=labels, feature_name=feature_name,
+      name=os.path.basename(tfrecord_path).split(".")[0])
 
 
 def load(path: str, **kwargs) -> data.Graph:
