@@ -6,6 +6,7 @@ tasks on the paper node set through `runner.run`, over every edge set.
 """
 import testing_utils  # pylint: disable=g-bad-import-order  (must be first)
 
+import gzip
 import os
 
 from absl.testing import parameterized
@@ -143,6 +144,105 @@ class TFGNNFilesTest(testing_utils.TestCase):
     with self.assertRaisesRegex(ValueError, r"not a TFRecord file"):
       loaders.load_tfgnn_heterogeneous(schema_path, records_path,
                                        node_set_name="paper")
+
+
+def _write_csv_gz(path, rows):
+  os.makedirs(os.path.dirname(path), exist_ok=True)
+  with gzip.open(path, "wt") as f:
+    f.write("\n".join(",".join(str(v) for v in row) for row in rows) + "\n")
+
+
+def _ogb_mag_like(root):
+  """A tiny dataset in OGB's heterogeneous layout (as ogbn-mag's)."""
+  raw = os.path.join(root, "raw")
+  _write_csv_gz(os.path.join(raw, "num-node-dict.csv.gz"),
+                [["author", "paper", "institution"], [3, 4, 2]])
+  _write_csv_gz(os.path.join(raw, "relations", "author___writes___paper",
+                             "edge.csv.gz"), [[0, 0], [1, 1], [2, 3]])
+  _write_csv_gz(os.path.join(raw, "relations", "paper___cites___paper",
+                             "edge.csv.gz"), [[0, 1], [2, 3]])
+  _write_csv_gz(os.path.join(raw, "relations",
+                             "author___affiliated_with___institution",
+                             "edge.csv.gz"), [[0, 1], [2, 0]])
+  _write_csv_gz(os.path.join(raw, "node-feat", "paper", "node-feat.csv.gz"),
+                [[0.5, 1.0], [1.5, 2.0], [2.5, 3.0], [3.5, 4.0]])
+  _write_csv_gz(os.path.join(raw, "node-label", "paper", "node-label.csv.gz"),
+                [[1], [0], ["nan"], [1]])
+  return raw
+
+
+class OGBLayoutTest(testing_utils.TestCase):
+
+  def test_reads_every_type_and_relation(self):
+    root = self.create_tempdir().full_path
+    _ogb_mag_like(root)
+    graph = loaders.load_ogb_heterogeneous(root, node_set_name="paper")
+    tensor = graph.graph_tensor
+    tfgnn.check_compatible_with_schema_pb(tensor, graph.schema)
+    self.assertEqual(
+        {name: int(n.sizes[0]) for name, n in tensor.node_sets.items()},
+        {"author": 3, "paper": 4, "institution": 2})
+    self.assertEqual(set(tensor.edge_sets),
+                     {"writes", "rev_writes", "cites", "rev_cites",
+                      "affiliated_with", "rev_affiliated_with"})
+    writes = tensor.edge_sets["writes"].adjacency
+    self.assertEqual((writes.source_name, writes.target_name),
+                     ("author", "paper"))
+    self.assertAllEqual(writes.source, [0, 1, 2])
+    self.assertAllEqual(writes.target, [0, 1, 3])
+    reverse = tensor.edge_sets["rev_writes"].adjacency
+    self.assertEqual((reverse.source_name, reverse.target_name),
+                     ("paper", "author"))
+    self.assertAllEqual(reverse.source, [0, 1, 3])
+    self.assertAllClose(tensor.node_sets["paper"]["feat"],
+                        [[0.5, 1.0], [1.5, 2.0], [2.5, 3.0], [3.5, 4.0]])
+    # Types without features: one constant column.
+    self.assertAllEqual(tensor.node_sets["author"]["feat"], np.ones((3, 1)))
+    self.assertAllEqual(graph.labels, [1, 0, -1, 1])
+    without = loaders.load_ogb_heterogeneous(root, node_set_name="author",
+                                             add_reverse_edges=False)
+    self.assertEqual(set(without.graph_tensor.edge_sets),
+                     {"writes", "cites", "affiliated_with"})
+    self.assertIsNone(without.labels)
+    # The homogeneous reader points at this one.
+    with self.assertRaisesRegex(ValueError, r"several node and edge types.*"
+                                r"load_ogb_heterogeneous"):
+      loaders.load(root)
+    # And an encoder of the model zoo runs on it.
+    encoded = dink.make_model_zoo_fn("vanilla_mpnn", hidden_units=4)(
+        tensor.spec)(tensor)
+    self.assertEqual(encoded.node_sets["institution"][
+        tfgnn.HIDDEN_STATE].shape, (2, 4))
+
+  def test_errors_name_the_file(self):
+    root = self.create_tempdir().full_path
+    raw = _ogb_mag_like(root)
+    with self.assertRaisesRegex(ValueError, r"node set 'venue' not in the "
+                                r"schema"):
+      loaders.load_ogb_heterogeneous(root, node_set_name="venue")
+    _write_csv_gz(os.path.join(raw, "relations", "paper___cites___paper",
+                               "edge.csv.gz"), [[0, 9]])
+    with self.assertRaisesRegex(ValueError, r"paper___cites___paper/edge.csv"
+                                r".gz has paper indices outside \[0, 4\)"):
+      loaders.load_ogb_heterogeneous(root, node_set_name="paper")
+    os.rename(os.path.join(raw, "relations", "paper___cites___paper"),
+              os.path.join(raw, "relations", "paper___cites"))
+    with self.assertRaisesRegex(ValueError, r"paper___cites/? is not named "
+                                r"SOURCE___RELATION___TARGET"):
+      loaders.load_ogb_heterogeneous(root, node_set_name="paper")
+    os.rename(os.path.join(raw, "relations", "paper___cites"),
+              os.path.join(raw, "relations", "paper___cites___paper"))
+    _write_csv_gz(os.path.join(raw, "relations", "paper___cites___paper",
+                               "edge.csv.gz"), [[0, 1]])
+    _write_csv_gz(os.path.join(raw, "node-feat", "paper", "node-feat.csv.gz"),
+                  [[1.0], [2.0]])
+    with self.assertRaisesRegex(ValueError, r"node-feat.csv.gz has 2 rows, "
+                                r"expected 4 paper nodes"):
+      loaders.load_ogb_heterogeneous(root, node_set_name="paper")
+    os.remove(os.path.join(raw, "num-node-dict.csv.gz"))
+    with self.assertRaisesRegex(ValueError, r"num-node-dict.csv.gz is "
+                                r"missing"):
+      loaders.load_ogb_heterogeneous(root, node_set_name="paper")
 
 
 class ModelZooTest(testing_utils.TestCase):

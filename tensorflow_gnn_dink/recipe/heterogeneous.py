@@ -76,6 +76,33 @@ def _members(rng: np.random.Generator, own: np.ndarray, labels: np.ndarray,
   return by_cluster[starts[community] + offsets]
 
 
+def graph_tensor_of(features: dict[str, np.ndarray],
+                    edge_sets: dict[str, tuple[str, str, np.ndarray]], *,
+                    feature_name: str = "feat") -> tfgnn.GraphTensor:
+  """A one-component GraphTensor of many node and edge sets.
+
+  Args:
+    features: `{node set: [num_nodes, width] float32}`, its feature
+      `feature_name` (the number of rows is the node set's size).
+    edge_sets: `{edge set: (source node set, target node set, [2, E]
+      indices)}`.
+    feature_name: The name of every node set's feature.
+  """
+  return tfgnn.GraphTensor.from_pieces(
+      node_sets={
+          name: tfgnn.NodeSet.from_fields(
+              sizes=tf.constant([len(x)], tf.int32),
+              features={feature_name: tf.constant(x, tf.float32)})
+          for name, x in features.items()},
+      edge_sets={
+          name: tfgnn.EdgeSet.from_fields(
+              sizes=tf.constant([indices.shape[1]], tf.int32),
+              adjacency=tfgnn.Adjacency.from_indices(
+                  source=(source, tf.constant(indices[0], tf.int32)),
+                  target=(target, tf.constant(indices[1], tf.int32))))
+          for name, (source, target, indices) in edge_sets.items()})
+
+
 def make_citation_graph(*,
                         num_papers: int = 600,
                         num_authors: int = 300,
@@ -161,19 +188,10 @@ def make_citation_graph(*,
       VENUE: rng.normal(size=(num_venues, venue_features)).astype(
           np.float32),
   }
-  graph = tfgnn.GraphTensor.from_pieces(
-      node_sets={
-          name: tfgnn.NodeSet.from_fields(
-              sizes=tf.constant([len(x)], tf.int32),
-              features={feature_name: tf.constant(x)})
-          for name, x in features.items()},
-      edge_sets={
-          name: tfgnn.EdgeSet.from_fields(
-              sizes=tf.constant([pairs[name].shape[1]], tf.int32),
-              adjacency=tfgnn.Adjacency.from_indices(
-                  source=(source, tf.constant(pairs[name][0], tf.int32)),
-                  target=(target, tf.constant(pairs[name][1], tf.int32))))
-          for name, (source, target) in EDGE_SETS.items()})
+  graph = graph_tensor_of(
+      features, {name: (source, target, pairs[name])
+                 for name, (source, target) in EDGE_SETS.items()},
+      feature_name=feature_name)
   return HeterogeneousGraph(
       graph_tensor=graph,
       schema=tfgnn.create_schema_pb_from_graph_spec(graph.spec),

@@ -6,7 +6,9 @@ Supported (see `load`):
   * Planetoid `ind.NAME.{x,y,tx,ty,allx,ally,graph,test.index}` pickles;
   * an OGB node-property dataset as the `ogb` package lays it out on disk
     (`raw/edge.csv.gz`, `raw/node-feat.csv.gz`, optional
-    `raw/node-label.csv.gz`); read, never downloaded;
+    `raw/node-label.csv.gz`); read, never downloaded; one of many node and
+    edge types (`raw/relations/`, e.g. ogbn-mag) is read whole by
+    `load_ogb_heterogeneous`;
   * TF-GNN's own files: a `GraphSchema` (`.pbtxt`) and a TFRecord file of
     `tf.Example`s, each one GraphTensor (components are merged); with many
     node and edge sets, `load_tfgnn_heterogeneous` reads the whole graph
@@ -456,6 +458,12 @@ def load_ogb(path: str) -> data.Graph:
       os.path.join(path, "raw")) else path
   edge_file = os.path.join(raw, "edge.csv.gz")
   feat_file = os.path.join(raw, "node-feat.csv.gz")
+  if not os.path.exists(edge_file) and os.path.isdir(
+      os.path.join(raw, "relations")):
+    raise ValueError(
+        f"{path} is an OGB dataset of several node and edge types "
+        "(raw/relations/): read it whole with loaders.load_ogb_heterogeneous("
+        "path, node_set_name=...).")
   for filename in (edge_file, feat_file):
     if not os.path.exists(filename):
       raise ValueError(f"OGB file {filename} is missing (expected "
@@ -480,6 +488,128 @@ def load_ogb(path: str) -> data.Graph:
                     edges=_undirected(edges, features.shape[0], edge_file),
                     labels=labels, name=name,
                     node_ids=_ogb_node_ids(path, raw, features.shape[0]))
+
+
+_OGB_HETERO_LAYOUT = (
+    "the ogb package's heterogeneous layout: raw/num-node-dict.csv.gz, "
+    "raw/relations/SOURCE___RELATION___TARGET/edge.csv.gz, optionally "
+    "raw/node-feat/TYPE/node-feat.csv.gz and raw/node-label/TYPE/"
+    "node-label.csv.gz")
+
+
+def _ogb_node_counts(raw: str) -> dict[str, int]:
+  """`{node type: count}` from OGB's `num-node-dict.csv.gz` (header, counts)."""
+  filename = os.path.join(raw, "num-node-dict.csv.gz")
+  if not os.path.exists(filename):
+    raise ValueError(f"OGB file {filename} is missing (expected "
+                     f"{_OGB_HETERO_LAYOUT}). Point at the dataset folder "
+                     "that holds raw/.")
+  try:
+    with gzip.open(filename, "rt", newline="") as f:
+      header, counts = list(csv.reader(f))[:2]
+    result = {name.strip(): int(count) for name, count in zip(header, counts,
+                                                              strict=True)}
+  except (OSError, EOFError, ValueError, zlib.error, csv.Error) as e:
+    raise ValueError(f"OGB file {filename} is not a gzipped CSV of node types "
+                     f"and their counts ({e}); expected a header row of types "
+                     "and a row of counts. Re-download the dataset.") from e
+  if not result or min(result.values()) < 0:
+    raise ValueError(f"OGB file {filename} names no node types or a negative "
+                     "count. Re-download the dataset.")
+  return result
+
+
+def load_ogb_heterogeneous(path: str, *, node_set_name: str,
+                           add_reverse_edges: bool = True,
+                           feature_name: str = "feat"
+                           ) -> heterogeneous.HeterogeneousGraph:
+  """Reads an OGB dataset of many node and edge types (e.g. ogbn-mag).
+
+  Node sets are the types of `raw/num-node-dict.csv.gz`; each directory
+  `raw/relations/SOURCE___RELATION___TARGET` is an edge set named RELATION
+  (the whole directory name where two relations share one), its
+  `edge.csv.gz` holding `source,target` rows of node indices. A type's
+  `raw/node-feat/TYPE/node-feat.csv.gz` is its feature `feature_name`; a
+  type without one gets a single constant column of ones (the encoder's
+  projection then learns one initial state for the type). The labels are
+  `raw/node-label/NODE_SET/node-label.csv.gz` of `node_set_name`, if present
+  (missing labels -1). With `add_reverse_edges`, every relation also gets an
+  edge set `rev_RELATION` from target to source, so that messages reach
+  every node set. Read, never downloaded.
+
+  Raises:
+    ValueError: naming the file and the fix, if a file is missing or
+      malformed, a relation names an unknown type or an index outside its
+      type, or `node_set_name` is not a type of the dataset.
+  """
+  raw = os.path.join(path, "raw") if os.path.isdir(
+      os.path.join(path, "raw")) else path
+  counts = _ogb_node_counts(raw)
+  _one_of(counts, "node set", node_set_name)
+  relation_dirs = sorted(glob.glob(os.path.join(raw, "relations", "*", "")))
+  if not relation_dirs:
+    raise ValueError(f"OGB dataset {path} has no raw/relations/*/ "
+                     f"directories (expected {_OGB_HETERO_LAYOUT}).")
+  triples = {}
+  for directory in relation_dirs:
+    triple = os.path.basename(os.path.normpath(directory)).split("___")
+    if len(triple) != 3 or triple[0] not in counts or triple[2] not in counts:
+      raise ValueError(
+          f"OGB relation directory {directory} is not named "
+          f"SOURCE___RELATION___TARGET with types of {sorted(counts)}. "
+          "Rename it or re-download the dataset.")
+    triples[directory] = triple
+  relation_names = [relation for _, relation, _ in triples.values()]
+  edge_sets = {}
+  for directory, (source, relation, target) in triples.items():
+    name = relation if relation_names.count(relation) == 1 else (
+        "___".join((source, relation, target)))
+    edge_file = os.path.join(directory, "edge.csv.gz")
+    if not os.path.exists(edge_file):
+      raise ValueError(f"OGB file {edge_file} is missing (expected "
+                       f"{_OGB_HETERO_LAYOUT}). Re-download the dataset.")
+    edges = _read_csv_gz(edge_file, np.int64, "source,target node indices",
+                         columns=2).reshape(-1, 2).T
+    for row, node_type in ((0, source), (1, target)):
+      if edges.size and (edges[row].min() < 0 or
+                         edges[row].max() >= counts[node_type]):
+        raise ValueError(
+            f"OGB file {edge_file} has {node_type} indices outside [0, "
+            f"{counts[node_type]}) (num-node-dict.csv.gz). Re-download the "
+            "dataset.")
+    edge_sets[name] = (source, target, edges)
+    if add_reverse_edges:
+      edge_sets[f"rev_{name}"] = (target, source, edges[::-1])
+  features = {}
+  for node_type, count in counts.items():
+    feat_file = os.path.join(raw, "node-feat", node_type, "node-feat.csv.gz")
+    if not os.path.exists(feat_file):
+      features[node_type] = np.ones((count, 1), np.float32)
+      continue
+    table = _read_csv_gz(feat_file, np.float32, "node features")
+    if table.shape[0] != count:
+      raise ValueError(f"OGB file {feat_file} has {table.shape[0]} rows, "
+                       f"expected {count} {node_type} nodes "
+                       "(num-node-dict.csv.gz). Re-download the dataset.")
+    features[node_type] = table.reshape(count, -1)
+  labels = None
+  label_file = os.path.join(raw, "node-label", node_set_name,
+                            "node-label.csv.gz")
+  if os.path.exists(label_file):
+    table = _read_csv_gz(label_file, np.float64, "node labels",
+                         columns=1).reshape(-1)
+    if table.shape != (counts[node_set_name],):
+      raise ValueError(f"OGB file {label_file} has labels for {table.size} "
+                       f"nodes, expected {counts[node_set_name]}. "
+                       "Re-download the dataset.")
+    labels = np.where(np.isnan(table), -1, table).astype(np.int64)
+  graph = heterogeneous.graph_tensor_of(features, edge_sets,
+                                        feature_name=feature_name)
+  return heterogeneous.HeterogeneousGraph(
+      graph_tensor=graph,
+      schema=tfgnn.create_schema_pb_from_graph_spec(graph.spec),
+      node_set_name=node_set_name, labels=labels, feature_name=feature_name,
+      name=os.path.basename(os.path.normpath(path)))
 
 
 def _ogb_node_ids(path: str, raw: str, num_nodes: int
