@@ -17,8 +17,10 @@ from tensorflow_gnn import runner
 
 import tensorflow_gnn_dink as dink
 from tensorflow_gnn_dink import encoders
+from tensorflow_gnn_dink.recipe import evaluation
 from tensorflow_gnn_dink.recipe import heterogeneous
 from tensorflow_gnn_dink.recipe import loaders
+from tensorflow_gnn_dink.recipe import selection
 
 
 def _indices(graph, edge_set):
@@ -312,6 +314,63 @@ class ModelZooTest(testing_utils.TestCase):
   def test_model_zoo_names(self):
     self.assertEqual(sorted(encoders.MODEL_ZOO),
                      ["graph_sage", "hgt", "mt_albis", "vanilla_mpnn"])
+
+
+
+def _pretrained_states(graph, model_fn, node_set_name, steps, model_dir):
+  """States of `node_set_name` after Dink-Net's pretraining (runner, DGI)."""
+  tf.keras.utils.set_random_seed(0)
+  dgi = dink.DeepGraphInfomaxTask(
+      node_set_name, readout="all_nodes", seed=1, svd_metrics=False,
+      augmentor=dink.DropFeatureColumns(rate=0.2, seed=2),
+      dgi_loss_weight=0.0, discrimination_loss_weight=1.0)
+  trainer = runner.KerasTrainer(
+      tf.distribute.get_strategy(),
+      model_dir=model_dir, steps_per_epoch=steps,
+      verbose=0, summarize_every_n_steps="never")
+  result = runner.run(
+      train_ds_provider=dink.FullGraphDatasetProvider(graph),
+      model_fn=model_fn, optimizer_fn=lambda: tf.keras.optimizers.Adam(1e-3),
+      trainer=trainer, task=dgi, gtspec=graph.spec, global_batch_size=1,
+      epochs=1, model_exporters=[])
+  return result.base_model(graph).node_sets[node_set_name][
+      tfgnn.HIDDEN_STATE].numpy()
+
+
+class OtherNodeSetsTest(testing_utils.TestCase):
+  """The authors and venues carry the communities the paper features lack."""
+
+  def test_heterogeneous_encoder_beats_papers_and_citations_alone(self):
+    # Paper features with noise 3 against community means of norm 2:
+    # k-means on them is near chance (0.25 for K=4).
+    graph = heterogeneous.make_citation_graph(num_papers=600,
+                                              paper_feature_noise=3.0, seed=0)
+    tensor = graph.graph_tensor
+    cites = tensor.edge_sets["cites"].adjacency
+    papers_only = tfgnn.GraphTensor.from_pieces(
+        node_sets={"nodes": tfgnn.NodeSet.from_fields(
+            sizes=tensor.node_sets["paper"].sizes,
+            features={"feat": tensor.node_sets["paper"]["feat"]})},
+        edge_sets={"edges": tfgnn.EdgeSet.from_fields(
+            sizes=tensor.edge_sets["cites"].sizes,
+            adjacency=tfgnn.Adjacency.from_indices(
+                source=("nodes", cites.source),
+                target=("nodes", cites.target)))})
+
+    def accuracy(states):
+      z = states / np.linalg.norm(states, axis=1, keepdims=True)
+      _, ids = selection.kmeans(z, 4, seed=0, n_init=10)  # No labels.
+      return evaluation.accuracy(graph.labels, ids)
+
+    every_set = accuracy(_pretrained_states(
+        tensor, dink.make_model_zoo_fn("graph_sage", hidden_units=64),
+        "paper", steps=300, model_dir=self.create_tempdir().full_path))
+    citations = accuracy(_pretrained_states(
+        papers_only, dink.make_gcn_model_fn(hidden_units=64, seed=0),
+        "nodes", steps=300, model_dir=self.create_tempdir().full_path))
+    # Measured 0.597 against 0.350 (seed 0; seed 1: 0.503 against 0.307).
+    self.assertGreater(every_set, citations + 0.10, (every_set, citations))
+    self.assertGreater(every_set, 0.40)
 
 
 if __name__ == "__main__":
