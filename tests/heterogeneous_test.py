@@ -241,6 +241,12 @@ class OGBLayoutTest(testing_utils.TestCase):
     with self.assertRaisesRegex(ValueError, r"node-feat.csv.gz has 2 rows, "
                                 r"expected 4 paper nodes"):
       loaders.load_ogb_heterogeneous(root, node_set_name="paper")
+    with open(os.path.join(raw, "node-feat", "paper", "node-feat.csv.gz"),
+              "wb") as f:
+      f.write(b"plain text")
+    with self.assertRaisesRegex(ValueError, r"node-feat.csv.gz is not a "
+                                r"gzipped CSV .* heterogeneous layout"):
+      loaders.load_ogb_heterogeneous(root, node_set_name="paper")
     os.remove(os.path.join(raw, "num-node-dict.csv.gz"))
     with self.assertRaisesRegex(ValueError, r"num-node-dict.csv.gz is "
                                 r"missing"):

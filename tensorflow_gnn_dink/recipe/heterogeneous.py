@@ -125,11 +125,12 @@ def make_citation_graph(*,
   degree `2 * citations_per_paper`, `citation_homophily`,
   `paper_feature_noise`; a high noise makes the paper features
   uninformative). Author `a` belongs to community `a mod n_clusters`, venue
-  `v` to `v mod n_clusters`; an author writes `papers_per_author` papers, each of its own community with
-  probability `author_purity` (repeats merge); every paper is published in
-  one venue, of the paper's community with probability `venue_purity`.
-  Authors and venues have Gaussian features that carry no community
-  (`author_features`, `venue_features` columns). Same arguments, same graph.
+  `v` to `v mod n_clusters`. An author writes `papers_per_author` papers,
+  each of its own community with probability `author_purity` (repeats
+  merge); every paper is published in one venue, of the paper's community
+  with probability `venue_purity`. Authors and venues have Gaussian
+  features that carry no community (`author_features`, `venue_features`
+  columns). Same arguments, same graph.
 
   Returns:
     A `HeterogeneousGraph` clustering `"paper"`, with the edge sets of

@@ -428,8 +428,11 @@ _OGB_LAYOUT = ("the ogb package's layout: raw/edge.csv.gz, "
 
 
 def _read_csv_gz(filename: str, dtype, what: str,
-                 columns: Optional[int] = None) -> np.ndarray:
+                 columns: Optional[int] = None,
+                 layout: str = _OGB_LAYOUT) -> np.ndarray:
   """The rows of a gzipped CSV file of numbers, as a 2-D array.
+
+  `layout` is what the error messages say the dataset should look like.
 
   Raises:
     ValueError: naming `filename`, if it is not gzip, not numbers, or has
@@ -440,7 +443,7 @@ def _read_csv_gz(filename: str, dtype, what: str,
       table = np.loadtxt(f, delimiter=",", dtype=dtype, ndmin=2)
   except (OSError, EOFError, ValueError, zlib.error) as e:
     raise ValueError(f"OGB file {filename} is not a gzipped CSV of {what} "
-                     f"({e}); expected {_OGB_LAYOUT}. Re-download the "
+                     f"({e}); expected {layout}. Re-download the "
                      "dataset.") from e
   if columns is not None and table.size and table.shape[1] != columns:
     raise ValueError(f"OGB file {filename} has {table.shape[1]} columns, "
@@ -569,7 +572,8 @@ def load_ogb_heterogeneous(path: str, *, node_set_name: str,
       raise ValueError(f"OGB file {edge_file} is missing (expected "
                        f"{_OGB_HETERO_LAYOUT}). Re-download the dataset.")
     edges = _read_csv_gz(edge_file, np.int64, "source,target node indices",
-                         columns=2).reshape(-1, 2).T
+                         columns=2,
+                         layout=_OGB_HETERO_LAYOUT).reshape(-1, 2).T
     for row, node_type in ((0, source), (1, target)):
       if edges.size and (edges[row].min() < 0 or
                          edges[row].max() >= counts[node_type]):
@@ -586,7 +590,8 @@ def load_ogb_heterogeneous(path: str, *, node_set_name: str,
     if not os.path.exists(feat_file):
       features[node_type] = np.ones((count, 1), np.float32)
       continue
-    table = _read_csv_gz(feat_file, np.float32, "node features")
+    table = _read_csv_gz(feat_file, np.float32, "node features",
+                         layout=_OGB_HETERO_LAYOUT)
     if table.shape[0] != count:
       raise ValueError(f"OGB file {feat_file} has {table.shape[0]} rows, "
                        f"expected {count} {node_type} nodes "
@@ -597,7 +602,8 @@ def load_ogb_heterogeneous(path: str, *, node_set_name: str,
                             "node-label.csv.gz")
   if os.path.exists(label_file):
     table = _read_csv_gz(label_file, np.float64, "node labels",
-                         columns=1).reshape(-1)
+                         columns=1,
+                         layout=_OGB_HETERO_LAYOUT).reshape(-1)
     if table.shape != (counts[node_set_name],):
       raise ValueError(f"OGB file {label_file} has labels for {table.size} "
                        f"nodes, expected {counts[node_set_name]}. "
@@ -655,7 +661,7 @@ def _read_schema(schema_path: str
 
 def _read_records(spec: tfgnn.GraphTensorSpec, schema_path: str,
                   tfrecord_path: str) -> tfgnn.GraphTensor:
-  """All GraphTensors of `tfrecord_path`, merged into one (one component each)."""
+  """The GraphTensors of `tfrecord_path` merged into one, a component each."""
   if not tf.io.gfile.exists(tfrecord_path):
     raise ValueError(f"TFRecord file {tfrecord_path} does not exist: pass "
                      "tfrecord_path= the file of tf.Examples that "
