@@ -19,6 +19,7 @@ os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")  # Before TensorFlow.
 
 # pylint: disable=g-import-not-at-top,wrong-import-position
 import argparse
+import ast
 import datetime
 import importlib.util
 import json
@@ -58,9 +59,16 @@ def dataset_config(dataset, seed, settings):
     node = config
     for parent in parents:
       node = node[parent]
-    node[leaf] = type(node[leaf])(value) if node[leaf] is not None else (
-        json.loads(value))
+    node[leaf] = _parsed(value)  # ConfigDict checks the field's type.
   return config
+
+
+def _parsed(value):
+  """A Python literal (`500`, `5e-4`, `False`, `None`), else the string."""
+  try:
+    return ast.literal_eval(value)
+  except (ValueError, SyntaxError):
+    return value
 
 
 def candidates(config, graph, restarts):

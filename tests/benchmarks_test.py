@@ -127,6 +127,18 @@ class SelectionCeilingTest(testing_utils.TestCase):
     with self.assertRaisesRegex(ValueError, "Unknown rule"):
       selection_ceiling.choose(scores, "labels")
 
+  def test_settings_keep_their_types(self):
+    config = selection_ceiling.dataset_config(
+        "cora", 3, ["pretrain.steps=500", "deterministic=False",
+                    "pretrain.learning_rate=5e-4", "selection=last",
+                    "kmeans.batch_size=256"])
+    self.assertEqual(config.seed, 3)
+    self.assertEqual(config.pretrain.steps, 500)
+    self.assertIs(config.deterministic, False)  # Not bool("False").
+    self.assertAlmostEqual(config.pretrain.learning_rate, 5e-4)
+    self.assertEqual(config.selection, "last")
+    self.assertEqual(config.kmeans.batch_size, 256)
+
   def test_candidates_of_a_small_pretraining(self):
     config = config_lib.default_config()
     config.model.hidden_units = 16
