@@ -206,10 +206,18 @@ class OGBLayoutTest(testing_utils.TestCase):
     self.assertEqual(set(without.graph_tensor.edge_sets),
                      {"writes", "cites", "affiliated_with"})
     self.assertIsNone(without.labels)
-    # The homogeneous reader points at this one.
+    # The homogeneous reader points at this one; `load` reads it so, given
+    # the node set to cluster.
     with self.assertRaisesRegex(ValueError, r"several node and edge types.*"
                                 r"load_ogb_heterogeneous"):
+      loaders.load_ogb(root)
+    with self.assertRaisesRegex(ValueError, r"several node sets \['author', "
+                                r"'institution', 'paper'\]: name the one"):
       loaders.load(root)
+    read = loaders.load(root, node_set_name="paper")
+    self.assertAllEqual(read.labels, graph.labels)
+    self.assertEqual(set(read.graph_tensor.edge_sets),
+                     set(tensor.edge_sets))
     # And an encoder of the model zoo runs on it.
     encoded = dink.make_model_zoo_fn("vanilla_mpnn", hidden_units=4)(
         tensor.spec)(tensor)

@@ -24,6 +24,9 @@ def default_config() -> ml_collections.ConfigDict:
   # None: the number of label classes (the benchmark convention; the only use
   # of labels before evaluation). Required for unlabelled graphs.
   config.n_clusters = config_dict.placeholder(int)
+  # The node set to cluster, for graphs of many node sets (None: the graph's
+  # own; a homogeneous graph has one).
+  config.node_set = config_dict.placeholder(str)
 
   # The graph: a file/directory for `loaders.load`, else the synthetic CSBM.
   # feature_format: "auto" keeps features sparse (only non-zeros stored and
@@ -35,16 +38,29 @@ def default_config() -> ml_collections.ConfigDict:
       normalize_features="row",  # "row" (Dink-Net: rows sum to 1) or "none".
       feature_format="auto",
   ))
-  # words_per_node: None for dense Gaussian features, else a sparse binary
-  # bag of words with about that many words per node (see data.make_csbm).
+  # kind: "csbm" (data.make_csbm, one node set, the fields below) or
+  # "citation" (heterogeneous.make_citation_graph: papers, authors, venues;
+  # `config.citation`). words_per_node: None for dense Gaussian features,
+  # else a sparse binary bag of words with about that many words per node.
   config.synthetic = ml_collections.ConfigDict(dict(
+      kind="csbm",
       num_nodes=1000, n_clusters=5, num_features=64, avg_degree=10.0,
       homophily=0.8, feature_noise=2.0,
       words_per_node=config_dict.placeholder(int)))
+  config.citation = ml_collections.ConfigDict(dict(
+      num_papers=600, num_authors=300, num_venues=20, n_clusters=4,
+      num_features=32, citations_per_paper=2.0, citation_homophily=0.6,
+      paper_feature_noise=1.0, papers_per_author=4, author_purity=0.9,
+      venue_purity=0.9))
 
-  # Encoder: GCN + PReLU, as Dink-Net.
-  config.model = ml_collections.ConfigDict(dict(hidden_units=512,
-                                                num_layers=1))
+  # Encoder. "auto": Dink-Net's GCN + PReLU on a graph of one node set and
+  # one edge set, else "graph_sage". "gcn", or one of TF-GNN's model zoo
+  # (`encoders.MODEL_ZOO`: vanilla_mpnn, mt_albis, hgt, graph_sage) over
+  # every node and edge set, with its own hyperparameters in `hparams`
+  # (e.g. reduce_type="mean"; see `encoders.make_model_zoo_fn`).
+  config.model = ml_collections.ConfigDict(dict(
+      encoder="auto", hidden_units=512, num_layers=1,
+      hparams=ml_collections.ConfigDict()))
 
   # Embedding for clustering: L2-normalised h + A_hat^steps h.
   config.embedding = ml_collections.ConfigDict(dict(propagation_steps=5))
@@ -107,10 +123,13 @@ FIELD_HELP = {
     "seed": "random seed of everything (same seed, same clusters)",
     "n_clusters": "K; default: the number of label classes (needed for "
                   "unlabelled graphs)",
+    "node_set": "the node set to cluster (graphs of many node sets)",
     "data.path": "the graph (same as --data); default: the synthetic graph",
     "data.normalize_features": "'row' (rows sum to 1, Dink-Net) or 'none'",
     "data.feature_format": "'auto' (sparse under 10% non-zeros), 'sparse' "
                            "or 'dense'",
+    "synthetic.kind": "synthetic graph: 'csbm' (one node set) or 'citation' "
+                      "(papers, authors, venues; config.citation)",
     "synthetic.num_nodes": "synthetic graph: nodes",
     "synthetic.n_clusters": "synthetic graph: planted communities",
     "synthetic.num_features": "synthetic graph: feature columns",
@@ -121,7 +140,24 @@ FIELD_HELP = {
                                "harder)",
     "synthetic.words_per_node": "synthetic graph: sparse bag of words with "
                                 "about this many words (default: dense)",
-    "model.hidden_units": "encoder width (GCN + PReLU)",
+    "citation.num_papers": "citation graph: papers (the node set clustered)",
+    "citation.num_authors": "citation graph: authors",
+    "citation.num_venues": "citation graph: venues",
+    "citation.n_clusters": "citation graph: planted paper communities",
+    "citation.num_features": "citation graph: paper feature columns",
+    "citation.citations_per_paper": "citation graph: citations per paper",
+    "citation.citation_homophily": "citation graph: fraction of citations "
+                                   "inside a community",
+    "citation.paper_feature_noise": "citation graph: paper feature noise "
+                                    "(higher: less informative)",
+    "citation.papers_per_author": "citation graph: papers each author writes",
+    "citation.author_purity": "citation graph: fraction of an author's "
+                              "papers in its community",
+    "citation.venue_purity": "citation graph: fraction of papers published "
+                             "in a venue of their community",
+    "model.encoder": "'auto', 'gcn' or a TF-GNN model zoo encoder: "
+                     "vanilla_mpnn, mt_albis, hgt, graph_sage",
+    "model.hidden_units": "encoder width",
     "model.num_layers": "GCN layers",
     "embedding.propagation_steps": "hops p of the clustering embedding "
                                    "normalize(h + A^p h)",
@@ -252,3 +288,15 @@ def validate(config: ml_collections.ConfigDict) -> None:
     _check_number(config, "finetune.max_center_norm", low=0.0, positive=True)
   _checks.check_one_of(config.finetune.shrink, ("all", "assigned"),
                        "config.finetune.shrink")
+  _checks.check_one_of(config.model.encoder, ENCODERS, "config.model.encoder")
+  _checks.check_one_of(config.synthetic.kind, ("csbm", "citation"),
+                       "config.synthetic.kind")
+  if config.node_set is not None and not (
+      isinstance(config.node_set, str) and config.node_set.strip()):
+    raise ValueError(f"config.node_set must name a node set, got "
+                     f"{config.node_set!r}.")
+
+
+# `config.model.encoder`'s values: TF-GNN's model zoo (`encoders.MODEL_ZOO`)
+# besides Dink-Net's GCN.
+ENCODERS = ("auto", "gcn", "vanilla_mpnn", "mt_albis", "hgt", "graph_sage")

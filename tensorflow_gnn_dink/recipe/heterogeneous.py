@@ -11,6 +11,7 @@ features it uses): seeded, labelled, with a `tfgnn.GraphSchema`.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
 from typing import Optional
 
@@ -55,6 +56,176 @@ class HeterogeneousGraph:
   labels: Optional[np.ndarray]
   feature_name: str
   name: str
+
+  # The sizes and ids the recipe reports, as `data.Graph` has them.
+  node_ids = None
+
+  @property
+  def num_nodes(self) -> int:
+    """The number of nodes of the clustered node set."""
+    return int(self.graph_tensor.node_sets[self.node_set_name].total_size)
+
+  @property
+  def num_features(self) -> int:
+    """The width of the clustered node set's feature."""
+    return int(self.graph_tensor.node_sets[self.node_set_name][
+        self.feature_name].shape[-1])
+
+  @property
+  def num_classes(self) -> Optional[int]:
+    if self.labels is None:
+      return None
+    known = self.labels[self.labels >= 0]
+    return int(len(np.unique(known))) if known.size else None
+
+  @functools.cached_property
+  def edges(self) -> np.ndarray:
+    """`[2, E]` edges among the clustered nodes (`clustered_edges`)."""
+    return clustered_edges(self.graph_tensor, self.node_set_name)
+
+  def clustered(self) -> data.Graph:
+    """The clustered node set as a homogeneous `data.Graph`.
+
+    Its features, labels and the edges among its nodes (`edges`): what the
+    recipe's selection and evaluation read (modularity, conductance, ACC).
+    """
+    return data.Graph(
+        features=np.asarray(self.graph_tensor.node_sets[self.node_set_name][
+            self.feature_name]), edges=self.edges, labels=self.labels,
+        name=self.name)
+
+  def with_node_set(self, node_set_name: str) -> "HeterogeneousGraph":
+    """The same graph clustering `node_set_name` (its labels unknown unless
+    it is the node set clustered now)."""
+    if node_set_name == self.node_set_name:
+      return self
+    _check_node_set(self.graph_tensor, node_set_name)
+    return dataclasses.replace(self, node_set_name=node_set_name, labels=None)
+
+
+def _check_node_set(graph: tfgnn.GraphTensor, name: str) -> None:
+  if name not in graph.node_sets:
+    raise ValueError(f"Node set {name!r} is not in the graph: it has "
+                     f"{sorted(graph.node_sets)}. Pass one of them "
+                     "(--config.node_set=NAME).")
+
+
+def own_edge_sets(graph: tfgnn.GraphTensor, node_set_name: str) -> list[str]:
+  """The edge sets from `node_set_name` to itself, sorted by name."""
+  return sorted(
+      name for name, edge_set in graph.edge_sets.items()
+      if edge_set.adjacency.source_name == node_set_name ==
+      edge_set.adjacency.target_name)
+
+
+# The co-neighbour edges of `clustered_edges` stop at this many (directed).
+MAX_PROJECTED_EDGES = 20_000_000
+
+
+def clustered_edges(graph: tfgnn.GraphTensor,
+                    node_set_name: str) -> np.ndarray:
+  """`[2, E]` undirected edges among the nodes of `node_set_name`.
+
+  Those of the edge sets from the node set to itself (both directions, no
+  self-loops: `data.symmetrize_edges`); if it has none, the nodes that share
+  a neighbour in another node set (papers with a common author or venue),
+  counted once per pair. A neighbour of `d` nodes joins `d (d - 1)` directed
+  pairs, so the neighbours of fewest nodes come first, until
+  `MAX_PROJECTED_EDGES` pairs (a venue of 10^4 papers says little of
+  communities and would cost 10^8). These are the edges of the selection's
+  modularity and of the reported conductance; none (`[2, 0]`) if no two
+  nodes share a neighbour (e.g. venues, each paper having one).
+  """
+  _check_node_set(graph, node_set_name)
+  num_nodes = int(graph.node_sets[node_set_name].total_size)
+  own = own_edge_sets(graph, node_set_name)
+  pairs = []
+  for name in own:
+    adjacency = graph.edge_sets[name].adjacency
+    pairs.append(np.stack([np.asarray(adjacency.source, np.int64),
+                           np.asarray(adjacency.target, np.int64)]))
+  if not own:
+    pairs = _co_neighbours(graph, node_set_name)
+  if not pairs:
+    return np.zeros((2, 0), np.int64)
+  return data.symmetrize_edges(np.concatenate(pairs, axis=1), num_nodes)
+
+
+def _co_neighbours(graph: tfgnn.GraphTensor,
+                   node_set_name: str) -> list[np.ndarray]:
+  """Pairs of `node_set_name`'s nodes with a common neighbour elsewhere."""
+  members = []  # (neighbour key, member) over every edge set touching it.
+  for index, name in enumerate(sorted(graph.edge_sets)):
+    adjacency = graph.edge_sets[name].adjacency
+    ends = {adjacency.source_name: np.asarray(adjacency.source, np.int64),
+            adjacency.target_name: np.asarray(adjacency.target, np.int64)}
+    if node_set_name not in ends or len(ends) != 2:
+      continue  # Not touching it, or within one node set.
+    (other,) = set(ends) - {node_set_name}
+    # Neighbours of different edge sets are different neighbours.
+    members.append((index * (1 << 40) + ends[other], ends[node_set_name]))
+  if not members:
+    return []
+  keys = np.concatenate([k for k, _ in members])
+  nodes = np.concatenate([m for _, m in members])
+  keys, nodes = np.unique(np.stack([keys, nodes]), axis=1)  # Each pair once.
+  _, starts, counts = np.unique(keys, return_index=True, return_counts=True)
+  cost = counts * (counts - 1)
+  order = np.argsort(counts, kind="stable")
+  kept = order[np.cumsum(cost[order]) <= MAX_PROJECTED_EDGES]
+  pairs = []
+  for start, count in zip(starts[kept], counts[kept]):
+    if count > 1:
+      group = nodes[start:start + count]
+      source, target = np.meshgrid(group, group)
+      pairs.append(np.stack([source.ravel(), target.ravel()]))
+  return pairs
+
+
+def validate(graph: HeterogeneousGraph) -> None:
+  """Raises ValueError with the problem and the fix for a malformed graph.
+
+  The clustered node set must exist and have nodes; every node set the
+  dense float feature `graph.feature_name`, finite; every edge index a node
+  of its node set; the labels one integer per clustered node.
+  """
+  tensor = graph.graph_tensor
+  _check_node_set(tensor, graph.node_set_name)
+  if graph.num_nodes == 0:
+    raise ValueError(f"Node set {graph.node_set_name!r} has no nodes: "
+                     "nothing to cluster.")
+  for name, node_set in sorted(tensor.node_sets.items()):
+    value = node_set.features.get(graph.feature_name)
+    if not (isinstance(value, tf.Tensor) and value.dtype.is_floating and
+            value.shape.rank == 2):
+      raise ValueError(
+          f"Node set {name!r} has no dense float feature "
+          f"{graph.feature_name!r} of shape [num_nodes, width] (it has "
+          f"{sorted(node_set.features)}): every node set needs one for the "
+          "encoder.")
+    bad = np.unique(np.nonzero(~np.isfinite(np.asarray(value)))[0])
+    if bad.size:
+      raise ValueError(
+          f"Node set {name!r}: feature {graph.feature_name!r} has NaN or inf "
+          f"in {bad.size} rows (first: {bad[:5].tolist()}). Clean or impute "
+          "them before clustering.")
+  for name, edge_set in sorted(tensor.edge_sets.items()):
+    adjacency = edge_set.adjacency
+    for node_set_name, index in ((adjacency.source_name, adjacency.source),
+                                 (adjacency.target_name, adjacency.target)):
+      size = int(tensor.node_sets[node_set_name].total_size)
+      index = np.asarray(index)
+      if index.size and (index.min() < 0 or index.max() >= size):
+        raise ValueError(
+            f"Edge set {name!r} references nodes of {node_set_name!r} "
+            f"outside [0, {size}): min {index.min()}, max {index.max()}.")
+  labels = graph.labels
+  if labels is not None and (labels.shape != (graph.num_nodes,) or
+                             not np.issubdtype(labels.dtype, np.integer)):
+    raise ValueError(
+        f"labels must be {graph.num_nodes} integer class ids (-1: unknown), "
+        f"one per node of {graph.node_set_name!r}; got shape "
+        f"{labels.shape}, dtype {labels.dtype}.")
 
 
 def _members(rng: np.random.Generator, own: np.ndarray, labels: np.ndarray,

@@ -203,6 +203,50 @@ class FullGraph(InputMode):
     return result
 
 
+class ManyNodeSets(InputMode):
+  """Every step sees the whole graph; the encoder is one of TF-GNN's model zoo.
+
+  For graphs of many node and edge sets (and homogeneous ones with
+  `config.model.encoder` other than the GCN): every node set's feature
+  `feature_name` is projected to the hidden size, then messages pass over
+  every edge set (`encoders.make_model_zoo_fn`); the states of
+  `node_set_name` are clustered. The negative view shuffles the rows of
+  every node set (each with its own permutation), as TF-GNN's Deep Graph
+  Infomax does.
+  """
+
+  def __init__(self, config: ml_collections.ConfigDict,
+               graph_tensor: tfgnn.GraphTensor, *, node_set_name: str,
+               feature_name: str, encoder: str):
+    # Not InputMode.__init__: there is no GCN to build.
+    self.graph_tensor = graph_tensor
+    self.graph_spec = graph_tensor.spec
+    self._propagate = None
+    self.node_set_name = node_set_name
+    self.provider = inputs.FullGraphDatasetProvider(graph_tensor)
+    self.spec = graph_tensor.spec
+    self.description = (f"full-graph {encoder} steps over "
+                        f"{len(graph_tensor.node_sets)} node sets and "
+                        f"{len(graph_tensor.edge_sets)} edge sets")
+    self._model_fn = encoders.make_model_zoo_fn(
+        encoder, hidden_units=config.model.hidden_units,
+        num_layers=config.model.num_layers, feature_name=feature_name,
+        **config.model.hparams.to_dict())
+
+  def build_encoder(self) -> tf.keras.Model:
+    return self._model_fn(self.spec)
+
+  def corruptor(self, seed: int) -> tf.keras.layers.Layer:
+    return layers.ShuffleNodeRows(seed=seed)  # Every node set.
+
+  def encode(self, encoder: tf.keras.Model) -> np.ndarray:
+    states = encoder(self.graph_tensor).node_sets[self.node_set_name][
+        tfgnn.HIDDEN_STATE]
+    result = _arrays.aligned_empty(states.shape, states.dtype.as_numpy_dtype)
+    result[...] = states
+    return result
+
+
 class NodeRows(InputMode):
   """Steps see batches of `A_hat X` rows, computed once (one-layer GCN).
 

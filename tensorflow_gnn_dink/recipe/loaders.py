@@ -798,13 +798,22 @@ def load_tfgnn_heterogeneous(
       name=os.path.basename(tfrecord_path).split(".")[0])
 
 
-def load(path: str, **kwargs) -> data.Graph:
+def load(path: str, *, node_set_name: Optional[str] = None,
+         **kwargs) -> data.Graph | heterogeneous.HeterogeneousGraph:
   """Reads `path` by its format (see the module docstring).
 
   `.npz` -> gnn-benchmark; a directory with `ind.NAME.*` files, an `ind.NAME`
   prefix or one of its files -> Planetoid; a directory with `raw/` or
   `edge.csv.gz` -> OGB; a `.pbtxt` schema -> TF-GNN (with
   `tfrecord_path=...`, or the TFRecord files beside it).
+
+  Graphs of several node or edge sets (a TF-GNN schema of many, OGB's
+  `raw/relations/`) are read whole as a `heterogeneous.HeterogeneousGraph`
+  clustering `node_set_name` (which they need; an integer feature `label`
+  of that node set in TF-GNN files is read as its labels, taken out of the
+  graph). `node_set_name` of a homogeneous TF-GNN schema picks its node set;
+  other formats have one node set and ignore it (`stages.prepare` checks
+  it).
 
   Raises:
     ValueError: naming the file, if `path` does not exist, is of no format
@@ -827,10 +836,32 @@ def load(path: str, **kwargs) -> data.Graph:
                        ".tfrecord file there or passed as tfrecord_path=.")
     if isinstance(tfrecord_path, list):
       tfrecord_path = tfrecord_path[0]
-    return load_tfgnn(path, tfrecord_path, **kwargs)
+    _, spec = _read_schema(path)
+    if len(spec.node_sets_spec) > 1 or len(spec.edge_sets_spec) > 1:
+      node_set_name = _heterogeneous_node_set(spec.node_sets_spec, path,
+                                              node_set_name)
+      label = kwargs.pop("label_feature_name", None)
+      features = spec.node_sets_spec[node_set_name].features_spec
+      if label is None and _LABEL in features and features[
+          _LABEL].dtype.is_integer:
+        label = _LABEL
+      return load_tfgnn_heterogeneous(path, tfrecord_path,
+                                      node_set_name=node_set_name,
+                                      label_feature_name=label, **kwargs)
+    return load_tfgnn(path, tfrecord_path, node_set_name=node_set_name,
+                      **kwargs)
   if os.path.isdir(path):
     if _planetoid_prefixes(path):
       return load_planetoid(path)
+    raw = os.path.join(path, "raw") if os.path.isdir(
+        os.path.join(path, "raw")) else path
+    if os.path.isdir(os.path.join(raw, "relations")) and not os.path.exists(
+        os.path.join(raw, "edge.csv.gz")):
+      counts = _ogb_node_counts(raw)
+      return load_ogb_heterogeneous(
+          path, node_set_name=_heterogeneous_node_set(counts, path,
+                                                      node_set_name),
+          **kwargs)
     if any(os.path.exists(os.path.join(path, f))
            for f in ("raw", "edge.csv.gz", "node-feat.csv.gz")):
       return load_ogb(path)
@@ -838,3 +869,19 @@ def load(path: str, **kwargs) -> data.Graph:
     return load_planetoid(path)
   raise ValueError(f"Unknown graph format at {path}: expected {FORMATS}. "
                    "Convert the graph to one of them.")
+
+
+_LABEL = "label"  # The labels of the clustered node set in TF-GNN files.
+
+
+def _heterogeneous_node_set(names, path: str, given: Optional[str]) -> str:
+  """`given`, checked to be one of `names` (node sets of the graph at path)."""
+  if given is None:
+    raise ValueError(
+        f"{path} holds a graph of several node sets {sorted(names)}: name "
+        "the one to cluster (--config.node_set=NAME, or node_set_name=).")
+  if given not in names:
+    raise ValueError(f"Node set {given!r} is not in {path}: it has "
+                     f"{sorted(names)}. Pass one of them "
+                     "(--config.node_set=NAME).")
+  return given

@@ -41,6 +41,7 @@ import scipy.sparse as sp
 from tensorflow_gnn_dink import _files
 from tensorflow_gnn_dink.recipe import config as config_lib
 from tensorflow_gnn_dink.recipe import data
+from tensorflow_gnn_dink.recipe import heterogeneous
 
 RUN_FILE = "run.json"
 RESULTS_FILE = "results.json"
@@ -52,9 +53,12 @@ OWNED = (RUN_FILE, "pretrain", "initialise_centres.npz", "finetune",
 _NOT_COMPARED = ("check_memory", "data.path", "plots")
 
 
-def graph_fingerprint(graph: data.Graph) -> dict[str, Any]:
+def graph_fingerprint(graph: data.Graph | heterogeneous.HeterogeneousGraph
+                      ) -> dict[str, Any]:
   """Sizes and a digest of edges, features, labels: equal for equal graphs."""
   digest = hashlib.blake2b(digest_size=16)
+  if isinstance(graph, heterogeneous.HeterogeneousGraph):
+    return _heterogeneous_fingerprint(graph, digest)
   features = graph.features
   arrays = ([features.data, features.indices, features.indptr]
             if sp.issparse(features) else [features])
@@ -64,6 +68,30 @@ def graph_fingerprint(graph: data.Graph) -> dict[str, Any]:
   return dict(name=graph.name, num_nodes=graph.num_nodes,
               num_edges=int(graph.edges.shape[1]),
               num_features=graph.num_features, digest=digest.hexdigest())
+
+
+def _heterogeneous_fingerprint(graph: heterogeneous.HeterogeneousGraph,
+                               digest) -> dict[str, Any]:
+  """`graph_fingerprint` of every node and edge set, by name."""
+  tensor = graph.graph_tensor
+  for name, node_set in sorted(tensor.node_sets.items()):
+    digest.update(name.encode())
+    for feature in sorted(node_set.features):
+      digest.update(np.ascontiguousarray(np.asarray(node_set[feature])))
+  for name, edge_set in sorted(tensor.edge_sets.items()):
+    adjacency = edge_set.adjacency
+    digest.update(f"{name}:{adjacency.source_name}:{adjacency.target_name}"
+                  .encode())
+    for index in (adjacency.source, adjacency.target):
+      digest.update(np.ascontiguousarray(np.asarray(index, np.int64)))
+  if graph.labels is not None:
+    digest.update(np.ascontiguousarray(graph.labels))
+  return dict(name=graph.name, node_set=graph.node_set_name,
+              num_nodes={n: int(s.total_size)
+                         for n, s in sorted(tensor.node_sets.items())},
+              num_edges={n: int(s.total_size)
+                         for n, s in sorted(tensor.edge_sets.items())},
+              digest=digest.hexdigest())
 
 
 def _compared(config: Mapping[str, Any]) -> dict[str, Any]:

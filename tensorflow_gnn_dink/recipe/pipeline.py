@@ -44,13 +44,14 @@ import tensorflow as tf
 
 from tensorflow_gnn_dink.recipe import config as config_lib
 from tensorflow_gnn_dink.recipe import data
+from tensorflow_gnn_dink.recipe import heterogeneous
 from tensorflow_gnn_dink.recipe import model_dir as model_dir_lib
 from tensorflow_gnn_dink.recipe import progress
 from tensorflow_gnn_dink.recipe import stages
 
 
 def run(config: ml_collections.ConfigDict,
-        graph: data.Graph,
+        graph: data.Graph | heterogeneous.HeterogeneousGraph,
         model_dir: str,
         *,
         strategy: Optional[tf.distribute.Strategy] = None,
@@ -61,7 +62,8 @@ def run(config: ml_collections.ConfigDict,
 
   Args:
     config: The recipe's config (`config.default_config()`).
-    graph: The graph to cluster. Once its features are processed, `run`
+    graph: The graph to cluster (of many node sets: the node set
+      `config.node_set`, else the graph's own, is clustered). Once its features are processed, `run`
       holds no reference to them: a caller that passes its only one
       (`run(config, read_graph(...), ...)`, as the command line does)
       frees them for training.
@@ -89,9 +91,8 @@ def run(config: ml_collections.ConfigDict,
                                 log=log)
   del graph  # Its features, if the caller holds them no more (see above).
   graph = prepared.graph
-  log(f"[dink] graph {graph.name}: {graph.num_nodes} nodes, "
-      f"{graph.edges.shape[1] // 2} edges, {graph.num_features} "
-      f"features; K={prepared.n_clusters}; "
+  log(f"[dink] graph {graph.name}: {prepared.description}; "
+      f"K={prepared.n_clusters}; "
       f"{context.strategy.num_replicas_in_sync} replica(s)")
   with timings.measure("pretrain"):
     pretrained = stages.pretrain(context, prepared)

@@ -20,6 +20,7 @@ import tensorflow as tf
 
 from tensorflow_gnn_dink.recipe import data
 from tensorflow_gnn_dink.recipe import evaluation
+from tensorflow_gnn_dink.recipe import heterogeneous
 from tensorflow_gnn_dink.recipe import loaders
 from tensorflow_gnn_dink.recipe import model_dir as model_dir_lib
 from tensorflow_gnn_dink.recipe import stages
@@ -56,15 +57,35 @@ def load_config(model_dir: str) -> ml_collections.ConfigDict:
 
 
 def read_graph(config: ml_collections.ConfigDict,
-               path: Optional[str] = None) -> data.Graph:
-  """The graph at `path`, else the one `config` names, read as `train` does."""
+               path: Optional[str] = None
+               ) -> data.Graph | heterogeneous.HeterogeneousGraph:
+  """The graph at `path`, else the one `config` names, read as `train` does.
+
+  A graph of many node sets (a file of several, or `config.synthetic.kind
+  = "citation"`) clusters `config.node_set` (the synthetic one: `"paper"`
+  unless it is given).
+  """
   if path is not None and not path.strip():
     raise ValueError("--data is empty: pass a graph file or directory, or "
                      "leave --data out.")
   path = path or config.data.path
+  node_set = config.get("node_set")
   if path:
-    return loaders.load(path)
-  return data.make_csbm(seed=config.seed, **config.synthetic)
+    return loaders.load(path, node_set_name=node_set)
+  synthetic = config.synthetic.to_dict()
+  if synthetic.pop("kind", "csbm") == "citation":
+    graph = heterogeneous.make_citation_graph(seed=config.seed,
+                                              **config.citation)
+    return graph.with_node_set(node_set) if node_set else graph
+  return data.make_csbm(seed=config.seed, **synthetic)
+
+
+def clustered(graph: data.Graph | heterogeneous.HeterogeneousGraph
+              ) -> data.Graph:
+  """The graph of the clustered nodes (a node set of a many-typed graph)."""
+  if isinstance(graph, heterogeneous.HeterogeneousGraph):
+    return graph.clustered()
+  return graph
 
 
 @dataclasses.dataclass(frozen=True)
@@ -83,7 +104,8 @@ class Restored:
   cluster_centers: np.ndarray
 
 
-def restore(model_dir: str, graph: data.Graph,
+def restore(model_dir: str,
+            graph: data.Graph | heterogeneous.HeterogeneousGraph,
             config: Optional[ml_collections.ConfigDict] = None) -> Restored:
   """Rebuilds the reported model of the run in `model_dir` for `graph`.
 
@@ -107,7 +129,7 @@ def restore(model_dir: str, graph: data.Graph,
     raise ValueError(f"{prefix} is not a readable checkpoint of this recipe "
                      f"({type(e).__name__}): train again there with "
                      "--overwrite.") from e
-  if graph.num_features != trained_width:
+  if isinstance(graph, data.Graph) and graph.num_features != trained_width:
     raise ValueError(
         f"The graph has {graph.num_features} feature columns; the model in "
         f"{model_dir} was trained on {trained_width}. Pass a graph with the "
@@ -118,8 +140,14 @@ def restore(model_dir: str, graph: data.Graph,
   prepared = stages.prepare(config, graph, training=False)
   encoder = prepared.mode.build_encoder()
   centers = tf.Variable(tf.zeros(centers_shape))
-  tf.train.Checkpoint(encoder=encoder, cluster_centers=centers).read(
-      prefix).assert_existing_objects_matched()
+  try:
+    tf.train.Checkpoint(encoder=encoder, cluster_centers=centers).read(
+        prefix).assert_existing_objects_matched()
+  except (AssertionError, ValueError, tf.errors.OpError) as e:
+    raise ValueError(
+        f"The model in {model_dir} does not fit this graph ({e}). Pass the "
+        "graph it was trained on, or one of the same node sets, edge sets "
+        "and feature widths.") from e
   return Restored(config, prepared, encoder, centers.numpy())
 
 
@@ -148,13 +176,17 @@ def export(restored: Restored, path: str) -> None:
                             restored.encoder, restored.cluster_centers, path)
 
 
-def evaluate(graph: data.Graph, cluster_ids: np.ndarray) -> dict[str, Any]:
+def evaluate(graph: data.Graph | heterogeneous.HeterogeneousGraph,
+             cluster_ids: np.ndarray) -> dict[str, Any]:
   """Metrics of `cluster_ids` on `graph`, as `train` reports them.
+
+  Of a graph of many node sets, on its clustered node set (`clustered`).
 
   Against the labels where the graph has them (ACC, NMI, ARI, F1), and
   label-free always (modularity, conductance, non-empty clusters), on the
   graph's edges as `train` sees them (both directions, no self-loops).
   """
+  graph = clustered(graph)
   data.validate(graph)
   edges = data.symmetrize_edges(graph.edges, graph.num_nodes)
   return evaluation.evaluate(cluster_ids, graph.labels, edges)

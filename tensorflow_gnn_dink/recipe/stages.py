@@ -30,6 +30,7 @@ from tensorflow_gnn import runner
 from tensorflow_gnn_dink import _arrays
 from tensorflow_gnn_dink import _checks
 from tensorflow_gnn_dink import _files
+from tensorflow_gnn_dink import encoders
 from tensorflow_gnn_dink import export as export_lib
 from tensorflow_gnn_dink import geometry
 from tensorflow_gnn_dink import inputs
@@ -39,6 +40,7 @@ from tensorflow_gnn_dink.recipe import assignments
 from tensorflow_gnn_dink.recipe import config as config_lib
 from tensorflow_gnn_dink.recipe import data
 from tensorflow_gnn_dink.recipe import evaluation
+from tensorflow_gnn_dink.recipe import heterogeneous
 from tensorflow_gnn_dink.recipe import input_modes
 from tensorflow_gnn_dink.recipe import interrupts
 from tensorflow_gnn_dink.recipe import model_dir as model_dir_lib
@@ -89,6 +91,10 @@ class Prepared:
     mode: How training sees the graph.
     embedding: The layer computing the clustered embedding from the
       encoder's states.
+    node_set_name: The node set clustered (of a graph of many node sets:
+      `graph` is that node set, its edges those among its nodes,
+      `heterogeneous.clustered_edges`).
+    description: The graph in one line, for the log.
   """
   graph: data.Graph
   graph_tensor: tfgnn.GraphTensor
@@ -96,6 +102,8 @@ class Prepared:
   n_clusters: int
   mode: input_modes.InputMode
   embedding: layers.ClusteringEmbedding
+  node_set_name: str = NODE_SET
+  description: str = ""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -155,24 +163,52 @@ def resolve_n_clusters(config: ml_collections.ConfigDict,
 
 
 def feature_processors(
-    config: ml_collections.ConfigDict) -> tuple[tf.keras.layers.Layer, ...]:
-  """The layers applied to input features, from `config.data`."""
+    config: ml_collections.ConfigDict,
+    feature_name: str = input_modes.FEATURE
+) -> tuple[tf.keras.layers.Layer, ...]:
+  """The layers applied to input features, from `config.data` (the feature
+  `feature_name` of every node set that has it)."""
   mode = _checks.check_one_of(config.data.normalize_features, _NORMALIZATIONS,
                               "config.data.normalize_features")
-  return (layers.NormalizeFeatureRows(input_modes.FEATURE),) if (
+  return (layers.NormalizeFeatureRows(feature_name),) if (
       mode == "row") else ()
 
 
-def prepare(config: ml_collections.ConfigDict, graph: data.Graph, *,
+def encoder_name(config: ml_collections.ConfigDict, many: bool) -> str:
+  """`config.model.encoder`, "auto" resolved (`many`: several node or edge
+  sets)."""
+  encoder = config.model.get("encoder", "auto")
+  if encoder == "auto":
+    return "graph_sage" if many else "gcn"
+  if encoder == "gcn" and many:
+    raise ValueError(
+        "config.model.encoder='gcn' is Dink-Net's GCN of one node set and "
+        "one edge set; this graph has several. Pass one of TF-GNN's model "
+        f"zoo: --config.model.encoder=NAME, NAME one of "
+        f"{', '.join(sorted(encoders.MODEL_ZOO))} (or "
+        "'auto': graph_sage).")
+  return encoder
+
+
+def prepare(config: ml_collections.ConfigDict,
+            graph: data.Graph | heterogeneous.HeterogeneousGraph, *,
             training: bool = True) -> Prepared:
   """Checks the config and the graph; processes features; picks the mode.
 
   With `training=False` (a trained model applied to `graph`), what only
   training needs is not checked: nodes that differ in their features, at
   least K nodes (and K rows per batch), the memory of a training step.
+  A graph of many node sets is prepared by `prepare_heterogeneous`.
   """
   config_lib.validate(config)
   selection.check_rule(config.selection)
+  if isinstance(graph, heterogeneous.HeterogeneousGraph):
+    return prepare_heterogeneous(config, graph, training=training)
+  if config.get("node_set") not in (None, NODE_SET):
+    raise ValueError(
+        f"config.node_set={config.node_set!r}, but this graph has one node "
+        "set: leave config.node_set unset (it is for graphs of many node "
+        "sets).")
   data.validate(graph)
   if training:
     data.check_features_differ(graph)
@@ -205,17 +241,111 @@ def prepare(config: ml_collections.ConfigDict, graph: data.Graph, *,
   graph_tensor = data.to_graph_tensor(graph, node_set_name=NODE_SET,
                                       edge_set_name=EDGE_SET,
                                       feature_name=input_modes.FEATURE)
-  divisors = _foldable_row_divisors(config, graph.features, processors)
+  encoder = encoder_name(config, many=False)
+  divisors = None
+  if encoder == "gcn":
+    divisors = _foldable_row_divisors(config, graph.features, processors)
+  else:
+    _check_model_zoo(config, encoder, sparse_features=sp.issparse(
+        graph.features))
   if divisors is None:
     graph_tensor = _processed(graph_tensor, processors)
-  mode = input_modes.make(config, graph_tensor, graph.num_features,
-                          row_divisors=divisors)
+  if encoder == "gcn":
+    mode = input_modes.make(config, graph_tensor, graph.num_features,
+                            row_divisors=divisors)
+  else:
+    mode = input_modes.ManyNodeSets(
+        config, graph_tensor, node_set_name=NODE_SET,
+        feature_name=input_modes.FEATURE, encoder=encoder)
   return Prepared(
       graph=data.without_features(graph), graph_tensor=mode.graph_tensor,
       feature_processors=processors, n_clusters=n_clusters, mode=mode,
       embedding=layers.ClusteringEmbedding(
           NODE_SET, edge_set_name=EDGE_SET,
-          propagation_steps=config.embedding.propagation_steps))
+          propagation_steps=config.embedding.propagation_steps),
+      description=(f"{graph.num_nodes} nodes, {graph.edges.shape[1] // 2} "
+                   f"edges, {graph.num_features} features"))
+
+
+def _check_model_zoo(config: ml_collections.ConfigDict, encoder: str, *,
+                     sparse_features: bool) -> None:
+  """What a model-zoo encoder (full-graph, dense features) cannot do."""
+  if config.get("batch_size") is not None:
+    raise ValueError(
+        f"config.batch_size trains Dink-Net's one-layer GCN on precomputed "
+        f"rows; the {encoder} encoder trains on the whole graph: set "
+        "config.batch_size=None (or config.model.encoder='gcn' for a graph "
+        "of one node set and one edge set).")
+  if sparse_features:
+    raise ValueError(
+        f"The {encoder} encoder reads dense features; these are held sparse: "
+        "pass --config.data.feature_format=dense (or "
+        "config.model.encoder='gcn', which keeps them sparse).")
+
+
+def prepare_heterogeneous(config: ml_collections.ConfigDict,
+                          graph: heterogeneous.HeterogeneousGraph, *,
+                          training: bool = True) -> Prepared:
+  """`prepare` for a graph of many node and edge sets.
+
+  The node set clustered is `config.node_set` (default: the graph's own).
+  The encoder (`config.model.encoder`: a model-zoo encoder, `"auto"`:
+  graph_sage) reads every node set's feature `graph.feature_name`, after the
+  same processing as on homogeneous graphs (each row divided by its sum
+  with `data.normalize_features="row"`). The clustering embedding smooths
+  over the node set's own edge set (e.g. papers citing papers); selection
+  and evaluation read the edges among its nodes
+  (`heterogeneous.clustered_edges`).
+  """
+  if config.get("node_set") is not None:
+    graph = graph.with_node_set(config.node_set)
+  heterogeneous.validate(graph)
+  encoder = encoder_name(config, many=True)
+  _check_model_zoo(config, encoder, sparse_features=False)
+  clustered = graph.clustered()  # Reads the edges among its nodes.
+  if training and not clustered.edges.size and config.selection != "last":
+    raise ValueError(
+        f"Node set {graph.node_set_name!r} has no edges among its nodes and "
+        "no two of its nodes share a neighbour, so the label-free selection "
+        "has no modularity to compare: pass --config.selection=last (or "
+        "cluster a node set with such edges).")
+  n_clusters = (resolve_n_clusters(config, clustered) if training
+                else int(config.n_clusters))
+  tensor = graph.graph_tensor
+  node_set = graph.node_set_name
+  if training:
+    node_sets, edge_sets = tensor.node_sets.values(), tensor.edge_sets.values()
+    input_modes.check_fits(
+        config, sum(int(n.total_size) for n in node_sets),
+        sum(int(e.total_size) for e in edge_sets),
+        max(int(n[graph.feature_name].shape[-1]) for n in node_sets), None)
+  own = heterogeneous.own_edge_sets(tensor, node_set)
+  steps = config.embedding.propagation_steps
+  if steps and len(own) != 1:
+    raise ValueError(
+        f"config.embedding.propagation_steps={steps} smooths the embedding "
+        f"over an edge set from {node_set!r} to itself; it has "
+        f"{own or 'none'}. Pass --config.embedding.propagation_steps=0"
+        + (" (or merge them into one)." if own else "."))
+  processors = feature_processors(config, graph.feature_name)
+  for processor in processors:
+    tensor = processor(tensor)
+  mode = input_modes.ManyNodeSets(config, tensor, node_set_name=node_set,
+                                  feature_name=graph.feature_name,
+                                  encoder=encoder)
+  sizes = ", ".join(f"{n} {int(s.total_size)}"
+                    for n, s in sorted(tensor.node_sets.items()))
+  return Prepared(
+      graph=data.without_features(clustered), graph_tensor=tensor,
+      feature_processors=processors, n_clusters=n_clusters, mode=mode,
+      embedding=layers.ClusteringEmbedding(
+          node_set, edge_set_name=own[0] if own else None,
+          propagation_steps=steps),
+      node_set_name=node_set,
+      description=(f"node set {node_set!r} of {graph.num_nodes} nodes, "
+                   f"{clustered.edges.shape[1] // 2} edges among them; "
+                   f"{len(tensor.node_sets)} node sets ({sizes}), "
+                   f"{len(tensor.edge_sets)} edge sets"))
 
 
 def _foldable_row_divisors(config: ml_collections.ConfigDict,
@@ -365,7 +495,7 @@ def pretraining_task(config: ml_collections.ConfigDict,
   """Dink-Net's discrimination task, as `pretrain` trains it."""
   stacked = prepared.mode.stacks_views
   return tasks.DeepGraphInfomaxTask(
-      NODE_SET, readout="all_nodes",
+      prepared.node_set_name, readout="all_nodes",
       augmentor=layers.DropFeatureColumns(
           rate=config.pretrain.feature_drop_rate, seed=config.seed),
       corruptor=None if stacked else prepared.mode.corruptor(config.seed),
@@ -495,7 +625,8 @@ def _clustering_task(config: ml_collections.ConfigDict, prepared: Prepared,
                      **kwargs) -> tasks.DinkClusteringTask:
   ft = config.finetune
   return tasks.DinkClusteringTask(
-      NODE_SET, n_clusters=prepared.n_clusters, readout="all_nodes",
+      prepared.node_set_name, n_clusters=prepared.n_clusters,
+      readout="all_nodes",
       cluster_centers=cluster_centers,
       dilation_loss_weight=ft.dilation_loss_weight,
       shrink_loss_weight=ft.shrink_loss_weight, shrink=ft.shrink,
@@ -503,9 +634,9 @@ def _clustering_task(config: ml_collections.ConfigDict, prepared: Prepared,
       max_center_norm=ft.max_center_norm, **kwargs)
 
 
-def _smoothing_kwargs(config: ml_collections.ConfigDict) -> dict[str, Any]:
-  return dict(propagation_steps=config.embedding.propagation_steps,
-              edge_set_name=EDGE_SET)
+def _smoothing_kwargs(prepared: Prepared) -> dict[str, Any]:
+  return dict(propagation_steps=prepared.embedding.propagation_steps,
+              edge_set_name=prepared.embedding.edge_set_name)
 
 
 def finetune(run: Run, prepared: Prepared, pretrained: Pretrained,
@@ -528,7 +659,7 @@ def finetune(run: Run, prepared: Prepared, pretrained: Pretrained,
     task, model_fn = {"dink": dink}, _identity_model
   else:
     dink = _clustering_task(config, prepared, initialised.cluster_centers,
-                            **_smoothing_kwargs(config))
+                            **_smoothing_kwargs(prepared))
     weight = config.finetune.discrimination_loss_weight
     pretrained.dgi.stacked_views = False  # Multi-task: the spec is shared.
     pretrained.dgi.dgi_loss_weight *= weight
@@ -587,12 +718,12 @@ def _encoded(config: ml_collections.ConfigDict, prepared: Prepared,
   """
   if config.get("batch_size") is None:
     graph = prepared.graph_tensor.replace_features(node_sets={
-        NODE_SET: {tfgnn.HIDDEN_STATE: _arrays.as_tensor(z)}})
+        prepared.node_set_name: {tfgnn.HIDDEN_STATE: _arrays.as_tensor(z)}})
     return _Encoded(inputs.FullGraphDatasetProvider(graph), graph.spec,
                     "full-graph steps on the frozen embedding")
   provider = inputs.NodeRowsDatasetProvider(
       {tfgnn.HIDDEN_STATE: _arrays.as_tensor(z)}, config.batch_size,
-      node_set_name=NODE_SET, seed=config.seed)
+      node_set_name=prepared.node_set_name, seed=config.seed)
   spec = provider.to_graph({tfgnn.HIDDEN_STATE: z[:1]}).spec.relax(
       num_nodes=True)
   return _Encoded(provider, spec, f"steps of {config.batch_size} rows of the "
@@ -638,7 +769,7 @@ def save_serving_model(config: ml_collections.ConfigDict, prepared: Prepared,
   clustering task (atomically: a crash leaves no half-written `path`).
   """
   serving_task = _clustering_task(config, prepared, cluster_centers,
-                                  **_smoothing_kwargs(config))
+                                  **_smoothing_kwargs(prepared))
   export_lib.save_serving_model(
       prepared.mode.serving_encoder(encoder), serving_task,
       prepared.mode.graph_spec, path,

@@ -1,0 +1,32 @@
+"""Papers, authors and venues (the built-in citation graph): cluster papers.
+
+  python -m tensorflow_gnn_dink train --config=configs/heterogeneous.py \
+      --model_dir=/tmp/dink_hetero
+
+The synthetic graph of `heterogeneous.make_citation_graph` (600 papers in 4
+planted communities, 300 authors, 20 venues; every relation in both
+directions) unless --data names a graph of many node sets, e.g. TF-GNN
+files (a GraphSchema beside its TFRecords) or an OGB dataset of several
+node types: then pass --config.node_set=NAME, the node set to cluster, and
+--config.n_clusters=K if it has no labels.
+
+The encoder is TF-GNN's GraphSAGE over every edge set, two rounds (so that
+what authors and venues learn from their papers reaches the papers back).
+The features are Gaussian, so they are not row-normalised.
+"""
+from tensorflow_gnn_dink.recipe import config as config_lib
+
+
+def get_config():
+  config = config_lib.default_config()
+  config.synthetic.kind = "citation"
+  config.citation.paper_feature_noise = 2.0
+  config.node_set = "paper"
+  config.data.normalize_features = "none"
+  config.model.encoder = "graph_sage"
+  config.model.hidden_units = 128
+  config.model.num_layers = 2
+  config.pretrain.steps = 300
+  config.pretrain.learning_rate = 1e-3
+  config.finetune.steps = 100
+  return config
