@@ -53,12 +53,22 @@ def dataset_config(dataset, seed, settings):
   spec.loader.exec_module(module)
   config = module.get_config()
   config.seed = seed
+  return apply_settings(config, settings)
+
+
+def apply_settings(config, settings):
+  """`config` with each `NAME=VALUE` of `settings` set (values parsed as
+  Python literals; ConfigDict checks each field's type); an unknown field
+  is a ValueError."""
   for setting in settings:
-    name, value = setting.split("=", 1)
+    name, sep, value = setting.partition("=")
     *parents, leaf = name.split(".")
     node = config
     for parent in parents:
-      node = node[parent]
+      node = node.get(parent) if hasattr(node, "get") else None
+    if not sep or not hasattr(node, "get") or leaf not in node:
+      raise ValueError(f"--set={setting}: expected NAME=VALUE with NAME a "
+                       "config field, e.g. pretrain.steps=500.")
     node[leaf] = _parsed(value)  # ConfigDict checks the field's type.
   return config
 

@@ -5,7 +5,8 @@ these tests check that what they count and time works and is right where it
 can be checked: the FLOP count against a hand count, the bare TensorFlow step
 and the runner step on a small sparse graph, the serving benchmark's
 export matching the in-memory model, the scale plot's slopes, and the
-selection-ceiling rules against a hand-made table of candidates.
+selection-ceiling rules against a hand-made table of candidates, and the
+heterogeneous comparison's table of every variant.
 """
 import testing_utils  # Keras 2 before TensorFlow: the first import.
 
@@ -21,7 +22,8 @@ from tensorflow_gnn_dink.recipe import data
 from tensorflow_gnn_dink.recipe import stages
 
 sys.path.insert(0, os.path.join(str(testing_utils.ROOT), "benchmarks"))
-import plot_scale  # pylint: disable=g-import-not-at-top,g-bad-import-order
+import many_node_sets  # pylint: disable=g-import-not-at-top,g-bad-import-order
+import plot_scale  # pylint: disable=g-import-not-at-top
 import selection_ceiling  # pylint: disable=g-import-not-at-top
 import serving  # pylint: disable=g-import-not-at-top
 import step_limit  # pylint: disable=g-import-not-at-top
@@ -138,6 +140,9 @@ class SelectionCeilingTest(testing_utils.TestCase):
     self.assertAlmostEqual(config.pretrain.learning_rate, 5e-4)
     self.assertEqual(config.selection, "last")
     self.assertEqual(config.kmeans.batch_size, 256)
+    for bad in ("pretrain.stepz=5", "pretrain.steps", "nope.steps=1"):
+      with self.assertRaisesRegex(ValueError, "expected NAME=VALUE"):
+        selection_ceiling.dataset_config("cora", 0, [bad])
 
   def test_candidates_of_a_small_pretraining(self):
     config = config_lib.default_config()
@@ -153,6 +158,30 @@ class SelectionCeilingTest(testing_utils.TestCase):
     self.assertTrue(np.all(np.asarray(scores["ACC"]) >= 100 / 3 - 1e-9))
     self.assertTrue(np.all(np.abs(np.asarray(scores["modularity"])) <= 1.0))
     self.assertTrue(np.all(np.asarray(scores["inertia"]) > 0.0))
+
+
+class HeterogeneousBenchmarkTest(testing_utils.TestCase):
+
+  def test_every_variant_runs_and_a_rerun_reads_them_back(self):
+    out_dir = self.create_tempdir().full_path
+    args = [f"--out_dir={out_dir}", "--seeds=0", "--noise=2.0",
+            "--set=pretrain.steps=4", "--set=steps_per_epoch=2",
+            "--set=finetune.steps=2", "--set=model.hidden_units=8",
+            "--set=citation.num_papers=80", "--set=citation.num_authors=20",
+            "--set=citation.num_venues=8", "--set=kmeans.n_init=2"]
+    table = many_node_sets.main(args)
+    self.assertLen(table, len(many_node_sets.VARIANTS))
+    for row in table.values():
+      self.assertLen(row["ACC"], 1)
+      self.assertBetween(row["ACC"][0], 0.25, 1.0)  # K=4: at least 1/4.
+    with open(os.path.join(out_dir, "many_node_sets.md")) as f:
+      report = f.read()
+    for variant in many_node_sets.VARIANTS:
+      self.assertIn(variant, report)
+    self.assertEqual(many_node_sets.main(args), table)  # Read back.
+    with self.assertRaisesRegex(ValueError, "model.widht=3: expected "
+                                "NAME=VALUE with NAME a config field"):
+      many_node_sets.main([f"--out_dir={out_dir}", "--set=model.widht=3"])
 
 
 if __name__ == "__main__":
