@@ -66,6 +66,7 @@ DEFAULTS = {
     "deterministic": (True, bool),
     "steps_per_epoch": (50, int),
     "batch_size": (None, int),
+    "fanouts": (None, str),
 }
 
 # What each config file changes relative to `default_config()`, exactly.

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 import math
-from typing import Any
+from typing import Any, Optional
 
 import ml_collections
 from ml_collections import config_dict
@@ -105,6 +105,12 @@ def default_config() -> ml_collections.ConfigDict:
   # computed once (exact for the one-layer GCN; see `propagation`), for
   # graphs too large for full-graph steps.
   config.batch_size = config_dict.placeholder(int)
+  # None: full-graph training. "10,5" (model-zoo encoders): pretraining on
+  # subgraphs rooted at the clustered nodes, sampled in memory along every
+  # edge set (up to 10 edges of each per root, then 5 per node reached),
+  # `batch_size` roots per replica step (default 128); the embedding and
+  # the export read the whole graph (see `subgraphs`).
+  config.fanouts = config_dict.placeholder(str)
   # The same seed gives the same clusters on the same machine (TensorFlow's
   # op determinism; measured to cost nothing here on CPU, see README).
   config.deterministic = True
@@ -189,8 +195,11 @@ FIELD_HELP = {
                  "restart) or 'last'",
     "steps_per_epoch": "steps between candidates of the selection (and "
                        "checkpoints)",
-    "batch_size": "train on batches of this many node rows (large graphs); "
-                  "default: full-graph steps",
+    "batch_size": "train on batches of this many node rows (large graphs; "
+                  "with fanouts: sampled subgraphs); default: full-graph "
+                  "steps",
+    "fanouts": "model-zoo encoders: pretrain on subgraphs sampled around the "
+               "clustered nodes, edges per node at each hop, e.g. '10,5'",
     "deterministic": "TensorFlow's op determinism",
     "check_memory": "refuse training that will not fit in memory, before "
                     "any work",
@@ -291,10 +300,26 @@ def validate(config: ml_collections.ConfigDict) -> None:
   _checks.check_one_of(config.model.encoder, ENCODERS, "config.model.encoder")
   _checks.check_one_of(config.synthetic.kind, ("csbm", "citation"),
                        "config.synthetic.kind")
+  if config.get("fanouts") is not None:
+    fanouts_of(config)
   if config.node_set is not None and not (
       isinstance(config.node_set, str) and config.node_set.strip()):
     raise ValueError(f"config.node_set must name a node set, got "
                      f"{config.node_set!r}.")
+
+
+def fanouts_of(config: ml_collections.ConfigDict) -> Optional[list[int]]:
+  """`config.fanouts` as a list of ints (None: full-graph training)."""
+  if config.get("fanouts") is None:
+    return None
+  try:
+    fanouts = [int(k) for k in str(config.fanouts).split(",")]
+  except ValueError:
+    fanouts = []
+  if not fanouts or min(fanouts) < 1:
+    raise ValueError(f"config.fanouts={config.fanouts!r}: give positive "
+                     "integers, one per hop, e.g. --config.fanouts=10,5.")
+  return fanouts
 
 
 # `config.model.encoder`'s values: TF-GNN's model zoo (`encoders.MODEL_ZOO`)

@@ -39,6 +39,7 @@ from tensorflow_gnn_dink import layers
 from tensorflow_gnn_dink import sparse
 from tensorflow_gnn_dink.recipe import config as config_lib
 from tensorflow_gnn_dink.recipe import propagation
+from tensorflow_gnn_dink.recipe import subgraphs
 
 NODE_SET = "nodes"
 EDGE_SET = "edges"
@@ -64,9 +65,15 @@ class InputMode(abc.ABC):
     stacks_views: Whether pretraining computes both views in one encoder
       call (`DeepGraphInfomaxTask(stacked_views=True)`, the negative view
       being `corruptor`'s row shuffle) instead of one call per view.
+    readout: The pretraining task's readout of a training input:
+      `"all_nodes"`, or `"first_node"` (the roots of sampled subgraphs).
+    examples_per_replica: How many of the provider's elements one replica's
+      step batches (the runner's `global_batch_size` per replica).
   """
   description: str
   stacks_views: bool = False
+  readout: str = "all_nodes"
+  examples_per_replica: int = 1
   provider: runner.DatasetProvider
   spec: tfgnn.GraphTensorSpec
 
@@ -217,7 +224,8 @@ class ManyNodeSets(InputMode):
 
   def __init__(self, config: ml_collections.ConfigDict,
                graph_tensor: tfgnn.GraphTensor, *, node_set_name: str,
-               feature_name: str, encoder: str):
+               feature_name: str, encoder: str,
+               receiver_tag: int = tfgnn.TARGET):
     # Not InputMode.__init__: there is no GCN to build.
     self.graph_tensor = graph_tensor
     self.graph_spec = graph_tensor.spec
@@ -231,7 +239,7 @@ class ManyNodeSets(InputMode):
     self._model_fn = encoders.make_model_zoo_fn(
         encoder, hidden_units=config.model.hidden_units,
         num_layers=config.model.num_layers, feature_name=feature_name,
-        **config.model.hparams.to_dict())
+        receiver_tag=receiver_tag, **config.model.hparams.to_dict())
 
   def build_encoder(self) -> tf.keras.Model:
     return self._model_fn(self.spec)
@@ -245,6 +253,66 @@ class ManyNodeSets(InputMode):
     result = _arrays.aligned_empty(states.shape, states.dtype.as_numpy_dtype)
     result[...] = states
     return result
+
+
+class SampledSubgraphs(ManyNodeSets):
+  """Steps see batches of subgraphs rooted at the clustered nodes.
+
+  Sampled in memory along every edge set with `config.fanouts`
+  (`subgraphs.SubgraphsProvider`), `config.batch_size` roots per replica
+  step; the encoder passes messages towards each edge's source, i.e. from
+  the sampled neighbours to the root (`subgraphs`). The embedding and the
+  served model run the trained encoder on the whole graph (its node and
+  edge sets that the samples hold), where each node reads all its
+  neighbours instead of a sample of them.
+  """
+
+  readout = "first_node"
+
+  def __init__(self, config: ml_collections.ConfigDict,
+               graph_tensor: tfgnn.GraphTensor, *, node_set_name: str,
+               feature_name: str, encoder: str, fanouts: list[int]):
+    batch_size = config.get("batch_size") or DEFAULT_SUBGRAPHS_PER_STEP
+    provider = subgraphs.SubgraphsProvider(
+        graph_tensor, node_set_name, fanouts=fanouts, seed=config.seed,
+        feature_name=feature_name)
+    # The whole graph as far as the samples reach it.
+    unused = sorted(set(graph_tensor.edge_sets) -
+                    set(provider.edge_set_names))
+    graph_tensor = tfgnn.GraphTensor.from_pieces(
+        context=graph_tensor.context,
+        node_sets={name: graph_tensor.node_sets[name]
+                   for name in provider.node_set_names},
+        edge_sets={name: graph_tensor.edge_sets[name]
+                   for name in provider.edge_set_names})
+    super().__init__(config, graph_tensor, node_set_name=node_set_name,
+                     feature_name=feature_name, encoder=encoder,
+                     receiver_tag=tfgnn.SOURCE)
+    self.provider, self.spec = provider, provider.spec
+    self.examples_per_replica = batch_size
+    self.unused_edge_sets = unused
+    self._whole = None  # The encoder on the whole graph, built once.
+    self.description = (
+        f"{encoder} steps of {batch_size} subgraphs per replica (fanouts "
+        f"{','.join(map(str, fanouts))} over {len(provider.edge_set_names)} "
+        "edge sets)")
+
+  def build_encoder(self) -> tf.keras.Model:
+    # For the runner's batches: many subgraphs merged into one graph.
+    return self._model_fn(self.spec.relax(num_components=True))
+
+  def serving_encoder(self, encoder: tf.keras.Model) -> tf.keras.Model:
+    if self._whole is None:
+      self._whole = self._model_fn(self.graph_spec)
+    self._whole.set_weights(encoder.get_weights())
+    return self._whole
+
+  def encode(self, encoder: tf.keras.Model) -> np.ndarray:
+    return super().encode(self.serving_encoder(encoder))
+
+
+# Subgraphs per replica step of `SampledSubgraphs` without config.batch_size.
+DEFAULT_SUBGRAPHS_PER_STEP = 128
 
 
 class NodeRows(InputMode):

@@ -242,11 +242,17 @@ def prepare(config: ml_collections.ConfigDict,
                                       edge_set_name=EDGE_SET,
                                       feature_name=input_modes.FEATURE)
   encoder = encoder_name(config, many=False)
-  divisors = None
+  divisors = fanouts = None
   if encoder == "gcn":
+    if config.get("fanouts") is not None:
+      raise ValueError(
+          "config.fanouts samples subgraphs for a model-zoo encoder; the GCN "
+          "trains on node rows instead (config.batch_size), or on subgraphs "
+          "sampled with Apache Beam (tfgnn-dink sample, train --samples). "
+          "Unset config.fanouts, or set config.model.encoder.")
     divisors = _foldable_row_divisors(config, graph.features, processors)
   else:
-    _check_model_zoo(config, encoder, sparse_features=sp.issparse(
+    fanouts = _check_model_zoo(config, encoder, sparse_features=sp.issparse(
         graph.features))
   if divisors is None:
     graph_tensor = _processed(graph_tensor, processors)
@@ -254,9 +260,9 @@ def prepare(config: ml_collections.ConfigDict,
     mode = input_modes.make(config, graph_tensor, graph.num_features,
                             row_divisors=divisors)
   else:
-    mode = input_modes.ManyNodeSets(
-        config, graph_tensor, node_set_name=NODE_SET,
-        feature_name=input_modes.FEATURE, encoder=encoder)
+    mode = _zoo_mode(config, graph_tensor, node_set_name=NODE_SET,
+                     feature_name=input_modes.FEATURE, encoder=encoder,
+                     fanouts=fanouts)
   return Prepared(
       graph=data.without_features(graph), graph_tensor=mode.graph_tensor,
       feature_processors=processors, n_clusters=n_clusters, mode=mode,
@@ -268,19 +274,49 @@ def prepare(config: ml_collections.ConfigDict,
 
 
 def _check_model_zoo(config: ml_collections.ConfigDict, encoder: str, *,
-                     sparse_features: bool) -> None:
-  """What a model-zoo encoder (full-graph, dense features) cannot do."""
-  if config.get("batch_size") is not None:
+                     sparse_features: bool) -> Optional[list[int]]:
+  """What a model-zoo encoder (full-graph or sampled subgraphs, dense
+  features) cannot do; returns `config.fanouts` as ints (None: full-graph)."""
+  fanouts = config_lib.fanouts_of(config)
+  if config.get("batch_size") is not None and fanouts is None:
     raise ValueError(
         f"config.batch_size trains Dink-Net's one-layer GCN on precomputed "
-        f"rows; the {encoder} encoder trains on the whole graph: set "
-        "config.batch_size=None (or config.model.encoder='gcn' for a graph "
-        "of one node set and one edge set).")
+        f"rows; the {encoder} encoder trains on the whole graph, or on "
+        "sampled subgraphs with config.fanouts (e.g. --config.fanouts=10,5): "
+        "set one of them, config.batch_size=None, or config.model.encoder="
+        "'gcn' for a graph of one node set and one edge set.")
   if sparse_features:
     raise ValueError(
         f"The {encoder} encoder reads dense features; these are held sparse: "
         "pass --config.data.feature_format=dense (or "
         "config.model.encoder='gcn', which keeps them sparse).")
+  if fanouts is not None:
+    if len(fanouts) < config.model.num_layers:
+      raise ValueError(
+          f"config.model.num_layers={config.model.num_layers} rounds of "
+          f"message passing need subgraphs of as many hops; config.fanouts="
+          f"{config.fanouts!r} samples {len(fanouts)}: give one fanout per "
+          "round (e.g. --config.fanouts=10,5 for 2).")
+    if not config_lib.frozen_encoder(config):
+      raise ValueError(
+          "config.fanouts pretrains on sampled subgraphs and fine-tunes the "
+          "centres on the frozen encoder's embedding: keep "
+          "config.finetune.stop_gradient=True and "
+          "config.finetune.discrimination_loss_weight=0.")
+  return fanouts
+
+
+def _zoo_mode(config: ml_collections.ConfigDict, graph_tensor: tfgnn.GraphTensor,
+              *, node_set_name: str, feature_name: str, encoder: str,
+              fanouts: Optional[list[int]]) -> input_modes.InputMode:
+  """`ManyNodeSets`, or `SampledSubgraphs` with `fanouts`."""
+  if fanouts is None:
+    return input_modes.ManyNodeSets(
+        config, graph_tensor, node_set_name=node_set_name,
+        feature_name=feature_name, encoder=encoder)
+  return input_modes.SampledSubgraphs(
+      config, graph_tensor, node_set_name=node_set_name,
+      feature_name=feature_name, encoder=encoder, fanouts=fanouts)
 
 
 def prepare_heterogeneous(config: ml_collections.ConfigDict,
@@ -301,7 +337,7 @@ def prepare_heterogeneous(config: ml_collections.ConfigDict,
     graph = graph.with_node_set(config.node_set)
   heterogeneous.validate(graph)
   encoder = encoder_name(config, many=True)
-  _check_model_zoo(config, encoder, sparse_features=False)
+  fanouts = _check_model_zoo(config, encoder, sparse_features=False)
   clustered = graph.clustered()  # Reads the edges among its nodes.
   if training and not clustered.edges.size and config.selection != "last":
     raise ValueError(
@@ -313,7 +349,7 @@ def prepare_heterogeneous(config: ml_collections.ConfigDict,
                 else int(config.n_clusters))
   tensor = graph.graph_tensor
   node_set = graph.node_set_name
-  if training:
+  if training and fanouts is None:  # Sampled steps: a batch's memory.
     node_sets, edge_sets = tensor.node_sets.values(), tensor.edge_sets.values()
     input_modes.check_fits(
         config, sum(int(n.total_size) for n in node_sets),
@@ -330,13 +366,13 @@ def prepare_heterogeneous(config: ml_collections.ConfigDict,
   processors = feature_processors(config, graph.feature_name)
   for processor in processors:
     tensor = processor(tensor)
-  mode = input_modes.ManyNodeSets(config, tensor, node_set_name=node_set,
-                                  feature_name=graph.feature_name,
-                                  encoder=encoder)
+  mode = _zoo_mode(config, tensor, node_set_name=node_set,
+                   feature_name=graph.feature_name, encoder=encoder,
+                   fanouts=fanouts)
   sizes = ", ".join(f"{n} {int(s.total_size)}"
                     for n, s in sorted(tensor.node_sets.items()))
   return Prepared(
-      graph=data.without_features(clustered), graph_tensor=tensor,
+      graph=data.without_features(clustered), graph_tensor=mode.graph_tensor,
       feature_processors=processors, n_clusters=n_clusters, mode=mode,
       embedding=layers.ClusteringEmbedding(
           node_set, edge_set_name=own[0] if own else None,
@@ -485,7 +521,8 @@ def _fit(run: Run, stage: str, stage_config: ml_collections.ConfigDict, *,
           stage_config.learning_rate),
       trainer=trainer, task=(next(iter(task.values())) if len(task) == 1
                              else task), gtspec=mode.spec,
-      global_batch_size=run.strategy.num_replicas_in_sync,
+      global_batch_size=run.strategy.num_replicas_in_sync * getattr(
+          mode, "examples_per_replica", 1),
       epochs=epochs, model_exporters=[])
   return snapshots.load()
 
@@ -495,7 +532,7 @@ def pretraining_task(config: ml_collections.ConfigDict,
   """Dink-Net's discrimination task, as `pretrain` trains it."""
   stacked = prepared.mode.stacks_views
   return tasks.DeepGraphInfomaxTask(
-      prepared.node_set_name, readout="all_nodes",
+      prepared.node_set_name, readout=prepared.mode.readout,
       augmentor=layers.DropFeatureColumns(
           rate=config.pretrain.feature_drop_rate, seed=config.seed),
       corruptor=None if stacked else prepared.mode.corruptor(config.seed),
