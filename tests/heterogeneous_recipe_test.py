@@ -28,6 +28,7 @@ from tensorflow_gnn_dink.recipe import model_dir as model_dir_lib
 from tensorflow_gnn_dink.recipe import pipeline
 from tensorflow_gnn_dink.recipe import saved_run
 from tensorflow_gnn_dink.recipe import stages
+from tensorflow_gnn_dink.recipe import subgraphs
 
 
 def _small_graph(**kwargs) -> heterogeneous.HeterogeneousGraph:
@@ -240,6 +241,95 @@ class ClusteredEdgesTest(testing_utils.TestCase):
           graph.graph_tensor, "author").shape, (2, 0))
     finally:
       heterogeneous.MAX_PROJECTED_EDGES = old
+
+
+class SampledSubgraphsTest(testing_utils.TestCase):
+
+  def test_put_roots_first_moves_the_root_and_its_edges(self):
+    # Two components: papers [10, 11, 12] and [20, 21]; roots 12 and 20.
+    graph = tfgnn.GraphTensor.from_pieces(
+        node_sets={"paper": tfgnn.NodeSet.from_fields(
+            sizes=[3, 2], features={
+                subgraphs.ROOT_ID: tf.constant([10, 11, 12, 20, 21],
+                                               tf.int64),
+                "feat": tf.constant([[0.], [1.], [2.], [3.], [4.]])})},
+        edge_sets={"cites": tfgnn.EdgeSet.from_fields(
+            sizes=[2, 1], adjacency=tfgnn.Adjacency.from_indices(
+                ("paper", tf.constant([2, 2, 3])),
+                ("paper", tf.constant([0, 1, 4]))))})
+    moved = subgraphs.put_roots_first(graph, "paper",
+                                      tf.constant([12, 20], tf.int64))
+    papers = moved.node_sets["paper"]
+    self.assertAllEqual(papers[subgraphs.ROOT_ID], [12, 11, 10, 20, 21])
+    self.assertAllEqual(papers["feat"][:, 0], [2., 1., 0., 3., 4.])
+    adjacency = moved.edge_sets["cites"].adjacency
+    ids = papers[subgraphs.ROOT_ID].numpy()
+    # The same edges, by node id: 12->10, 12->11, 20->21.
+    self.assertCountEqual(
+        zip(ids[adjacency.source.numpy()], ids[adjacency.target.numpy()]),
+        [(12, 10), (12, 11), (20, 21)])
+
+  def test_every_root_once_a_pass_first_in_its_subgraph(self):
+    graph = _small_graph()
+    spec, sampled = subgraphs.sampling_spec(graph.schema, "paper", [3])
+    self.assertEqual(sampled, ["cites", "published_in", "written_by"])
+    self.assertLen(spec.sampling_ops, 3)
+    _, sampled = subgraphs.sampling_spec(graph.schema, "paper", [3, 2])
+    self.assertEqual(sampled, sorted(heterogeneous.EDGE_SETS))
+    with self.assertRaisesRegex(ValueError, "positive integers"):
+      subgraphs.sampling_spec(graph.schema, "paper", [3, 0])
+    provider = subgraphs.SubgraphsProvider(
+        graph.graph_tensor, "paper", fanouts=[2, 2], seed=0,
+        feature_name="feat")
+    features = graph.graph_tensor.node_sets["paper"]["feat"].numpy()
+    roots = []
+    for subgraph in provider.get_dataset(
+        tf.distribute.InputContext()).take(160):
+      papers = subgraph.node_sets["paper"]
+      self.assertAllEqual(papers.sizes.shape, [1])  # One component.
+      self.assertNotIn(subgraphs.ROOT_ID, papers.features)
+      self.assertLessEqual(int(subgraph.edge_sets["cites"].sizes[0]),
+                           2 + 2 * 2)
+      first = papers["feat"].numpy()[0]
+      roots.append(int(np.argmin(((features - first) ** 2).sum(axis=1))))
+    self.assertCountEqual(roots, range(160))  # Each paper once a pass.
+    self.assertNotEqual(roots, sorted(roots))  # Shuffled.
+
+  def test_the_recipe_on_sampled_subgraphs(self):
+    graph = _small_graph()
+    config = _config(fanouts="4,2", batch_size=16,
+                     **{"data.normalize_features": "row"})
+    model_dir = self.create_tempdir().full_path
+    lines = []
+    results = pipeline.run(config, graph, model_dir, log=lines.append,
+                           verbosity=-1)
+    self.assertTrue(any("steps of 16 subgraphs per replica (fanouts 4,2 "
+                        "over 5 edge sets)" in line for line in lines), lines)
+    self.assertEqual(results["num_nodes"], 160)
+    self.assertGreater(results["metrics"]["ACC"], 0.4)  # K=4: 0.25 random.
+    ids = _read_ids(os.path.join(model_dir, "cluster_ids.csv"))
+    self.assertAllEqual(saved_run.predict(saved_run.restore(model_dir,
+                                                            graph)), ids)
+    serve = tf.saved_model.load(os.path.join(model_dir, "export")).signatures[
+        "serving_default"]
+    out = serve(examples=tf.constant([tfgnn.write_example(
+        graph.graph_tensor).SerializeToString()]))
+    self.assertAllEqual(out["cluster_id"], ids)
+    for changes, message in (
+        (dict(fanouts="4"), r"num_layers=2 rounds .* samples 1: give one "
+         r"fanout per round"),
+        (dict(fanouts="4,x"), r"config.fanouts='4,x': give positive "
+         r"integers"),
+        ({"fanouts": "4,2", "finetune.stop_gradient": False},
+         r"fine-tunes the centres on the frozen encoder's embedding"),
+    ):
+      with self.subTest(message):
+        with self.assertRaisesRegex(ValueError, message):
+          stages.prepare(_config(**changes), graph)
+    with self.assertRaisesRegex(ValueError, r"the GCN trains on node rows "
+                                r"instead"):
+      stages.prepare(_config(fanouts="4,2", **{"model.encoder": "gcn"}),
+                     data.make_csbm(num_nodes=50, seed=0))
 
 
 class LoadTest(testing_utils.TestCase):
