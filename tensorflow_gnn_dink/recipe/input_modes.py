@@ -105,6 +105,11 @@ class InputMode(abc.ABC):
     """Returns the trained encoder as a model of the whole graph."""
     return encoder
 
+  def encoder_to_restore(self) -> tf.keras.Model:
+    """A new encoder to read a checkpoint of `build_encoder`'s weights into
+    (for `encode` and `serving_encoder`; not for training)."""
+    return self.build_encoder()
+
   def release_pretraining_inputs(self) -> None:
     """Frees what only pretraining reads, for a run that is done with it.
 
@@ -226,16 +231,23 @@ class ManyNodeSets(InputMode):
                graph_tensor: tfgnn.GraphTensor, *, node_set_name: str,
                feature_name: str, encoder: str,
                receiver_tag: int = tfgnn.TARGET):
-    # Not InputMode.__init__: there is no GCN to build.
-    self.graph_tensor = graph_tensor
-    self.graph_spec = graph_tensor.spec
-    self._propagate = None
-    self.node_set_name = node_set_name
+    self._set_graph(config, graph_tensor, node_set_name=node_set_name,
+                    feature_name=feature_name, encoder=encoder,
+                    receiver_tag=receiver_tag)
     self.provider = inputs.FullGraphDatasetProvider(graph_tensor)
     self.spec = graph_tensor.spec
     self.description = (f"full-graph {encoder} steps over "
                         f"{len(graph_tensor.node_sets)} node sets and "
                         f"{len(graph_tensor.edge_sets)} edge sets")
+
+  def _set_graph(self, config: ml_collections.ConfigDict,
+                 graph_tensor: tfgnn.GraphTensor, *, node_set_name: str,
+                 feature_name: str, encoder: str, receiver_tag: int) -> None:
+    # Not InputMode.__init__: there is no GCN to build.
+    self.graph_tensor = graph_tensor
+    self.graph_spec = graph_tensor.spec
+    self._propagate = None
+    self.node_set_name = node_set_name
     self._model_fn = encoders.make_model_zoo_fn(
         encoder, hidden_units=config.model.hidden_units,
         num_layers=config.model.num_layers, feature_name=feature_name,
@@ -285,10 +297,10 @@ class SampledSubgraphs(ManyNodeSets):
                    for name in provider.node_set_names},
         edge_sets={name: graph_tensor.edge_sets[name]
                    for name in provider.edge_set_names})
-    super().__init__(config, graph_tensor, node_set_name=node_set_name,
-                     feature_name=feature_name, encoder=encoder,
-                     receiver_tag=tfgnn.SOURCE)
-    self.provider, self.spec = provider, provider.spec
+    self._set_graph(config, graph_tensor, node_set_name=node_set_name,
+                    feature_name=feature_name, encoder=encoder,
+                    receiver_tag=tfgnn.SOURCE)
+    self.provider = provider
     self.examples_per_replica = batch_size
     self.unused_edge_sets = unused
     self._whole = None  # The encoder on the whole graph, built once.
@@ -297,14 +309,23 @@ class SampledSubgraphs(ManyNodeSets):
         f"{','.join(map(str, fanouts))} over {len(provider.edge_set_names)} "
         "edge sets)")
 
+  @property
+  def spec(self) -> tfgnn.GraphTensorSpec:
+    return self.provider.spec  # Traces the sampler the first time.
+
   def build_encoder(self) -> tf.keras.Model:
     # For the runner's batches: many subgraphs merged into one graph.
     return self._model_fn(self.spec.relax(num_components=True))
 
-  def serving_encoder(self, encoder: tf.keras.Model) -> tf.keras.Model:
+  def encoder_to_restore(self) -> tf.keras.Model:
+    return self.serving_encoder(None)
+
+  def serving_encoder(self, encoder: Optional[tf.keras.Model]
+                      ) -> tf.keras.Model:
     if self._whole is None:
       self._whole = self._model_fn(self.graph_spec)
-    self._whole.set_weights(encoder.get_weights())
+    if encoder is not None and encoder is not self._whole:
+      self._whole.set_weights(encoder.get_weights())
     return self._whole
 
   def encode(self, encoder: tf.keras.Model) -> np.ndarray:

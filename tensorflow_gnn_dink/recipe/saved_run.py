@@ -138,7 +138,7 @@ def restore(model_dir: str,
   if config.get("batch_size") is not None:  # Rows are embedded in chunks.
     config.batch_size = min(config.batch_size, graph.num_nodes)
   prepared = stages.prepare(config, graph, training=False)
-  encoder = prepared.mode.build_encoder()
+  encoder = prepared.mode.encoder_to_restore()
   centers = tf.Variable(tf.zeros(centers_shape))
   try:
     tf.train.Checkpoint(encoder=encoder, cluster_centers=centers).read(

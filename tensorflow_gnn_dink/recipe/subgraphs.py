@@ -124,7 +124,8 @@ class SubgraphsProvider(runner.DatasetProvider):
   (`global_batch_size`).
 
   Attributes:
-    spec: The GraphTensorSpec of one element (sizes relaxed).
+    spec: The GraphTensorSpec of one element (sizes relaxed; reading it the
+      first time traces the sampler).
     edge_set_names: The edge sets sampled (those reachable from the roots
       within the hops).
     node_set_names: The node sets that sampled subgraphs hold.
@@ -142,6 +143,10 @@ class SubgraphsProvider(runner.DatasetProvider):
     self._node_set_name = node_set_name
     schema = tfgnn.create_schema_pb_from_graph_spec(graph.spec)
     spec, self.edge_set_names = sampling_spec(schema, node_set_name, fanouts)
+    self.node_set_names = sorted({node_set_name, *(
+        end for name in self.edge_set_names
+        for end in (schema.edge_sets[name].source,
+                    schema.edge_sets[name].target))})
 
     def edge_sampler(op):
       adjacency = graph.edge_sets[op.edge_set_name].adjacency
@@ -159,14 +164,29 @@ class SubgraphsProvider(runner.DatasetProvider):
            ROOT_ID: tf.range(node_set.total_size, dtype=tf.int64)},
           name=f"features_{name}")
 
-    self._sampler = subgraph_pipeline.create_sampling_model_from_spec(
-        schema, spec, edge_sampler, features, seed_node_dtype=tf.int64)
-    element = next(iter(self.get_dataset(tf.distribute.InputContext())))
-    self.node_set_names = sorted(element.node_sets)
-    self.spec = element.spec.relax(num_nodes=True, num_edges=True)
+    self._pipeline = subgraph_pipeline.SamplingPipeline(
+        schema, spec, edge_sampler, features)
+    self._sampler = None  # Traced on first use (`spec`, `get_dataset`).
+    self._spec = None
+
+  @property
+  def spec(self) -> tfgnn.GraphTensorSpec:
+    if self._spec is None:
+      some = self._sample(tf.range(min(2, self._num_roots),
+                                   dtype=tf.int64))[0]
+      first = next(iter(tf.data.Dataset.from_tensors(some).unbatch()))
+      element = self._root_first(first, tf.constant(0, tf.int64))
+      self._spec = element.spec.relax(num_nodes=True, num_edges=True)
+    return self._spec
 
   def _sample(self, roots: tf.Tensor):
     """`[B]` roots -> `[B]` GraphTensor of their subgraphs, and the roots."""
+    if self._sampler is None:
+      # Traced once (TF-GNN's sampler takes about a minute to trace on a
+      # 2-core machine); every dataset made afterwards calls the same graph.
+      self._sampler = tf.function(self._pipeline, input_signature=[
+          tf.RaggedTensorSpec([None, None], tf.int64, ragged_rank=1,
+                              row_splits_dtype=tf.int64)])
     return self._sampler(tf.RaggedTensor.from_tensor(roots[:, None])), roots
 
   def _root_first(self, graph: tfgnn.GraphTensor,
