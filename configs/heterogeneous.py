@@ -11,9 +11,13 @@ node types: then pass --config.node_set=NAME, the node set to cluster, and
 --config.n_clusters=K if it has no labels.
 
 The encoder is TF-GNN's GraphSAGE over every edge set, two rounds (so that
-what authors and venues learn from their papers reaches the papers back).
-The features are Gaussian, so they are not row-normalised.
+what authors and venues learn from their papers reaches the papers back),
+with its own hyperparameters in `config.model.hparams` (TF-GNN's defaults,
+written out to be overridden: --config.model.hparams.reduce_type=sum). The
+features are Gaussian, so they are not row-normalised.
 """
+import ml_collections
+
 from tensorflow_gnn_dink.recipe import config as config_lib
 
 
@@ -26,6 +30,9 @@ def get_config():
   config.model.encoder = "graph_sage"
   config.model.hidden_units = 128
   config.model.num_layers = 2
+  config.model.hparams = ml_collections.ConfigDict(dict(
+      reduce_type="mean", use_pooling=True, dropout_rate=0.0,
+      l2_normalize=True, combine_type="sum"))
   config.pretrain.steps = 300
   config.pretrain.learning_rate = 1e-3
   config.finetune.steps = 100

@@ -91,6 +91,11 @@ OVERRIDES = {
         "model.encoder": "graph_sage",
         "model.hidden_units": 128,
         "model.num_layers": 2,
+        "model.hparams.reduce_type": "mean",
+        "model.hparams.use_pooling": True,
+        "model.hparams.dropout_rate": 0.0,
+        "model.hparams.l2_normalize": True,
+        "model.hparams.combine_type": "sum",
         "pretrain.steps": 300,
         "finetune.steps": 100,
     },
@@ -202,7 +207,10 @@ class ConfigFilesTest(testing_utils.TestCase):
       with self.subTest(name):
         config = _load_config_file(name)
         self.assertIsInstance(config, ml_collections.ConfigDict)
-        flat = _flatten(config)
+        # The encoder's own hyperparameters (model.hparams) are the
+        # config file's to name.
+        flat = {k: v for k, v in _flatten(config).items()
+                if not k.startswith("model.hparams.")}
         self.assertEqual(sorted(flat), sorted(DEFAULTS),
                          f"configs/{name}.py adds or drops fields")
         for key in flat:
@@ -213,7 +221,8 @@ class ConfigFilesTest(testing_utils.TestCase):
   def test_config_file_changes_only_its_overrides(self, name):
     flat = _flatten(_load_config_file(name))
     default = _flatten(config_lib.default_config())
-    changed = {k: v for k, v in flat.items() if v != default[k]}
+    changed = {k: v for k, v in flat.items()
+               if k not in default or v != default[k]}  # (hparams: new.)
     self.assertEqual(changed, OVERRIDES[name])
 
 

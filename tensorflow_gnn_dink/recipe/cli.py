@@ -48,6 +48,7 @@ from tensorflow_gnn_dink import export as export_lib
 from tensorflow_gnn_dink.recipe import assignments as assignments_lib
 from tensorflow_gnn_dink.recipe import config as config_lib
 from tensorflow_gnn_dink.recipe import interrupts
+from tensorflow_gnn_dink.recipe import loaders
 from tensorflow_gnn_dink.recipe import pipeline
 from tensorflow_gnn_dink.recipe import sampling
 from tensorflow_gnn_dink.recipe import saved_run
@@ -445,6 +446,13 @@ def _sample(verbosity: int) -> None:
   say = _say(verbosity)
   with _bad_input():
     schema = _UNIGRAPH.value
+    if schema is None and loaders.has_many_node_sets(_DATA.value):
+      raise ValueError(
+          f"{_DATA.value} is a graph of several node or edge sets; "
+          "tfgnn-dink sample writes subgraphs of one node set and one edge "
+          "set. Train on subgraphs sampled in memory instead: tfgnn-dink "
+          "train --data=... --config.node_set=NAME --config.fanouts=10,5 "
+          "(see configs/heterogeneous.py).")
     if schema is None:
       graph = saved_run.read_graph(config_lib.default_config(), _DATA.value)
       schema = sampling.write_unigraph(graph, output.rstrip("/") +
@@ -626,6 +634,14 @@ def _config_error(error: Exception, argv: list[str]) -> str:
   for arg in argv:
     if arg.startswith("--config."):
       field = arg[len("--config."):].split("=", 1)[0]
+      if field.startswith("model.hparams.") and field not in fields:
+        name = field[len("model.hparams."):]
+        return (f"--config.{field}: the config file sets no such "
+                "hyperparameter. config.model.hparams holds the encoder's "
+                "own TF-GNN hyperparameters: set them in a config file, "
+                "config.model.hparams = ml_collections.ConfigDict(dict("
+                f"{name}=...)) (see configs/heterogeneous.py); then "
+                f"--config.{field}=VALUE overrides it.")
       if field not in fields:
         close = difflib.get_close_matches(field, fields, n=3)
         hint = f" Did you mean {', '.join(close)}?" if close else ""

@@ -853,11 +853,9 @@ def load(path: str, *, node_set_name: Optional[str] = None,
   if os.path.isdir(path):
     if _planetoid_prefixes(path):
       return load_planetoid(path)
-    raw = os.path.join(path, "raw") if os.path.isdir(
-        os.path.join(path, "raw")) else path
-    if os.path.isdir(os.path.join(raw, "relations")) and not os.path.exists(
-        os.path.join(raw, "edge.csv.gz")):
-      counts = _ogb_node_counts(raw)
+    if has_many_node_sets(path):
+      counts = _ogb_node_counts(os.path.join(path, "raw") if os.path.isdir(
+          os.path.join(path, "raw")) else path)
       return load_ogb_heterogeneous(
           path, node_set_name=_heterogeneous_node_set(counts, path,
                                                       node_set_name),
@@ -872,6 +870,22 @@ def load(path: str, *, node_set_name: Optional[str] = None,
 
 
 _LABEL = "label"  # The labels of the clustered node set in TF-GNN files.
+
+
+def has_many_node_sets(path: str) -> bool:
+  """Whether `load(path)` reads a graph of several node or edge sets (a
+  TF-GNN schema of several, OGB's `raw/relations/`); False for any other
+  path, including one `load` refuses."""
+  if path.endswith(".pbtxt") and os.path.isfile(path):
+    try:
+      _, spec = _read_schema(path)
+    except ValueError:
+      return False
+    return len(spec.node_sets_spec) > 1 or len(spec.edge_sets_spec) > 1
+  raw = os.path.join(path, "raw") if os.path.isdir(
+      os.path.join(path, "raw")) else path
+  return os.path.isdir(os.path.join(raw, "relations")) and not (
+      os.path.exists(os.path.join(raw, "edge.csv.gz")))
 
 
 def _heterogeneous_node_set(names, path: str, given: Optional[str]) -> str:
