@@ -389,6 +389,18 @@ class CommandLineTest(testing_utils.TestCase):
                "--config.node_set=venue")
     self.assertEqual(proc.returncode, 2)
     self.assertIn("'venue' has no edges among its nodes", proc.stderr)
+    # The config file's hyperparameters can be overridden, others named.
+    proc = run("train", "--config.model.hparams.reduce_type=sum")
+    self.assertEqual(proc.returncode, 2)
+    self.assertIn("config.model.hparams holds the encoder's own TF-GNN "
+                  "hyperparameters: set them in a config file", proc.stderr)
+    # Beam sampling is for one node set: the error names the in-memory way.
+    schema, _ = heterogeneous.save_tfgnn(_small_graph(),
+                                         self.create_tempdir().full_path)
+    proc = run("sample", f"--data={schema}",
+               f"--output={self.create_tempdir().full_path}/samples")
+    self.assertEqual(proc.returncode, 2)
+    self.assertIn("--config.fanouts=10,5", proc.stderr)
 
 
 class OtherNodeSetsRecipeTest(testing_utils.TestCase):
