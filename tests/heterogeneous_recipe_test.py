@@ -48,12 +48,7 @@ def _config(**changes) -> ml_collections.ConfigDict:
   config.steps_per_epoch = 10
   config.kmeans.n_init = 2
   config.plots = False
-  for name, value in changes.items():
-    *parents, leaf = name.split(".")
-    target = config
-    for parent in parents:
-      target = target[parent]
-    target[leaf] = value
+  config.update_from_flattened_dict(changes)
   return config
 
 

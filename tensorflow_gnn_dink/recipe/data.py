@@ -61,10 +61,15 @@ class Graph:
 
   @property
   def num_classes(self) -> Optional[int]:
-    if self.labels is None:
-      return None
-    known = self.labels[self.labels >= 0]
-    return int(len(np.unique(known))) if known.size else None
+    return count_classes(self.labels)
+
+
+def count_classes(labels: Optional[np.ndarray]) -> Optional[int]:
+  """The number of label classes (-1: unknown), or None if none is known."""
+  if labels is None:
+    return None
+  known = labels[labels >= 0]
+  return int(len(np.unique(known))) if known.size else None
 
 
 def validate(graph: Graph) -> None:

@@ -73,10 +73,7 @@ class HeterogeneousGraph:
 
   @property
   def num_classes(self) -> Optional[int]:
-    if self.labels is None:
-      return None
-    known = self.labels[self.labels >= 0]
-    return int(len(np.unique(known))) if known.size else None
+    return data.count_classes(self.labels)
 
   @functools.cached_property
   def edges(self) -> np.ndarray:

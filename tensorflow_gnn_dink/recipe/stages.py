@@ -483,7 +483,8 @@ def _fit(run: Run, stage: str, stage_config: ml_collections.ConfigDict, *,
          state_fn: Callable[[], Arrays]) -> tuple[list[int], list[Arrays]]:
   """`runner.run` of one stage, unless done; the state after every epoch.
 
-  `mode` has `provider`, `spec`, `description`. The stage trains in
+  `mode` has `provider`, `spec`, `description`, `examples_per_replica`
+  (an `input_modes.InputMode` or `_Encoded`). The stage trains in
   `MODEL_DIR/stage`, continuing after the last completed epoch of an
   interrupted run; a stage whose last epoch is saved is not trained again.
   """
@@ -521,8 +522,8 @@ def _fit(run: Run, stage: str, stage_config: ml_collections.ConfigDict, *,
           stage_config.learning_rate),
       trainer=trainer, task=(next(iter(task.values())) if len(task) == 1
                              else task), gtspec=mode.spec,
-      global_batch_size=run.strategy.num_replicas_in_sync * getattr(
-          mode, "examples_per_replica", 1),
+      global_batch_size=(run.strategy.num_replicas_in_sync *
+                         mode.examples_per_replica),
       epochs=epochs, model_exporters=[])
   return snapshots.load()
 
@@ -742,6 +743,7 @@ class _Encoded:
   provider: runner.DatasetProvider
   spec: tfgnn.GraphTensorSpec
   description: str
+  examples_per_replica: int = 1  # Each element a whole step's input.
 
 
 def _encoded(config: ml_collections.ConfigDict, prepared: Prepared,
