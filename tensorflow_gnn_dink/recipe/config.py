@@ -325,3 +325,22 @@ def fanouts_of(config: ml_collections.ConfigDict) -> Optional[list[int]]:
 # `config.model.encoder`'s values: TF-GNN's model zoo (`encoders.MODEL_ZOO`)
 # besides Dink-Net's GCN.
 ENCODERS = ("auto", "gcn", "vanilla_mpnn", "mt_albis", "hgt", "graph_sage")
+
+
+def encoder_name(config: ml_collections.ConfigDict, many: bool) -> str:
+  """`config.model.encoder`, "auto" resolved (`many`: the graph has several
+  node or edge sets).
+
+  Raises:
+    ValueError: "gcn" for a graph of many node or edge sets.
+  """
+  encoder = config.model.get("encoder", "auto")
+  if encoder == "auto":
+    return "graph_sage" if many else "gcn"
+  if encoder == "gcn" and many:
+    raise ValueError(
+        "config.model.encoder='gcn' is Dink-Net's GCN of one node set and "
+        "one edge set; this graph has several. Pass one of TF-GNN's model "
+        f"zoo: --config.model.encoder=NAME, NAME one of "
+        f"{', '.join(sorted(ENCODERS[2:]))} (or 'auto': graph_sage).")
+  return encoder

@@ -49,7 +49,9 @@ from tensorflow_gnn_dink import trainers
 from tensorflow_gnn_dink.recipe import assignments
 from tensorflow_gnn_dink.recipe import config as config_lib
 from tensorflow_gnn_dink.recipe import data
+from tensorflow_gnn_dink.recipe import heterogeneous
 from tensorflow_gnn_dink.recipe import selection
+from tensorflow_gnn_dink.recipe import subgraphs
 
 NODE_SET = "nodes"
 EDGE_SET = "edges"
@@ -57,67 +59,97 @@ FEATURE = "feat"
 NODE_ID = "#id"
 SCHEMA = "schema.pbtxt"  # The output GraphSchema, beside the samples.
 SAMPLES = "samples.tfrecords"  # Shards: samples.tfrecords-0000i-of-0000n.
-SAMPLING = "sampling.json"  # How they were sampled: {"fanouts": [...]}.
+SAMPLING = "sampling.json"  # How: {"fanouts": [...], "node_set": NAME}.
+ROOT_ID = "root_id"  # Context feature of each subgraph: its root's `#id`.
 
 
-def write_unigraph(graph: data.Graph, directory: str) -> str:
+def write_unigraph(graph: data.Graph | heterogeneous.HeterogeneousGraph,
+                   directory: str) -> str:
   """Writes `graph` in TF-GNN's unigraph format; returns the schema's path.
 
-  Files: `nodes.tfrecords` (`#id` and the float feature `feat`: dense, or
-  for a scipy sparse matrix its non-zeros as the ragged `feat_columns` +
-  `feat_values`, as `tensorflow_gnn_dink.sparse` holds them), `edges.
-  tfrecords` (`#source`, `#target`: both directions of each edge, as
-  `graph.edges` holds them) and `schema.pbtxt`. Node ids are the graph's own
-  (`node_ids`, as strings) or the row numbers.
+  One file of `tf.Example`s per node set, `<node set>.tfrecords` (`#id` and
+  the float feature `feat`: dense, or for a scipy sparse matrix its non-zeros
+  as the ragged `feat_columns` + `feat_values`, as `tensorflow_gnn_dink.
+  sparse` holds them), one per edge set, `<edge set>.tfrecords` (`#source`,
+  `#target`), and `schema.pbtxt`. A `data.Graph` is the node set `nodes`
+  (ids: the graph's own `node_ids`, as strings, or the row numbers) and the
+  edge set `edges` (both directions of each edge, as `graph.edges` holds
+  them); a `heterogeneous.HeterogeneousGraph` keeps its node and edge sets
+  and names each node by its row number. Labels are not written.
   """
   os.makedirs(directory, exist_ok=True)
-  ids = [str(i).encode() for i in assignments.node_ids_of(graph).tolist()]
-
-  def examples(rows):
-    for features in rows:
-      example = tf.train.Example()
-      for name, value in features.items():
-        feature = example.features.feature[name]
-        if isinstance(value, bytes):
-          feature.bytes_list.value.append(value)
-        elif value.dtype == np.int64:
-          feature.int64_list.value.extend(value.tolist())
-        else:
-          feature.float_list.value.extend(value.tolist())
-      yield example.SerializeToString()
-
-  if isinstance(graph.features, np.ndarray):
-    features = np.asarray(graph.features, np.float32)
-    rows = ({FEATURE: features[i]} for i in range(graph.num_nodes))
-    columns = {FEATURE: (tf.float32, graph.num_features)}
-  else:  # Sparse: the non-zeros of each row.
-    csr = graph.features.tocsr()
-    csr.sort_indices()
-    names = sparse.feature_names(FEATURE)
-    rows = ({names[0]: csr.indices[a:b].astype(np.int64),
-             names[1]: csr.data[a:b].astype(np.float32)}
-            for a, b in zip(csr.indptr[:-1], csr.indptr[1:]))
-    columns = {names[0]: (tf.int64, -1), names[1]: (tf.float32, -1)}
-  _write_records(os.path.join(directory, "nodes.tfrecords"), examples(
-      {NODE_ID: ids[i], **row} for i, row in enumerate(rows)))
-  _write_records(os.path.join(directory, "edges.tfrecords"), examples(
-      {"#source": ids[s], "#target": ids[t]} for s, t in graph.edges.T))
+  if isinstance(graph, heterogeneous.HeterogeneousGraph):
+    tensor = graph.graph_tensor
+    node_sets = {
+        name: ([str(i).encode() for i in range(node_set.total_size)],
+               np.asarray(node_set[graph.feature_name]))
+        for name, node_set in tensor.node_sets.items()}
+    edge_sets = {
+        name: (edge_set.adjacency.source_name, edge_set.adjacency.target_name,
+               np.stack([np.asarray(edge_set.adjacency.source),
+                         np.asarray(edge_set.adjacency.target)]))
+        for name, edge_set in tensor.edge_sets.items()}
+  else:
+    node_sets = {NODE_SET: ([str(i).encode() for i in
+                             assignments.node_ids_of(graph).tolist()],
+                            graph.features)}
+    edge_sets = {EDGE_SET: (NODE_SET, NODE_SET, graph.edges)}
   schema = tfgnn.GraphSchema()
-  node_set = schema.node_sets[NODE_SET]
-  # `#id` declared as a feature: the sampler then keeps it in its output.
-  node_set.features[NODE_ID].dtype = tf.string.as_datatype_enum
-  for name, (dtype, width) in columns.items():
-    node_set.features[name].dtype = dtype.as_datatype_enum
-    node_set.features[name].shape.dim.add().size = width
-  node_set.metadata.filename = "nodes.tfrecords"
-  node_set.metadata.cardinality = graph.num_nodes
-  edge_set = schema.edge_sets[EDGE_SET]
-  edge_set.source = edge_set.target = NODE_SET
-  edge_set.metadata.filename = "edges.tfrecords"
-  edge_set.metadata.cardinality = int(graph.edges.shape[1])
+  for name, (ids, features) in node_sets.items():
+    rows, columns = _feature_rows(features)
+    _write_records(os.path.join(directory, f"{name}.tfrecords"), _examples(
+        {NODE_ID: ids[i], **row} for i, row in enumerate(rows)))
+    node_set = schema.node_sets[name]
+    # `#id` declared as a feature: the sampler then keeps it in its output.
+    node_set.features[NODE_ID].dtype = tf.string.as_datatype_enum
+    for feature, (dtype, width) in columns.items():
+      node_set.features[feature].dtype = dtype.as_datatype_enum
+      node_set.features[feature].shape.dim.add().size = width
+    node_set.metadata.filename = f"{name}.tfrecords"
+    node_set.metadata.cardinality = len(ids)
+  for name, (source, target, edges) in edge_sets.items():
+    source_ids, target_ids = node_sets[source][0], node_sets[target][0]
+    _write_records(os.path.join(directory, f"{name}.tfrecords"), _examples(
+        {"#source": source_ids[s], "#target": target_ids[t]}
+        for s, t in edges.T))
+    edge_set = schema.edge_sets[name]
+    edge_set.source, edge_set.target = source, target
+    edge_set.metadata.filename = f"{name}.tfrecords"
+    edge_set.metadata.cardinality = int(edges.shape[1])
   path = os.path.join(directory, SCHEMA)
   _files.write_text_atomically(path, str(schema))
   return path
+
+
+def _feature_rows(features):
+  """(per-row feature dicts, {name: (dtype, width)}) of dense or sparse
+  `features`."""
+  if isinstance(features, np.ndarray):
+    features = np.asarray(features, np.float32)
+    return ({FEATURE: row} for row in features), {
+        FEATURE: (tf.float32, features.shape[1])}
+  csr = features.tocsr()  # Sparse: the non-zeros of each row.
+  csr.sort_indices()
+  names = sparse.feature_names(FEATURE)
+  return ({names[0]: csr.indices[a:b].astype(np.int64),
+           names[1]: csr.data[a:b].astype(np.float32)}
+          for a, b in zip(csr.indptr[:-1], csr.indptr[1:])), {
+              names[0]: (tf.int64, -1), names[1]: (tf.float32, -1)}
+
+
+def _examples(rows):
+  """Serialized `tf.Example`s of dicts of bytes or numpy values."""
+  for features in rows:
+    example = tf.train.Example()
+    for name, value in features.items():
+      feature = example.features.feature[name]
+      if isinstance(value, bytes):
+        feature.bytes_list.value.append(value)
+      elif value.dtype == np.int64:
+        feature.int64_list.value.extend(value.tolist())
+      else:
+        feature.float_list.value.extend(value.tolist())
+    yield example.SerializeToString()
 
 
 def _write_records(path: str, records) -> None:
@@ -138,31 +170,32 @@ def check_fanouts(fanouts: Sequence[int]) -> None:
 def sample(schema_path: str, output_dir: str, *,
            fanouts: Sequence[int] = (10, 5), num_shards: int = 4,
            pipeline_args: Sequence[str] = (),
-           node_set_name: str = NODE_SET,
-           edge_set_name: str = EDGE_SET) -> str:
+           node_set_name: Optional[str] = None) -> str:
   """Samples one rooted subgraph per node with Apache Beam; returns its schema.
 
   Every node of `node_set_name` is a seed; hop `i` samples up to
-  `fanouts[i]` out-edges of `edge_set_name` of each node reached, uniformly
-  without replacement (TF-GNN's `SamplingSpecBuilder`). The root is the
-  first node of its subgraph, with its `#id`. Writes `num_shards` files
-  `output_dir/samples.tfrecords-*` of serialized GraphTensors and their
-  GraphSchema `output_dir/schema.pbtxt`, into a staging directory beside
-  `output_dir` that becomes `output_dir` when the pipeline has finished (a
-  stopped run leaves no `output_dir`).
+  `fanouts[i]` out-edges of each edge set leaving the node sets reached at
+  hop `i - 1`, uniformly without replacement (TF-GNN's `SamplingSpecBuilder`;
+  `subgraphs.sampling_spec`). The root is the first node of its node set in
+  its subgraph, with its `#id`. Writes `num_shards` files
+  `output_dir/samples.tfrecords-*` of serialized GraphTensors, their
+  GraphSchema `output_dir/schema.pbtxt` and `sampling.json` (the fanouts and
+  the root node set), into a staging directory beside `output_dir` that
+  becomes `output_dir` when the pipeline has finished (a stopped run leaves
+  no `output_dir`).
 
   Args:
     schema_path: A unigraph GraphSchema (e.g. from `write_unigraph`).
     output_dir: A local directory that does not exist yet (or is empty).
-    fanouts: Edges sampled per node at each hop. `cluster_samples` needs
-      one hop per encoder layer plus one per `propagation_steps` (default:
-      two hops).
+    fanouts: Edges sampled per node and edge set at each hop.
+      `cluster_samples` needs one hop per encoder layer plus one per
+      `propagation_steps` (default: two hops).
     num_shards: Output files (at least the number of input pipelines that
       will read them: the runner shards files, not records).
     pipeline_args: Beam pipeline options, e.g. `["--runner=DataflowRunner",
       ...]`; default: the DirectRunner in this process.
-    node_set_name: The node set whose nodes are the roots.
-    edge_set_name: The edge set to sample along.
+    node_set_name: The node set whose nodes are the roots; may be left out
+      for a graph of one node set.
   """
   # pylint: disable=g-import-not-at-top  (Beam is only needed here)
   import apache_beam as beam
@@ -182,19 +215,16 @@ def sample(schema_path: str, output_dir: str, *,
                      "GraphSchema .pbtxt of the graph's files (e.g. from "
                      "sampling.write_unigraph).")
   graph_schema = unigraph.read_schema(schema_path)
-  builder = tfgnn.sampler.SamplingSpecBuilder(
-      graph_schema,
-      default_strategy=tfgnn.sampler.SamplingStrategy.RANDOM_UNIFORM)
-  hop = builder.seed(node_set_name)
-  for fanout in fanouts:
-    hop = hop.sample(int(fanout), edge_set_name)
-  spec = builder.build()
+  node_set_name = root_node_set(graph_schema, node_set_name)
+  spec, _ = subgraphs.sampling_spec(graph_schema, node_set_name,
+                                    [int(k) for k in fanouts])
   # Layer names are the program's ids: a fresh Keras name scope per program.
   tf.keras.backend.clear_session()
   model, layers_mapping = beam_sampler.get_sampling_model(graph_schema, spec)
   program, artifacts = sampler_lib.create_program(model)
   output_schema = tfgnn.create_schema_pb_from_graph_spec(
       model.output.spec._unbatch())  # pylint: disable=protected-access
+  output_schema.context.features[ROOT_ID].dtype = tf.string.as_datatype_enum
   options = pipeline_options.PipelineOptions(
       list(pipeline_args) or ["--direct_num_workers=1"])
   with _files.directory_atomically(output_dir) as staging:
@@ -206,18 +236,51 @@ def sample(schema_path: str, output_dir: str, *,
           graph_schema, os.path.dirname(schema_path))
       feeds.update({layer: feeds[name] for layer, name in
                     layers_mapping.items()})
-      seeds = unigraph_utils.seeds_from_graph_dict(feeds, spec)
+      # Keyed by the root's own id, which each subgraph then holds.
+      seeds = (feeds[f"nodes/{node_set_name}"] | "SeedIds" >> beam.Keys()
+               | "Seeds" >> beam.Map(_seed))
       examples = executor_lib.execute(program, {"Input": seeds}, feeds=feeds,
                                       artifacts_path=artifacts_path)
-      _ = (examples | "DropIds" >> beam.Values()
+      _ = (examples | "RootIds" >> beam.MapTuple(_with_root_id)
            | "Write" >> unigraph.WriteTable(
                os.path.join(staging, f"{SAMPLES}@{int(num_shards)}")))
     tf.io.gfile.rmtree(artifacts_path)
-    _files.write_json_atomically(os.path.join(staging, SAMPLING),
-                                 {"fanouts": [int(k) for k in fanouts]})
+    _files.write_json_atomically(os.path.join(staging, SAMPLING), {
+        "fanouts": [int(k) for k in fanouts], "node_set": node_set_name})
     _files.write_text_atomically(os.path.join(staging, SCHEMA),
                                  str(output_schema))
   return os.path.join(output_dir, SCHEMA)
+
+
+def _seed(node_id: bytes):
+  """A seed of TF-GNN's Beam sampler, keyed by the node's id."""
+  return node_id, [[np.array([node_id], dtype=np.object_),
+                    np.array([1], dtype=np.int64)]]
+
+
+def _with_root_id(root: bytes, example: tf.train.Example) -> tf.train.Example:
+  """`example` with the context feature `ROOT_ID`: its root's `#id`."""
+  example.features.feature[f"context/{ROOT_ID}"].bytes_list.value.append(root)
+  return example
+
+
+def root_node_set(schema: tfgnn.GraphSchema, name: Optional[str]) -> str:
+  """`name`, a node set of `schema`; if None, its only node set.
+
+  Raises:
+    ValueError: `name` is not a node set of `schema`, or None where it has
+      several.
+  """
+  names = sorted(schema.node_sets)
+  if name is None:
+    if len(names) == 1:
+      return names[0]
+    raise ValueError(f"The graph has the node sets {names}: name the one "
+                     "whose nodes are the roots (--node_set=NAME).")
+  if name not in names:
+    raise ValueError(f"Node set {name!r} is not in the graph: it has "
+                     f"{names}. Pass one of them (--node_set=NAME).")
+  return name
 
 
 def graph_spec(samples_dir: str) -> tfgnn.GraphTensorSpec:
@@ -235,21 +298,32 @@ def graph_spec(samples_dir: str) -> tfgnn.GraphTensorSpec:
   return tfgnn.create_graph_spec_from_schema_pb(tfgnn.read_schema(path))
 
 
-def sampled_fanouts(samples_dir: str) -> list[int]:
-  """The fanouts of each hop that `sample` used (from `sampling.json`)."""
+def _sampling_facts(samples_dir: str) -> dict:
   graph_spec(samples_dir)  # A directory of samples.
   path = os.path.join(samples_dir, SAMPLING)
   try:
     with tf.io.gfile.GFile(path) as f:
-      fanouts = json.load(f)["fanouts"]
-    return [int(k) for k in fanouts]
+      facts = json.load(f)
+    return dict(fanouts=[int(k) for k in facts["fanouts"]],
+                node_set=str(facts.get("node_set", NODE_SET)))
   except (OSError, ValueError, KeyError, TypeError) as e:
     raise ValueError(f"{path} does not say how the samples were drawn "
                      f"({e}): sample them again with tfgnn-dink sample.") from e
 
 
-def input_width(samples_dir: str) -> int:
-  """The number of columns of the samples' feature `feat`.
+def sampled_fanouts(samples_dir: str) -> list[int]:
+  """The fanouts of each hop that `sample` used (from `sampling.json`)."""
+  return _sampling_facts(samples_dir)["fanouts"]
+
+
+def sampled_node_set(samples_dir: str) -> str:
+  """The node set of the roots (from `sampling.json`; samples written
+  before it said so are of the node set `nodes`)."""
+  return _sampling_facts(samples_dir)["node_set"]
+
+
+def input_width(samples_dir: str, node_set_name: str = NODE_SET) -> int:
+  """The number of columns of the feature `feat` of `node_set_name`.
 
   Dense: its static width. Held sparse (`feat_columns` + `feat_values`):
   1 + the largest column id in the samples (one pass over them; every node
@@ -257,10 +331,10 @@ def input_width(samples_dir: str) -> int:
   ones, which change nothing).
   """
   spec = graph_spec(samples_dir)
-  features = spec.node_sets_spec[NODE_SET].features_spec
+  features = spec.node_sets_spec[node_set_name].features_spec
   if not sparse.is_sparse(features, FEATURE):
     if FEATURE not in features:
-      raise ValueError(f"The samples in {samples_dir} have no node feature "
+      raise ValueError(f"The samples in {samples_dir} have no feature "
                        f"{FEATURE!r} (dense, or sparse as "
                        f"{' + '.join(sparse.feature_names(FEATURE))}); "
                        f"they have {sorted(features)}.")
@@ -269,7 +343,7 @@ def input_width(samples_dir: str) -> int:
   files = sorted(tf.io.gfile.glob(file_pattern(samples_dir)))
   ds = tf.data.TFRecordDataset(files).batch(1024).map(
       lambda s: tf.reduce_max(tf.concat([tfgnn.parse_example(spec, s)
-                                         .node_sets[NODE_SET][name]
+                                         .node_sets[node_set_name][name]
                                          .flat_values, [-1]], 0)))
   return int(ds.reduce(tf.constant(-1, tf.int64), tf.maximum)) + 1
 
@@ -338,22 +412,43 @@ class ReverseEdges(tf.keras.layers.Layer):
     return dict(edge_set_name=self.edge_set_name, **super().get_config())
 
 
-def _prepare(normalize_features: bool):
+def own_edge_sets(spec: tfgnn.GraphTensorSpec, node_set_name: str
+                  ) -> list[str]:
+  """The edge sets of `spec` from `node_set_name` to itself, sorted."""
+  return sorted(name for name, edge_set in spec.edge_sets_spec.items()
+                if edge_set.adjacency_spec.source_name == node_set_name ==
+                edge_set.adjacency_spec.target_name)
+
+
+def _prepare(spec: tfgnn.GraphTensorSpec, node_set_name: str,
+             normalize_features: bool):
   """Sampled subgraph(s) -> what the encoder reads, the same in every stage.
 
-  Without the string node ids (`#id`: no TPU or XLA program takes
-  strings), with reversed edges, optionally features scaled to rows summing
-  to 1 (the recipe's `data.normalize_features="row"`, a per-node operation,
-  so the same in a subgraph as in the whole graph), and the real-components
-  mark (`layers.mark_real_components`, for padding).
+  Each root first in its node set `node_set_name` (`subgraphs.
+  put_roots_first`, by the subgraph's `ROOT_ID`: TF-GNN's Beam sampler
+  orders the nodes of a node set as it likes where several edge sets reach
+  it); without the string ids (`#id`, `ROOT_ID`: no TPU or XLA program
+  takes strings); the edge sets from the root's node set to itself made
+  undirected (`ReverseEdges`), the others as sampled (away from the root);
+  optionally every node set's features scaled to rows summing to 1 (the
+  recipe's `data.normalize_features="row"`, a per-node operation, so the
+  same in a subgraph as in the whole graph); and the real-components mark
+  (`layers.mark_real_components`, for padding).
   """
-  reverse = ReverseEdges()
+  reverse = [ReverseEdges(name) for name in own_edge_sets(spec, node_set_name)]
   normalize = layers.NormalizeFeatureRows(FEATURE)
+  has_root_id = ROOT_ID in spec.context_spec.features_spec
 
   def prepare(graph: tfgnn.GraphTensor) -> tfgnn.GraphTensor:
-    if NODE_ID in graph.node_sets[NODE_SET].features:
-      graph = graph.remove_features(node_sets={NODE_SET: [NODE_ID]})
-    graph = reverse(graph)
+    if has_root_id:
+      graph = subgraphs.put_roots_first(graph, node_set_name,
+                                        graph.context[ROOT_ID])
+    graph = graph.remove_features(
+        context=[ROOT_ID] if has_root_id else None,
+        node_sets={name: [NODE_ID] for name, node_set in
+                   graph.node_sets.items() if NODE_ID in node_set.features})
+    for layer in reverse:
+      graph = layer(graph)
     if normalize_features:
       graph = normalize(graph)
     return layers.mark_real_components(graph)
@@ -370,7 +465,8 @@ class _Provider(runner.DatasetProvider):
     self._records = runner.TFRecordDatasetProvider(
         file_pattern=file_pattern(samples_dir), shuffle_filenames=True,
         examples_shuffle_size=4096)
-    self._prepare = _prepare(normalize_features)
+    self._prepare = _prepare(self._spec, sampled_node_set(samples_dir),
+                             normalize_features)
 
   def get_dataset(self, context: tf.distribute.InputContext) -> tf.data.Dataset:
     return self._records.get_dataset(context).map(
@@ -381,8 +477,8 @@ class _Provider(runner.DatasetProvider):
 # Config fields that training on samples does not read (the recipe's
 # in-memory graph, its label-free selection and its pictures).
 UNUSED_FIELDS = ("data.path", "data.feature_format", "synthetic",
-                 "selection", "steps_per_epoch", "pretrain.candidates",
-                 "check_memory", "plots")
+                 "citation", "fanouts", "selection", "steps_per_epoch",
+                 "pretrain.candidates", "check_memory", "plots")
 DEFAULT_BATCH_SIZE = 64  # Subgraphs per replica step, unless config sets it.
 
 
@@ -409,7 +505,7 @@ def cluster_samples(samples_dir: str, config: ml_collections.ConfigDict, *,
 
   The recipe's stages, with `config` as the recipe reads it
   (`config_lib.default_config()`; `config.n_clusters` is required):
-  pretraining of the GCN (`model.*`) with Dink-Net's discrimination task
+  pretraining of the encoder (`model.*`) with Dink-Net's discrimination task
   (`pretrain.*`) on batches of `config.batch_size` (default 64) subgraphs
   per replica (`runner.run`, one example per root); k-means (`kmeans.*`) on
   the roots' embeddings (`ClusteringEmbedding`: the root's state plus its
@@ -420,6 +516,14 @@ def cluster_samples(samples_dir: str, config: ml_collections.ConfigDict, *,
   k-means' lowest inertia are kept. The `UNUSED_FIELDS` are not read. With
   `output` (`.csv` or `.parquet`), writes `node_id,cluster_id` rows. Labels
   are never read.
+
+  Samples of one node set and one edge set train Dink-Net's GCN; samples of
+  many (`sample(..., node_set_name=...)` on a many-typed graph) train
+  `config.model.encoder` of TF-GNN's model zoo (`"auto"`: GraphSAGE, with
+  `config.model.hparams`) over every sampled edge set, messages flowing from
+  the sampled neighbours towards the root, and cluster the roots' node set
+  (`config.node_set`, if set, must be it). The smoothing runs over the
+  root's node set's own edge set (none: no smoothing).
 
   The subgraphs hold `len(fanouts)` hops (`sample`); the encoder's layers
   plus the smoothing may not need more: `embedding.propagation_steps` is
@@ -435,8 +539,8 @@ def cluster_samples(samples_dir: str, config: ml_collections.ConfigDict, *,
 
   Returns:
     Root ids (strings), their cluster ids, and facts for a results file:
-    the effective batch size and smoothing hops, the hops sampled, and the
-    seconds of each stage.
+    the node set, the encoder, the effective batch size and smoothing hops,
+    the hops sampled, and the seconds of each stage.
   """
   if config.n_clusters is None:
     raise ValueError("Training on samples needs config.n_clusters (the "
@@ -447,6 +551,16 @@ def cluster_samples(samples_dir: str, config: ml_collections.ConfigDict, *,
   if config.get("deterministic", True):
     tf.config.experimental.enable_op_determinism()
   tf.keras.utils.set_random_seed(config.seed)
+  spec = graph_spec(samples_dir)
+  node_set = sampled_node_set(samples_dir)
+  if config.get("node_set") not in (None, node_set):
+    raise ValueError(f"config.node_set={config.node_set!r}, but the roots "
+                     f"of {samples_dir} are of {node_set!r}: leave "
+                     "config.node_set out, or sample the node set to "
+                     "cluster (tfgnn-dink sample --node_set=NAME).")
+  many = len(spec.node_sets_spec) > 1 or len(spec.edge_sets_spec) > 1
+  encoder_name = config_lib.encoder_name(config, many)
+  own = own_edge_sets(spec, node_set)
   hops = len(sampled_fanouts(samples_dir))
   layers_needed = int(config.model.num_layers)
   if layers_needed > hops:
@@ -455,37 +569,46 @@ def cluster_samples(samples_dir: str, config: ml_collections.ConfigDict, *,
         f"least {layers_needed} hops; {samples_dir} holds {hops}: sample "
         f"with more --fanouts, or lower model.num_layers.")
   propagation_steps = min(int(config.embedding.propagation_steps),
-                          hops - layers_needed)
-  facts = dict(hops_sampled=hops, propagation_steps=propagation_steps,
+                          hops - layers_needed if own else 0)
+  facts = dict(node_set=node_set, encoder=encoder_name, hops_sampled=hops,
+               propagation_steps=propagation_steps,
                batch_size=int(config.batch_size or DEFAULT_BATCH_SIZE),
                selection="last (no whole graph in memory for modularity)",
                seconds={})
   if propagation_steps < config.embedding.propagation_steps:
     log(f"[dink] embedding.propagation_steps="
-        f"{config.embedding.propagation_steps}: the samples hold {hops} "
-        f"hops, {layers_needed} for the encoder, so the embedding smooths "
-        f"{propagation_steps} (sample more hops for more)")
+        f"{config.embedding.propagation_steps}: " + (
+            f"the samples hold {hops} hops, {layers_needed} for the encoder, "
+            f"so the embedding smooths {propagation_steps} (sample more hops "
+            "for more)" if own else
+            f"{node_set!r} has no edge set to itself to smooth over, so the "
+            "embedding does not smooth"))
   normalize = config.data.normalize_features == "row"
-  width = input_width(samples_dir)
   provider = _Provider(samples_dir, normalize)
   train_spec = provider.get_dataset(
       tf.distribute.InputContext()).element_spec
-  gcn_fn = encoders.make_gcn_model_fn(
-      node_set_name=NODE_SET, edge_set_name=EDGE_SET, feature_name=FEATURE,
-      hidden_units=config.model.hidden_units, num_layers=layers_needed,
-      seed=config.seed, input_width=width)
+  if encoder_name == "gcn":
+    encoder_fn = encoders.make_gcn_model_fn(
+        node_set_name=node_set, edge_set_name=own[0], feature_name=FEATURE,
+        hidden_units=config.model.hidden_units, num_layers=layers_needed,
+        seed=config.seed, input_width=input_width(samples_dir, node_set))
+  else:  # Messages from the sampled neighbours towards the root.
+    encoder_fn = encoders.make_model_zoo_fn(
+        encoder_name, hidden_units=config.model.hidden_units,
+        num_layers=layers_needed, feature_name=FEATURE,
+        receiver_tag=tfgnn.SOURCE, **config.model.hparams.to_dict())
   encoder = []
 
   def model_fn(runner_spec):  # One encoder, trained by both stages.
     if not encoder:
-      encoder.extend([gcn_fn(runner_spec), runner_spec])
+      encoder.extend([encoder_fn(runner_spec), runner_spec])
     return encoder[0]
 
   def local_encoder() -> tf.keras.Model:
     """The trained encoder's weights in a model of this process, outside
     the strategy (under ParameterServerStrategy or on TPU the trained
     variables live elsewhere); inference runs here."""
-    model = gcn_fn(encoder[1])
+    model = encoder_fn(encoder[1])
     model.set_weights(encoder[0].get_weights())
     return model
 
@@ -517,21 +640,23 @@ def cluster_samples(samples_dir: str, config: ml_collections.ConfigDict, *,
 
   pt = config.pretrain
   dgi = tasks_lib.DeepGraphInfomaxTask(
-      NODE_SET, seed=config.seed, svd_metrics=False,
+      node_set, seed=config.seed, svd_metrics=False,
       dgi_loss_weight=pt.dgi_loss_weight,
       discrimination_loss_weight=pt.discrimination_loss_weight,
       augmentor=layers.DropFeatureColumns(pt.feature_drop_rate,
                                           seed=config.seed))
   train({"dgi": dgi}, pt, "pretrain")
   ft = config.finetune
+  smoothing_edge_set = own[0] if own else None
   clustering_kwargs = dict(
       n_clusters=n_clusters, propagation_steps=propagation_steps,
-      edge_set_name=EDGE_SET, dilation_loss_weight=ft.dilation_loss_weight,
+      edge_set_name=smoothing_edge_set,
+      dilation_loss_weight=ft.dilation_loss_weight,
       shrink_loss_weight=ft.shrink_loss_weight, shrink=ft.shrink,
       temperature=ft.temperature, max_center_norm=ft.max_center_norm)
   embedding = layers.ClusteringEmbedding(
-      NODE_SET, edge_set_name=EDGE_SET, propagation_steps=propagation_steps,
-      readout="first_node")
+      node_set, edge_set_name=smoothing_edge_set,
+      propagation_steps=propagation_steps, readout="first_node")
   ids, z = embed_roots(samples_dir, local_encoder(), embedding,
                        normalize_features=normalize)
   if len(ids) < n_clusters:
@@ -545,7 +670,7 @@ def cluster_samples(samples_dir: str, config: ml_collections.ConfigDict, *,
   facts["seconds"]["kmeans"] = round(time.time() - start, 1)
   if ft.steps:
     clustering = tasks_lib.DinkClusteringTask(
-        NODE_SET, cluster_centers=centres,
+        node_set, cluster_centers=centres,
         stop_gradient=ft.stop_gradient,
         **clustering_kwargs)
     task = {"dink": clustering}
@@ -578,7 +703,8 @@ def embed_roots(samples_dir: str, base_model: tf.keras.Model,
   training (`normalize_features` as given to `cluster_samples`).
   """
   spec = graph_spec(samples_dir)
-  prepare = _prepare(normalize_features)
+  node_set = sampled_node_set(samples_dir)
+  prepare = _prepare(spec, node_set, normalize_features)
   files = sorted(tf.io.gfile.glob(file_pattern(samples_dir)))
   ds = tf.data.TFRecordDataset(files).batch(batch_size).map(
       lambda s: tfgnn.parse_example(spec, s).merge_batch_to_components())
@@ -586,7 +712,10 @@ def embed_roots(samples_dir: str, base_model: tf.keras.Model,
   # One trace for every batch (the last one is smaller).
   @tf.function(input_signature=[ds.element_spec])
   def embed(graph):
-    roots = tfgnn.gather_first_node(graph, NODE_SET, feature_name=NODE_ID)
+    if ROOT_ID in graph.context.features:
+      roots = graph.context[ROOT_ID]
+    else:  # Samples written before they held ROOT_ID: the root is first.
+      roots = tfgnn.gather_first_node(graph, node_set, feature_name=NODE_ID)
     return roots, embedding(base_model(prepare(graph)))
 
   ids, rows = [], []

@@ -174,22 +174,6 @@ def feature_processors(
       mode == "row") else ()
 
 
-def encoder_name(config: ml_collections.ConfigDict, many: bool) -> str:
-  """`config.model.encoder`, "auto" resolved (`many`: several node or edge
-  sets)."""
-  encoder = config.model.get("encoder", "auto")
-  if encoder == "auto":
-    return "graph_sage" if many else "gcn"
-  if encoder == "gcn" and many:
-    raise ValueError(
-        "config.model.encoder='gcn' is Dink-Net's GCN of one node set and "
-        "one edge set; this graph has several. Pass one of TF-GNN's model "
-        f"zoo: --config.model.encoder=NAME, NAME one of "
-        f"{', '.join(sorted(encoders.MODEL_ZOO))} (or "
-        "'auto': graph_sage).")
-  return encoder
-
-
 def prepare(config: ml_collections.ConfigDict,
             graph: data.Graph | heterogeneous.HeterogeneousGraph, *,
             training: bool = True) -> Prepared:
@@ -241,7 +225,7 @@ def prepare(config: ml_collections.ConfigDict,
   graph_tensor = data.to_graph_tensor(graph, node_set_name=NODE_SET,
                                       edge_set_name=EDGE_SET,
                                       feature_name=input_modes.FEATURE)
-  encoder = encoder_name(config, many=False)
+  encoder = config_lib.encoder_name(config, many=False)
   divisors = fanouts = None
   if encoder == "gcn":
     if config.get("fanouts") is not None:
@@ -336,7 +320,7 @@ def prepare_heterogeneous(config: ml_collections.ConfigDict,
   if config.get("node_set") is not None:
     graph = graph.with_node_set(config.node_set)
   heterogeneous.validate(graph)
-  encoder = encoder_name(config, many=True)
+  encoder = config_lib.encoder_name(config, many=True)
   fanouts = _check_model_zoo(config, encoder, sparse_features=False)
   clustered = graph.clustered()  # Reads the edges among its nodes.
   if training and not clustered.edges.size and config.selection != "last":
