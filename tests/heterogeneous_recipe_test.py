@@ -335,7 +335,8 @@ class LoadTest(testing_utils.TestCase):
     schema, _ = heterogeneous.save_tfgnn(graph, directory)
     with self.assertRaisesRegex(ValueError, r"several node sets \['author', "
                                 r"'paper', 'venue'\]: name the one to "
-                                r"cluster \(--config.node_set=NAME"):
+                                r"cluster \(--config.node_set=NAME for "
+                                r"train, --node_set=NAME for sample"):
       loaders.load(schema)
     with self.assertRaisesRegex(ValueError, "Node set 'pepar' is not in"):
       loaders.load(schema, node_set_name="pepar")
@@ -389,13 +390,38 @@ class CommandLineTest(testing_utils.TestCase):
     self.assertEqual(proc.returncode, 2)
     self.assertIn("config.model.hparams holds the encoder's own TF-GNN "
                   "hyperparameters: set them in a config file", proc.stderr)
-    # Beam sampling is for one node set: the error names the in-memory way.
-    schema, _ = heterogeneous.save_tfgnn(_small_graph(),
-                                         self.create_tempdir().full_path)
-    proc = run("sample", f"--data={schema}",
-               f"--output={self.create_tempdir().full_path}/samples")
+    # Beam sampling: the node set of the roots must be named; then train on
+    # the samples and evaluate the papers' cluster ids.
+    graph = _small_graph()
+    directory = self.create_tempdir().full_path
+    schema, _ = heterogeneous.save_tfgnn(graph, directory)
+    samples = os.path.join(directory, "samples")
+    proc = run("sample", f"--data={schema}", f"--output={samples}")
     self.assertEqual(proc.returncode, 2)
-    self.assertIn("--config.fanouts=10,5", proc.stderr)
+    self.assertIn("--node_set=NAME for sample", proc.stderr)
+    proc = run("sample", f"--data={schema}", "--node_set=paper",
+               "--shards=2", f"--output={samples}")
+    self.assertEqual(proc.returncode, 0, proc.stderr[-3000:])
+    sampled_dir = os.path.join(directory, "sampled")
+    proc = run("train", "--config=configs/heterogeneous.py",
+               f"--samples={samples}", "--config.n_clusters=4",
+               "--config.model.hidden_units=16", "--config.pretrain.steps=40",
+               "--config.finetune.steps=10", f"--model_dir={sampled_dir}")
+    self.assertEqual(proc.returncode, 0, proc.stderr[-3000:])
+    self.assertIn("--node_set=paper", proc.stdout)
+    with open(os.path.join(sampled_dir, "results.json")) as f:
+      results = json.load(f)
+    self.assertEqual((results["node_set"], results["encoder"],
+                      results["num_nodes"]), ("paper", "graph_sage", 160))
+    proc = run("evaluate", f"--data={schema}", "--node_set=paper",
+               f"--assignments={sampled_dir}/cluster_ids.csv")
+    self.assertEqual(proc.returncode, 0, proc.stderr[-3000:])
+    metrics = json.loads(proc.stdout)
+    self.assertGreater(metrics["ACC"], 0.5)  # 4 planted communities.
+    proc = run("evaluate", f"--data={schema}",
+               f"--assignments={sampled_dir}/cluster_ids.csv")
+    self.assertEqual(proc.returncode, 2)
+    self.assertIn("--node_set=NAME for sample and evaluate", proc.stderr)
 
 
 class OtherNodeSetsRecipeTest(testing_utils.TestCase):

@@ -47,6 +47,7 @@ from tensorflow_gnn_dink import _files
 from tensorflow_gnn_dink import export as export_lib
 from tensorflow_gnn_dink.recipe import assignments as assignments_lib
 from tensorflow_gnn_dink.recipe import config as config_lib
+from tensorflow_gnn_dink.recipe import heterogeneous
 from tensorflow_gnn_dink.recipe import interrupts
 from tensorflow_gnn_dink.recipe import loaders
 from tensorflow_gnn_dink.recipe import pipeline
@@ -74,6 +75,8 @@ _SAMPLES = flags.DEFINE_string("samples", None,
 _UNIGRAPH = flags.DEFINE_string("unigraph", None,
                                 "A unigraph GraphSchema .pbtxt.")
 _FANOUTS = flags.DEFINE_list("fanouts", ["10", "5"], "Edges per hop.")
+_NODE_SET = flags.DEFINE_string("node_set", None,
+                                "A node set of a many-typed graph.")
 _SHARDS = flags.DEFINE_integer("shards", 4, "Output files.")
 _BEAM_ARGS = flags.DEFINE_string("beam_args", "",
                                  "Apache Beam pipeline options.")
@@ -153,12 +156,15 @@ _COMMANDS = {
         "labels where it has them; modularity, conductance and non-empty "
         "clusters always.",
         "tfgnn-dink evaluate [--assignments=FILE.csv] [--model_dir=DIR] "
-        "[--data=PATH] [--output=FILE.json] [--overwrite]",
+        "[--data=PATH] [--node_set=NAME] [--output=FILE.json] [--overwrite]",
         {"assignments": "node_id,cluster_id rows, a .csv or .parquet file "
                         "(as train and predict write them); default: "
                         "cluster_ids.csv of --model_dir",
          "model_dir": _RUN_DIR + " (for its assignments and graph)",
          "data": _DATA_OF_RUN,
+         "node_set": "the node set that the assignments are of, for a "
+                     "--data graph of several node sets (default: the "
+                     "run's)",
          "output": "also write the metrics to this JSON file",
          "overwrite": "replace an existing --output"},
         "Give --assignments and --data, or --model_dir, or both. Prints the "
@@ -181,7 +187,8 @@ _COMMANDS = {
         "Sample one rooted subgraph per node with TF-GNN's Apache Beam "
         "sampler, for `train --samples`.",
         "tfgnn-dink sample (--data=PATH | --unigraph=SCHEMA.pbtxt) "
-        "--output=DIR [--fanouts=10,5] [--shards=4] [--beam_args=OPTIONS]",
+        "--output=DIR [--node_set=NAME] [--fanouts=10,5] [--shards=4] "
+        "[--beam_args=OPTIONS]",
         {"data": f"a graph file ({_GRAPH_FORMATS}), read into memory and "
                  "written as a unigraph in DIR.unigraph/ first",
          "unigraph": "a graph already in TF-GNN's unigraph files (a "
@@ -190,8 +197,12 @@ _COMMANDS = {
                      "#target), never read into this process",
          "output": "a new directory for the subgraphs (sharded TFRecords "
                    "of GraphTensors) and their schema.pbtxt",
-         "fanouts": "edges sampled per node at each hop (train --samples "
-                    "uses two hops)",
+         "node_set": "the node set whose nodes are the roots, for a graph "
+                     "of several node sets (each hop then samples along "
+                     "every edge set; train --samples clusters this node "
+                     "set)",
+         "fanouts": "edges sampled per node (and edge set) at each hop "
+                    "(train --samples uses two hops)",
          "shards": "output files (at least the number of input pipelines "
                    "that will train on them)",
          "beam_args": "Apache Beam pipeline options, e.g. "
@@ -203,7 +214,9 @@ _COMMANDS = {
         "  tfgnn-dink sample --data=../shared/data/cora/cora.npz "
         "--output=/tmp/cora_samples\n"
         "  tfgnn-dink train --samples=/tmp/cora_samples "
-        "--config.n_clusters=7 --model_dir=/tmp/cora_sampled"),
+        "--config.n_clusters=7 --model_dir=/tmp/cora_sampled\n"
+        "  tfgnn-dink sample --data=/tmp/citation/schema.pbtxt "
+        "--node_set=paper --output=/tmp/paper_samples"),
 }
 _DEFAULT_COMMAND = "train"
 
@@ -422,9 +435,11 @@ def _train_sampled(config: ml_collections.ConfigDict, model_dir: str,
                "config": json.loads(config.to_json())}
     _files.write_json_atomically(os.path.join(model_dir, "results.json"),
                                  results)
+  node_set = ("" if facts["node_set"] == sampling.NODE_SET else
+              f" --node_set={facts['node_set']}")
   say(f"[dink] {model_dir}: {len(ids)} nodes in {int((sizes > 0).sum())} "
       f"clusters (evaluate with tfgnn-dink evaluate --assignments={output} "
-      "--data=...)")
+      f"--data=...{node_set})")
 
 
 def _sample(verbosity: int) -> None:
@@ -445,23 +460,22 @@ def _sample(verbosity: int) -> None:
     _fail(f"--shards={_SHARDS.value}: give at least 1.")
   say = _say(verbosity)
   with _bad_input():
-    schema = _UNIGRAPH.value
-    if schema is None and loaders.has_many_node_sets(_DATA.value):
-      raise ValueError(
-          f"{_DATA.value} is a graph of several node or edge sets; "
-          "tfgnn-dink sample writes subgraphs of one node set and one edge "
-          "set. Train on subgraphs sampled in memory instead: tfgnn-dink "
-          "train --data=... --config.node_set=NAME --config.fanouts=10,5 "
-          "(see configs/heterogeneous.py).")
+    schema, node_set = _UNIGRAPH.value, _NODE_SET.value
     if schema is None:
-      graph = saved_run.read_graph(config_lib.default_config(), _DATA.value)
+      config = config_lib.default_config()
+      config.node_set = node_set
+      graph = saved_run.read_graph(config, _DATA.value)
+      if node_set and not isinstance(graph, heterogeneous.HeterogeneousGraph):
+        raise ValueError(f"--node_set={node_set}: {_DATA.value} is a graph "
+                         "of one node set; leave --node_set out.")
       schema = sampling.write_unigraph(graph, output.rstrip("/") +
                                        ".unigraph")
-      say(f"[dink] wrote {graph.name} ({graph.num_nodes} nodes) as a "
-          f"unigraph: {schema}")
+      say(f"[dink] wrote {graph.name} ({graph.num_nodes} nodes to sample "
+          f"from) as a unigraph: {schema}")
     start = time.time()
     sampling.sample(schema, output, fanouts=fanouts, num_shards=_SHARDS.value,
-                    pipeline_args=shlex.split(_BEAM_ARGS.value))
+                    pipeline_args=shlex.split(_BEAM_ARGS.value),
+                    node_set_name=node_set)
   say(f"[dink] sampled {output} ({_SHARDS.value} files, fanouts "
       f"{fanouts}) in {time.time() - start:.1f} s")
 
@@ -536,6 +550,8 @@ def _evaluate(verbosity: int) -> None:
                                                 "cluster_ids.csv")
     else:
       config = config_lib.default_config()
+    if _NODE_SET.value:
+      config.node_set = _NODE_SET.value
     graph = (_graph_of_run(config, model_dir) if model_dir else
              saved_run.read_graph(config, _DATA.value))
     metrics = saved_run.evaluate(graph, assignments_lib.read(assignments,

@@ -888,14 +888,18 @@ def has_many_node_sets(path: str) -> bool:
       os.path.exists(os.path.join(raw, "edge.csv.gz")))
 
 
+_NAME_THE_NODE_SET = ("--config.node_set=NAME for train, --node_set=NAME "
+                      "for sample and evaluate; node_set_name= in Python")
+
+
 def _heterogeneous_node_set(names, path: str, given: Optional[str]) -> str:
   """`given`, checked to be one of `names` (node sets of the graph at path)."""
   if given is None:
     raise ValueError(
         f"{path} holds a graph of several node sets {sorted(names)}: name "
-        "the one to cluster (--config.node_set=NAME, or node_set_name=).")
+        f"the one to cluster ({_NAME_THE_NODE_SET}).")
   if given not in names:
     raise ValueError(f"Node set {given!r} is not in {path}: it has "
                      f"{sorted(names)}. Pass one of them "
-                     "(--config.node_set=NAME).")
+                     f"({_NAME_THE_NODE_SET}).")
   return given
