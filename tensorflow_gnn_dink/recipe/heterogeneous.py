@@ -170,12 +170,14 @@ def _co_neighbours(graph: tfgnn.GraphTensor,
   cost = counts * (counts - 1)
   order = np.argsort(counts, kind="stable")
   kept = order[np.cumsum(cost[order]) <= MAX_PROJECTED_EDGES]
+  starts, counts = starts[kept], counts[kept]
   pairs = []
-  for start, count in zip(starts[kept], counts[kept]):
-    if count > 1:
-      group = nodes[start:start + count]
-      source, target = np.meshgrid(group, group)
-      pairs.append(np.stack([source.ravel(), target.ravel()]))
+  for count in np.unique(counts[counts > 1]):  # All groups of one size at once.
+    groups = nodes[starts[counts == count][:, None] + np.arange(count)]
+    shape = (len(groups), count, count)
+    pairs.append(np.stack([
+        np.broadcast_to(groups[:, :, None], shape).ravel(),
+        np.broadcast_to(groups[:, None, :], shape).ravel()]))
   return pairs
 
 
