@@ -14,6 +14,7 @@ import json
 import os
 import subprocess
 import sys
+from unittest import mock
 
 import ml_collections
 import numpy as np
@@ -354,6 +355,22 @@ class LoadTest(testing_utils.TestCase):
 
 
 class CommandLineTest(testing_utils.TestCase):
+
+  def test_default_config_on_many_node_sets_points_to_the_config_file(self):
+    # pylint: disable=g-import-not-at-top  (defines the command's flags)
+    from tensorflow_gnn_dink.recipe import cli
+    graph = _small_graph()
+    for argv, graph, hinted in (
+        (["tfgnn-dink", "train", "--config.node_set=paper"], graph, True),
+        (["tfgnn-dink", "--config=configs/heterogeneous.py"], graph, False),
+        (["tfgnn-dink", "train"], graph.clustered(), False)):
+      lines = []
+      with mock.patch.object(sys, "argv", argv):
+        self.assertIs(cli._with_config_hint(graph, lines.append), graph)  # pylint: disable=protected-access
+      self.assertLen(lines, int(hinted))
+      if hinted:
+        self.assertIn("start from --config=configs/heterogeneous.py",
+                      lines[0])
 
   def test_train_predict_evaluate_with_configs_heterogeneous(self):
     model_dir = self.create_tempdir().full_path

@@ -377,7 +377,8 @@ def _train(verbosity: int) -> None:
     config_lib.validate(config)  # Before reading the data.
     # The only reference to the graph as read: `run` frees its features
     # once processed.
-    results = pipeline.run(config, saved_run.read_graph(config, _DATA.value),
+    results = pipeline.run(config, _with_config_hint(
+        saved_run.read_graph(config, _DATA.value), _say(verbosity)),
                            model_dir, strategy=strategy,
                            overwrite=_OVERWRITE.value, log=_say(verbosity),
                            verbosity=verbosity)
@@ -404,6 +405,17 @@ def _train(verbosity: int) -> None:
         f"--model_dir={model_dir} to resume after the last completed "
         "epoch.\n")
     sys.exit(130)
+
+
+def _with_config_hint(graph, say):
+  """`graph`, after pointing to configs/heterogeneous.py where a graph of
+  many node sets runs without a config file."""
+  if (isinstance(graph, heterogeneous.HeterogeneousGraph) and
+      not any(a.startswith("--config=") for a in sys.argv[1:])):
+    say(f"[dink] {graph.name} has several node sets, and the default config "
+        "is Dink-Net's for its GCN on one: start from --config=configs/"
+        "heterogeneous.py (measured better: README, \"Many node sets\")")
+  return graph
 
 
 def _train_sampled(config: ml_collections.ConfigDict, model_dir: str,

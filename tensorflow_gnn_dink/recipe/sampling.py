@@ -17,13 +17,16 @@ over all nodes streams the subgraphs and writes `(node id, cluster id)`:
 sampler.beam`) in a Beam pipeline: the DirectRunner by default (tests, one
 machine); pass pipeline arguments (`--runner=DataflowRunner --project=...`,
 Flink, Spark) to run the same pipeline on a cluster. The input is TF-GNN's
-"unigraph" format: a GraphSchema whose node set and edge set name files of
-`tf.Example`s (`#id`; `#source`, `#target`).
+"unigraph" format: a GraphSchema whose node sets and edge sets name files
+of `tf.Example`s (`#id`; `#source`, `#target`). A graph of many node sets
+is sampled around one (`node_set_name`) along every edge set, and trains
+an encoder of TF-GNN's model zoo (`cluster_samples`).
 
-Sampled edges point away from the root (seed -> neighbour); the GCN passes
-messages to edge targets, so `ReverseEdges` makes each subgraph undirected
-(every sampled pair once in each direction) before the encoder, in training
-and inference alike.
+Sampled edges point away from the root (seed -> neighbour). The GCN passes
+messages to edge targets, so `ReverseEdges` makes the root's node set's
+edge set undirected (every sampled pair once in each direction) before the
+encoder, in training and inference alike; a model-zoo encoder passes the
+messages of the other edge sets to their sources, towards the root.
 """
 from __future__ import annotations
 
@@ -162,9 +165,7 @@ def _write_records(path: str, records) -> None:
 
 def check_fanouts(fanouts: Sequence[int]) -> None:
   """ValueError unless `fanouts` is one or more positive integers."""
-  if not fanouts or any(int(k) < 1 for k in fanouts):
-    raise ValueError(f"fanouts must be positive integers, one per hop, e.g. "
-                     f"10,5; got {list(fanouts)}.")
+  subgraphs.check_fanouts([int(k) for k in fanouts])
 
 
 def sample(schema_path: str, output_dir: str, *,
@@ -176,8 +177,10 @@ def sample(schema_path: str, output_dir: str, *,
   Every node of `node_set_name` is a seed; hop `i` samples up to
   `fanouts[i]` out-edges of each edge set leaving the node sets reached at
   hop `i - 1`, uniformly without replacement (TF-GNN's `SamplingSpecBuilder`;
-  `subgraphs.sampling_spec`). The root is the first node of its node set in
-  its subgraph, with its `#id`. Writes `num_shards` files
+  `subgraphs.sampling_spec`). Each subgraph holds its root's `#id` as the
+  context feature `ROOT_ID` (where several edge sets reach the root's node
+  set, the sampler may not put the root first; `cluster_samples` does).
+  Writes `num_shards` files
   `output_dir/samples.tfrecords-*` of serialized GraphTensors, their
   GraphSchema `output_dir/schema.pbtxt` and `sampling.json` (the fanouts and
   the root node set), into a staging directory beside `output_dir` that
