@@ -276,7 +276,8 @@ class ManyNodeSetsSamplesTest(testing_utils.TestCase):
     by_paper[ids.astype(int)] = clusters
     metrics = evaluation.evaluate(by_paper, self.graph.labels)
     print(f"ACC on Beam samples of papers: {metrics['ACC']:.3f}")
-    self.assertGreater(metrics["ACC"], 0.6, metrics)  # Chance: about 0.25.
+    # ACC 0.75 here, 0.84 and 0.91 in other draws; chance is about 0.3.
+    self.assertGreater(metrics["ACC"], 0.5, metrics)
     config.node_set = "author"
     with self.assertRaisesRegex(ValueError, "roots of .* are of 'paper'"):
       sampling.cluster_samples(self.samples, config, model_dir=self.dir)
