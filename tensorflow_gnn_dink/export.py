@@ -71,6 +71,7 @@ def make_serving_model(
     graph_spec: tfgnn.GraphTensorSpec,
     *,
     feature_processors: Sequence[runner.GraphTensorProcessorFn] = (),
+    extra_outputs: Optional[tf.keras.layers.Layer] = None,
 ) -> tf.keras.Model:
   """Returns a Keras model: serialized examples -> dict of clustering outputs.
 
@@ -82,6 +83,10 @@ def make_serving_model(
       training graph's; its numbers of components, nodes and edges are
       relaxed, so the model serves graphs of any size.
     feature_processors: The `feature_processors` given to `runner.run`.
+    extra_outputs: Optionally, a layer from the parsed graph (the batch
+      merged to components, before `feature_processors`) to a dict of more
+      outputs, one row per readout row (e.g. the ids of the roots of
+      sampled subgraphs: `sampling.RootIds`).
   """
   if task.cluster_head is None and task.initial_cluster_centers is None:
     raise ValueError("The DinkClusteringTask has no cluster centres: train "
@@ -94,10 +99,12 @@ def make_serving_model(
   graph = tfgnn.keras.layers.ParseExample(graph_spec)(checked)
   graph = _CheckGraphs(name="check_graphs")(graph)
   graph = graph.merge_batch_to_components()
+  extra = extra_outputs(graph) if extra_outputs is not None else {}
   for processor in feature_processors:
     graph = processor(graph)
   outputs = task.predict(base_model(graph))
-  return tf.keras.Model(examples, {k: outputs[k] for k in OUTPUT_NAMES})
+  return tf.keras.Model(examples,
+                        {**{k: outputs[k] for k in OUTPUT_NAMES}, **extra})
 
 
 class _CheckSerializedExamples(tf.keras.layers.Layer):
@@ -210,12 +217,14 @@ def save_serving_model(
     export_dir: str,
     *,
     feature_processors: Sequence[runner.GraphTensorProcessorFn] = (),
+    extra_outputs: Optional[tf.keras.layers.Layer] = None,
 ) -> None:
   """Builds the serving model (see `make_serving_model`) and saves it."""
   model = make_serving_model(base_model, task, graph_spec,
-                             feature_processors=feature_processors)
-  save_model_atomically(model, export_dir,
-                        output_names={k: k for k in OUTPUT_NAMES})
+                             feature_processors=feature_processors,
+                             extra_outputs=extra_outputs)
+  save_model_atomically(model, export_dir, output_names={
+      k: k for k in model.output})
 
 
 class DinkModelExporter(runner.ModelExporter):

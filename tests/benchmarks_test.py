@@ -4,7 +4,8 @@ The benchmarks are scripts (their figures come from full runs, see README);
 these tests check that what they count and time works and is right where it
 can be checked: the FLOP count against a hand count, the bare TensorFlow step
 and the runner step on a small sparse graph, the serving benchmark's
-export matching the in-memory model, the scale plot's slopes, and the
+export matching the in-memory model, the streamed serving of sampled
+subgraphs matching training, the scale plot's slopes, and the
 selection-ceiling rules against a hand-made table of candidates, and the
 heterogeneous comparison's table of every variant.
 """
@@ -27,6 +28,7 @@ import plot_scale  # pylint: disable=g-import-not-at-top
 import selection_ceiling  # pylint: disable=g-import-not-at-top
 import serving  # pylint: disable=g-import-not-at-top
 import step_limit  # pylint: disable=g-import-not-at-top
+import streamed_serving  # pylint: disable=g-import-not-at-top
 
 
 class StepLimitTest(testing_utils.TestCase):
@@ -68,6 +70,21 @@ class ServingBenchmarkTest(testing_utils.TestCase):
     self.assertEqual(result["same_cluster_ids"], 1.0)
     self.assertGreater(result["saved_model_nodes_per_s"], 0.0)
     self.assertGreater(result["in_memory_nodes_per_s"], 0.0)
+
+
+class StreamedServingBenchmarkTest(testing_utils.TestCase):
+
+  def test_streams_every_root_as_training_assigned_it(self):
+    runs = streamed_serving.measure([150], batch_size=32,
+                                    work_dir=self.create_tempdir().full_path)
+    (run,) = runs
+    self.assertEqual((run["roots_served"], run["requests"]), (150, 5))
+    self.assertEqual(run["same_as_training"], 1.0)
+    self.assertGreater(run["nodes_per_s"], 0.0)
+    self.assertGreater(run["peak_rss_mib"], run["loaded_rss_mib"] * 0.5)
+    self.assertIn("| 150 |", streamed_serving.markdown(
+        {"date": "d", "machine": {"cpu": "c", "cpu_count": 2},
+         "git": {"commit": "0" * 40}, "batch_size": 32, "runs": runs}))
 
 
 class PlotScaleTest(testing_utils.TestCase):

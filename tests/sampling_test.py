@@ -133,21 +133,32 @@ class SamplingTest(testing_utils.TestCase):
 
   def test_clusters_as_well_as_full_graph_training(self):
     output = os.path.join(self.dir, "cluster_ids.csv")
+    export_dir = os.path.join(self.dir, "export")
     ids, clusters, facts = sampling.cluster_samples(
         self.samples, _config(), model_dir=os.path.join(self.dir, "run"),
-        output=output, log=lambda line: None)
+        output=output, export_dir=export_dir, log=lambda line: None)
     self.assertEqual(facts["propagation_steps"], 1)  # 2 hops, 1 layer.
     self.assertLen(ids, self.graph.num_nodes)
     by_node = assignments.read(output, self.graph)
     self.assertAllEqual(by_node[ids.astype(int)], clusters)
+    # The export, reloaded in a fresh process and streamed the subgraphs in
+    # batches smaller than the graph, assigns every root as training did.
+    served_ids, served = _serve_in_fresh_process(export_dir, self.samples,
+                                                 batch_size=128)
+    self.assertAllEqual(served_ids, ids)
+    self.assertAllEqual(served, clusters)
     sampled = evaluation.evaluate(by_node, self.graph.labels)
-    full = pipeline.run(_config(), self.graph,
-                        os.path.join(self.dir, "full"),
+    full_dir = os.path.join(self.dir, "full")
+    full = pipeline.run(_config(), self.graph, full_dir,
                         log=lambda line: None)["metrics"]
     print(f"NMI sampled {sampled['NMI']:.3f}, full graph {full['NMI']:.3f}")
     self.assertGreater(sampled["NMI"], full["NMI"] - NMI_MARGIN,
                        (sampled, full))
     self.assertGreater(sampled["NMI"], 0.5)
+    with self.assertRaisesRegex(ValueError, "serves whole graphs"):
+      sampling.serve_samples(os.path.join(full_dir, "export"), self.samples)
+    with self.assertRaisesRegex(ValueError, "holds no sampled subgraphs"):
+      sampling.serve_samples(export_dir, os.path.join(self.dir, "g"))
 
   def test_padded_batches_under_xla(self):
     """What a TPU runs: fixed-size padded batches, XLA-compiled steps."""
@@ -266,12 +277,25 @@ class ManyNodeSetsSamplesTest(testing_utils.TestCase):
     config.finetune.steps = 10
     config.batch_size = 64
     output = os.path.join(self.dir, "cluster_ids.csv")
+    export_dir = os.path.join(self.dir, "export")
     ids, clusters, facts = sampling.cluster_samples(
         self.samples, config, model_dir=os.path.join(self.dir, "run"),
-        output=output, log=lambda line: None)
+        output=output, export_dir=export_dir, log=lambda line: None)
     self.assertEqual((facts["node_set"], facts["encoder"],
                       facts["propagation_steps"]), ("paper", "graph_sage", 0))
     self.assertCountEqual(ids.astype(int), range(self.graph.num_nodes))
+    served_ids, served = _serve_in_fresh_process(export_dir, self.samples,
+                                                 batch_size=50)
+    self.assertAllEqual(served_ids, ids)
+    self.assertAllEqual(served, clusters)
+    # Subgraphs of another schema (one node set) are refused by name.
+    homogeneous = os.path.join(self.dir, "homogeneous")
+    sampling.sample(sampling.write_unigraph(
+        data.make_csbm(num_nodes=40, n_clusters=2, num_features=8, seed=0),
+        os.path.join(self.dir, "g_homogeneous")), homogeneous, fanouts=(2,),
+                    num_shards=1)
+    with self.assertRaisesRegex(ValueError, "do not fit the SavedModel"):
+      sampling.serve_samples(export_dir, homogeneous)
     by_paper = np.empty(self.graph.num_nodes, np.int64)
     by_paper[ids.astype(int)] = clusters
     metrics = evaluation.evaluate(by_paper, self.graph.labels)
@@ -338,6 +362,19 @@ class SamplingCliTest(testing_utils.TestCase):
     results = json.load(open(f"{tmp}/r/results.json"))
     self.assertEqual(results["num_nodes"], 300)
     self.assertEqual(sum(results["cluster_sizes"]), 300)
+    self.assertEqual(results["export"], os.path.abspath(f"{tmp}/r/export"))
+    # predict streams the run's samples (or --samples) through its export.
+    for samples in ([], [f"--samples={tmp}/s"]):
+      proc = self._cli("predict", f"--model_dir={tmp}/r", *samples,
+                       f"--output={tmp}/p.csv", "--overwrite")
+      self.assertEqual(proc.returncode, 0, proc.stderr[-3000:])
+      with open(f"{tmp}/p.csv") as a, open(f"{tmp}/r/cluster_ids.csv") as b:
+        self.assertEqual(a.read(), b.read())
+    proc = self._cli("predict", f"--model_dir={tmp}/r", f"--data={path}",
+                     f"--output={tmp}/q.csv")
+    self.assertEqual(proc.returncode, 2)
+    self.assertIn("pass --samples=DIR", proc.stderr)
+    self.assertFalse(os.path.exists(f"{tmp}/q.csv"))
     proc = self._cli("evaluate", f"--assignments={tmp}/r/cluster_ids.csv",
                      f"--data={path}")
     self.assertEqual(proc.returncode, 0, proc.stderr[-3000:])
@@ -361,6 +398,24 @@ class SamplingCliTest(testing_utils.TestCase):
     proc = self._cli("train", "--strategy=tpu", f"--model_dir={tmp}/r")
     self.assertEqual(proc.returncode, 2)
     self.assertIn("--samples=DIR --strategy=tpu", proc.stderr)
+
+
+def _serve_in_fresh_process(export_dir, samples, batch_size):
+  """`sampling.serve_samples` in a new Python process: (root ids, clusters)."""
+  out = os.path.join(tempfile.mkdtemp(), "served.npz")
+  code = ("import os, sys, numpy as np\n"
+          "from tensorflow_gnn_dink.recipe import sampling\n"
+          "ids, clusters = sampling.serve_samples(sys.argv[1], sys.argv[2], "
+          "batch_size=int(sys.argv[3]))\n"
+          "np.savez(sys.argv[4], ids=ids, clusters=clusters)\n")
+  proc = subprocess.run(
+      [sys.executable, "-c", code, export_dir, samples, str(batch_size), out],
+      cwd=str(testing_utils.ROOT), capture_output=True, text=True,
+      timeout=600, env={**os.environ, "TF_USE_LEGACY_KERAS": "1"})
+  if proc.returncode:
+    raise AssertionError(proc.stderr[-3000:])
+  served = np.load(out)
+  return served["ids"], served["clusters"]
 
 
 def _npz(path, graph):

@@ -50,6 +50,7 @@ from tensorflow_gnn_dink.recipe import config as config_lib
 from tensorflow_gnn_dink.recipe import heterogeneous
 from tensorflow_gnn_dink.recipe import interrupts
 from tensorflow_gnn_dink.recipe import loaders
+from tensorflow_gnn_dink.recipe import model_dir as model_dir_lib
 from tensorflow_gnn_dink.recipe import pipeline
 from tensorflow_gnn_dink.recipe import sampling
 from tensorflow_gnn_dink.recipe import saved_run
@@ -110,7 +111,8 @@ _COMMANDS = {
          "samples": "train on the rooted subgraphs that `tfgnn-dink "
                     "sample` wrote to this directory instead of a --data "
                     "graph in memory (needs --config.n_clusters; writes "
-                    "DIR/cluster_ids.csv and DIR/results.json)",
+                    "DIR/cluster_ids.csv, DIR/results.json and DIR/export/, "
+                    "the SavedModel that serves sampled subgraphs)",
          "model_dir": "where results, checkpoints and the export go; "
                       "default: a new temporary directory",
          "seed": "overrides config.seed",
@@ -138,9 +140,12 @@ _COMMANDS = {
         "--config.pretrain.steps=400 --seed=3 --model_dir=/tmp/cora3"),
     "predict": _Command(
         "Cluster ids for a graph from the model that train saved.",
-        "tfgnn-dink predict --model_dir=DIR --output=FILE.csv [--data=PATH] "
-        "[--overwrite]",
+        "tfgnn-dink predict --model_dir=DIR --output=FILE.csv [--data=PATH "
+        "| --samples=DIR] [--overwrite]",
         {"model_dir": _RUN_DIR, "data": _DATA_OF_RUN,
+         "samples": "for a `train --samples` run: the sampled subgraphs to "
+                    "assign, streamed through DIR/export in batches "
+                    "(default: the samples the run trained on)",
          "output": "the file to write, FILE.csv or FILE.parquet: "
                    "node_id,cluster_id rows (node_id: the graph's own node "
                    "ids where its file names them, else row numbers)",
@@ -148,9 +153,14 @@ _COMMANDS = {
         "Reads the graph as train reads it, with the run's config; on the "
         "graph train read, FILE.csv equals DIR/cluster_ids.csv. Another "
         "graph must have the features the model was trained on (the same "
-        "columns).\n\nExample:\n"
+        "columns). A `train --samples` run assigns the roots of sampled "
+        "subgraphs instead, a batch at a time, so memory does not grow with "
+        "the graph; on the samples train read, FILE.csv equals "
+        "DIR/cluster_ids.csv.\n\nExamples:\n"
         "  tfgnn-dink predict --model_dir=/tmp/cora "
-        "--data=../shared/data/cora/cora.npz --output=/tmp/cora_ids.csv"),
+        "--data=../shared/data/cora/cora.npz --output=/tmp/cora_ids.csv\n"
+        "  tfgnn-dink predict --model_dir=/tmp/cora_sampled "
+        "--samples=/tmp/cora_samples --output=/tmp/cora_ids.csv"),
     "evaluate": _Command(
         "Metrics of saved cluster ids: ACC/NMI/ARI/F1 against the graph's "
         "labels where it has them; modularity, conductance and non-empty "
@@ -435,11 +445,15 @@ def _train_sampled(config: ml_collections.ConfigDict, model_dir: str,
       say(f"[dink] not read when training on samples: "
           f"{', '.join('config.' + f for f in ignored)}")
     start = time.time()
+    export_dir = os.path.join(model_dir, "export")
     ids, clusters, facts = sampling.cluster_samples(
         _SAMPLES.value, config, model_dir=os.path.join(model_dir, "sampled"),
-        output=output, strategy=strategy, log=say)
+        output=output, strategy=strategy, export_dir=export_dir, log=say)
+    say("[dink] serving signature: "
+        + export_lib.describe_serving_signature(export_dir))
     sizes = np.bincount(clusters, minlength=config.n_clusters)
     results = {"samples": os.path.abspath(_SAMPLES.value),
+               "export": os.path.abspath(export_dir),
                "num_nodes": len(ids), "n_clusters": config.n_clusters,
                "cluster_sizes": sizes.tolist(), **facts,
                "not_read": ignored,
@@ -539,6 +553,10 @@ def _predict(verbosity: int) -> None:
     _fail(f"--output {output} is a directory: name a CSV file.")
   with _bad_input():
     assignments_lib.format_of(output)  # Before any work.
+    samples = _samples_of_run(model_dir)
+    if samples is not None:
+      _predict_samples(model_dir, samples, output, verbosity)
+      return
     restored = _restored(model_dir, verbosity)
     cluster_ids = saved_run.predict(restored)
     with _writing(output):
@@ -546,6 +564,41 @@ def _predict(verbosity: int) -> None:
                         restored.prepared.graph.node_ids)
   _say(verbosity)(f"[dink] wrote {output} ({len(cluster_ids)} nodes, "
                   f"{len(set(cluster_ids.tolist()))} clusters)")
+
+
+def _samples_of_run(model_dir: str) -> str | None:
+  """--samples, or those a `train --samples` run in `model_dir` read; None
+  for a run on a whole graph."""
+  results_file = os.path.join(model_dir, "results.json")
+  record = (model_dir_lib.read_json(results_file)
+            if os.path.isfile(results_file) else None)
+  trained_on = record.get("samples") if isinstance(record, dict) else None
+  if _SAMPLES.value is not None:
+    if _DATA.value is not None:
+      raise ValueError("predict takes --samples or --data, not both.")
+    if trained_on is None:
+      raise ValueError(
+          f"{model_dir} was trained on a whole graph, not on sampled "
+          "subgraphs: pass --data=PATH instead of --samples.")
+    return _SAMPLES.value
+  if trained_on is not None and _DATA.value is not None:
+    raise ValueError(
+        f"{model_dir} was trained on sampled subgraphs ({trained_on}): "
+        "pass --samples=DIR (subgraphs written by tfgnn-dink sample) "
+        "instead of --data.")
+  return trained_on
+
+
+def _predict_samples(model_dir: str, samples: str, output: str,
+                     verbosity: int) -> None:
+  """`predict` of a `train --samples` run: streams `samples` through its
+  export."""
+  ids, clusters = sampling.serve_samples(os.path.join(model_dir, "export"),
+                                         samples)
+  with _writing(output):
+    assignments_lib.write(output, clusters, node_ids=ids)
+  _say(verbosity)(f"[dink] wrote {output} ({len(ids)} roots of {samples}, "
+                  f"{len(set(clusters.tolist()))} clusters)")
 
 
 def _evaluate(verbosity: int) -> None:

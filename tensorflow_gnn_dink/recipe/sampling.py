@@ -11,7 +11,10 @@ over all nodes streams the subgraphs and writes `(node id, cluster id)`:
     config.n_clusters = 7
     node_ids, clusters, facts = sampling.cluster_samples(
         "/data/samples", config, model_dir="/tmp/run",
-        output="/tmp/run/cluster_ids.csv")
+        output="/tmp/run/cluster_ids.csv", export_dir="/tmp/run/export")
+    # Serving streams subgraphs (these or new ones) through the SavedModel:
+    node_ids, clusters = sampling.serve_samples("/tmp/run/export",
+                                                "/data/samples")
 
 `sample` runs TF-GNN's sampling program (`tensorflow_gnn.experimental.
 sampler.beam`) in a Beam pipeline: the DirectRunner by default (tests, one
@@ -32,6 +35,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import time
 from collections.abc import Sequence
 from typing import Optional
@@ -44,6 +48,7 @@ from tensorflow_gnn import runner
 
 from tensorflow_gnn_dink import _files
 from tensorflow_gnn_dink import encoders
+from tensorflow_gnn_dink import export as export_lib
 from tensorflow_gnn_dink import geometry
 from tensorflow_gnn_dink import layers
 from tensorflow_gnn_dink import sparse
@@ -503,6 +508,7 @@ def cluster_samples(samples_dir: str, config: ml_collections.ConfigDict, *,
                     model_dir: str, output: Optional[str] = None,
                     strategy: Optional[tf.distribute.Strategy] = None,
                     padding: Optional[bool] = None, jit_compile: bool = False,
+                    export_dir: Optional[str] = None,
                     log=print) -> tuple[np.ndarray, np.ndarray, dict]:
   """The Dink-Net recipe on sampled subgraphs; returns (ids, clusters, facts).
 
@@ -517,7 +523,9 @@ def cluster_samples(samples_dir: str, config: ml_collections.ConfigDict, *,
   unless `config_lib.frozen_encoder`); every root assigned. Without the whole
   graph in memory there is no modularity selection: the last epoch and
   k-means' lowest inertia are kept. The `UNUSED_FIELDS` are not read. With
-  `output` (`.csv` or `.parquet`), writes `node_id,cluster_id` rows. Labels
+  `output` (`.csv` or `.parquet`), writes `node_id,cluster_id` rows; with
+  `export_dir`, the serving SavedModel of sampled subgraphs
+  (`save_serving_model`: it assigns every root as `output` does). Labels
   are never read.
 
   Samples of one node set and one edge set train Dink-Net's GCN; samples of
@@ -685,12 +693,135 @@ def cluster_samples(samples_dir: str, config: ml_collections.ConfigDict, *,
     if not config_lib.frozen_encoder(config):
       ids, z = embed_roots(samples_dir, local_encoder(), embedding,
                            normalize_features=normalize)
-    clusters = geometry.hard_assignments(
-        z, clustering.cluster_head.cluster_centers.numpy()).numpy()
+    centres = clustering.cluster_head.cluster_centers.numpy()
+    clusters = geometry.hard_assignments(z, centres).numpy()
+  if export_dir:
+    save_serving_model(samples_dir, local_encoder(), centres, export_dir,
+                       propagation_steps=propagation_steps,
+                       normalize_features=normalize,
+                       temperature=ft.temperature)
+    log(f"[dink] wrote the serving SavedModel of sampled subgraphs to "
+        f"{export_dir}")
   if output:
     assignments.write(output, clusters, node_ids=ids)
     log(f"[dink] wrote {len(ids)} cluster ids to {output}")
   return ids, clusters, facts
+
+
+@tf.keras.utils.register_keras_serializable(package="tensorflow_gnn_dink")
+class RootIds(tf.keras.layers.Layer):
+  """Sampled subgraphs -> `{"node_id": [num_components]}`: each root's `#id`.
+
+  From the subgraph's `ROOT_ID` where it has one, else (samples written
+  before they held it, one node set) the first node's `#id`.
+  """
+
+  def __init__(self, node_set_name: str = NODE_SET, **kwargs):
+    super().__init__(**kwargs)
+    self.node_set_name = node_set_name
+
+  def call(self, graph: tfgnn.GraphTensor) -> dict[str, tf.Tensor]:
+    if ROOT_ID in graph.context.features:
+      return {"node_id": tf.reshape(graph.context[ROOT_ID], [-1])}
+    return {"node_id": tfgnn.gather_first_node(
+        graph, self.node_set_name, feature_name=NODE_ID)}
+
+  def get_config(self):
+    return dict(node_set_name=self.node_set_name, **super().get_config())
+
+
+class _Prepare(tf.keras.layers.Layer):
+  """`_prepare` as a layer of the serving model."""
+
+  def __init__(self, prepare, **kwargs):
+    super().__init__(**kwargs)
+    self._prepare_fn = prepare
+
+  def call(self, graph: tfgnn.GraphTensor) -> tfgnn.GraphTensor:
+    return self._prepare_fn(graph)
+
+
+def save_serving_model(samples_dir: str, encoder: tf.keras.Model,
+                       cluster_centers: np.ndarray, export_dir: str, *,
+                       propagation_steps: int, normalize_features: bool = True,
+                       temperature: float = 1.0) -> None:
+  """Writes the serving SavedModel of a model trained on `samples_dir`.
+
+  Its `serving_default` signature takes a batch of serialized subgraphs as
+  `sample` writes them (`examples`: `tf.string [batch]`, one rooted subgraph
+  each, of the samples' GraphSchema: these, or new ones sampled from a
+  graph with the same node sets and features), prepares them as training
+  did (`_prepare`), runs `encoder` and assigns each root to the nearest of
+  `cluster_centers` by its embedding (the root's state plus its
+  `propagation_steps`-hop smoothing inside its subgraph, L2-normalised, as
+  `cluster_samples` assigns it). Returns, one row per example: `node_id`
+  (the root's `#id`), `cluster_id`, `cluster_probabilities` (softmax of
+  `temperature`-scaled negative squared distances) and `embedding`.
+  Memory holds one request: a graph of any size is served by streaming its
+  subgraphs in batches (`serve_samples`). Bad requests fail alone, as for
+  the whole-graph export (`export`). Written atomically.
+  """
+  spec = graph_spec(samples_dir)
+  node_set = sampled_node_set(samples_dir)
+  own = own_edge_sets(spec, node_set)
+  task = tasks_lib.DinkClusteringTask(
+      node_set, n_clusters=int(cluster_centers.shape[0]),
+      cluster_centers=cluster_centers, readout="first_node",
+      propagation_steps=propagation_steps,
+      edge_set_name=own[0] if own else None, temperature=temperature)
+  export_lib.save_serving_model(
+      encoder, task, spec, export_dir,
+      feature_processors=[_Prepare(_prepare(spec, node_set,
+                                            normalize_features))],
+      extra_outputs=RootIds(node_set))
+
+
+def serve_samples(export_dir: str, samples_dir: str, *, batch_size: int = 256
+                  ) -> tuple[np.ndarray, np.ndarray]:
+  """Streams the subgraphs of `samples_dir` through a sampled-run export.
+
+  Returns `(root ids, cluster ids)` of every subgraph, in file order. One
+  request of `batch_size` serialized subgraphs at a time (a few batches are
+  read ahead), so memory does not grow with the graph. `export_dir`: a
+  `save_serving_model` SavedModel (`train --samples` writes
+  `MODEL_DIR/export`).
+
+  Raises:
+    ValueError: `export_dir` is not such a SavedModel, `samples_dir` holds
+      no samples, or they do not fit the SavedModel (other node sets, edge
+      sets or features).
+  """
+  _, outputs = export_lib.serving_signature(export_dir)
+  if "node_id" not in outputs:
+    raise ValueError(
+        f"The SavedModel in {export_dir} serves whole graphs, not sampled "
+        "subgraphs: pass the export of a `train --samples` run (its "
+        "MODEL_DIR/export), or serve the whole graph (tfgnn-dink predict "
+        "--data=...).")
+  files = sorted(tf.io.gfile.glob(file_pattern(samples_dir)))
+  if not files:
+    raise ValueError(f"{samples_dir} holds no sampled subgraphs ({SAMPLES}-*"
+                     "): write them with tfgnn-dink sample --output=DIR.")
+  serve = tf.saved_model.load(export_dir).signatures[
+      export_lib.SIGNATURE_NAME]
+  ids, clusters = [], []
+  for batch in tf.data.TFRecordDataset(files).batch(batch_size).prefetch(2):
+    try:
+      out = serve(examples=batch)
+    except tf.errors.InvalidArgumentError as e:
+      failed = re.search(r"assertion failed: \[([^\]]{1,300})", e.message)
+      reason = failed.group(1).strip() if failed else "they do not parse"
+      raise ValueError(
+          f"The subgraphs of {samples_dir} do not fit the SavedModel in "
+          f"{export_dir} ({reason}): pass subgraphs with the node sets, "
+          "edge sets and features it was trained on (tfgnn-dink sample of "
+          "a graph with the training graph's schema).") from None
+    ids.append(out["node_id"].numpy())
+    clusters.append(out["cluster_id"].numpy())
+  if not ids:
+    return np.zeros([0], str), np.zeros([0], np.int64)
+  return (np.array([i.decode("utf-8") for i in np.concatenate(ids)]),
+          np.concatenate(clusters))
 
 
 def embed_roots(samples_dir: str, base_model: tf.keras.Model,
