@@ -17,8 +17,8 @@ alternating (ours, PyAGC, ours, PyAGC, ...; repeat i uses seed i for both):
     graph from a temporary plain `.npz` written from this package's loader,
     and gets the hidden size, layers, steps and learning rates of our run's
     effective config (`results.json` "config", so `--extra` reaches it too).
-Each run is its own process; its peak resident memory is the `ru_maxrss`
-that `os.wait4` reports for it. Times are medians over the repeats.
+Each run is its own process; its peak resident memory is its own
+`ru_maxrss` (`run_measured`). Times are medians over the repeats.
 
 Columns, per implementation:
   pretrain         encoder training (ours: `pretrain`; PyAGC: `pretrain`).
@@ -151,29 +151,50 @@ def write_graph(dataset, data_root, path):
   np.savez(path, features=features, edges=graph.edges, labels=graph.labels)
 
 
+# Runs argv[2:] and writes its `ru_maxrss` (KiB) to the file argv[1]. Linux
+# keeps the high-water mark of the memory an `execve` replaces, and a child
+# forked from a large process starts from its parent's: measured from here
+# (TensorFlow imported, graphs made), a 13 MiB child read as 1.5 GiB. This
+# launcher is a fresh small process, so its child's peak is the child's own.
+_LAUNCHER = """
+import os, subprocess, sys
+child = subprocess.Popen(sys.argv[2:])
+_, status, usage = os.wait4(child.pid, 0)
+with open(sys.argv[1], "w") as f:
+  f.write(str(usage.ru_maxrss))
+code = os.waitstatus_to_exitcode(status)
+sys.exit(code if code >= 0 else 128 - code)
+"""
+
+
 def run_measured(command, log_path):
   """Runs `command` from the repository root, output to `log_path`.
 
   Returns:
-    `(wall seconds, peak resident memory in MiB)` of the child process.
+    `(wall seconds, peak resident memory in MiB)` of the child process: its
+    own `ru_maxrss`, through `_LAUNCHER` (not this process's high-water
+    mark, which a child of this process would start from).
 
   Raises:
     RuntimeError: the command failed; the message ends with its log's tail.
   """
   print("$", " ".join(command), flush=True)
+  peak_file = log_path + ".maxrss"
   with open(log_path, "w") as log:
     start = time.perf_counter()
-    process = subprocess.Popen(command, cwd=ROOT, stdout=log,
-                               stderr=subprocess.STDOUT)
-    _, status, usage = os.wait4(process.pid, 0)
+    process = subprocess.run(
+        [sys.executable, "-c", _LAUNCHER, peak_file, *command], cwd=ROOT,
+        stdout=log, stderr=subprocess.STDOUT, check=False)
     wall = time.perf_counter() - start
-  process.returncode = os.waitstatus_to_exitcode(status)
   if process.returncode != 0:
     with open(log_path) as log:
       tail = "".join(log.readlines()[-20:])
     raise RuntimeError(f"Exit status {process.returncode} of "
                        f"{' '.join(command)}; {log_path} ends:\n{tail}")
-  return wall, usage.ru_maxrss / 1024  # Linux: ru_maxrss is in KiB.
+  with open(peak_file) as f:
+    peak_kib = int(f.read())
+  os.remove(peak_file)
+  return wall, peak_kib / 1024  # Linux: ru_maxrss is in KiB.
 
 
 def make_record(implementation, seed, timings, metrics, wall, peak_rss_mib):

@@ -5,7 +5,7 @@ these tests check that what they count and time works and is right where it
 can be checked: the FLOP count against a hand count, the bare TensorFlow step
 and the runner step on a small sparse graph, the serving benchmark's
 export matching the in-memory model, the streamed serving of sampled
-subgraphs matching training, the scale plot's slopes, and the
+subgraphs matching training, the scale plot's slopes, the children's peak memory (their own), and the
 selection-ceiling rules against a hand-made table of candidates, and the
 heterogeneous comparison's table of every variant.
 """
@@ -27,8 +27,30 @@ import many_node_sets  # pylint: disable=g-import-not-at-top,g-bad-import-order
 import plot_scale  # pylint: disable=g-import-not-at-top
 import selection_ceiling  # pylint: disable=g-import-not-at-top
 import serving  # pylint: disable=g-import-not-at-top
+import side_by_side  # pylint: disable=g-import-not-at-top
 import step_limit  # pylint: disable=g-import-not-at-top
 import streamed_serving  # pylint: disable=g-import-not-at-top
+
+
+class RunMeasuredTest(testing_utils.TestCase):
+
+  def test_peak_is_the_childs_own_not_this_processs(self):
+    held = np.ones(2**28, np.uint8)  # This process' high-water mark: 256 MiB+.
+    del held
+    log = os.path.join(self.create_tempdir().full_path, "child.log")
+    _, small = side_by_side.run_measured([sys.executable, "-c", "pass"], log)
+    self.assertLess(small, 100)  # An interpreter alone: some 10 MiB.
+    _, large = side_by_side.run_measured(
+        [sys.executable, "-c",
+         "b = bytearray(300 * 2**20)\nfor i in range(0, len(b), 4096): "
+         "b[i] = 1"], log)
+    self.assertBetween(large, 300, 400)
+
+  def test_a_failed_command_names_its_log(self):
+    log = os.path.join(self.create_tempdir().full_path, "child.log")
+    with self.assertRaisesRegex(RuntimeError, "Exit status 3.*boom"):
+      side_by_side.run_measured(
+          [sys.executable, "-c", "print('boom'); raise SystemExit(3)"], log)
 
 
 class StepLimitTest(testing_utils.TestCase):
