@@ -36,12 +36,14 @@ unless `overwrite=True`.
 """
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+from collections.abc import Callable, Iterator
 from typing import Any, Optional
 
 import ml_collections
 import tensorflow as tf
 
+from tensorflow_gnn_dink import _memory
 from tensorflow_gnn_dink.recipe import config as config_lib
 from tensorflow_gnn_dink.recipe import data
 from tensorflow_gnn_dink.recipe import heterogeneous
@@ -80,12 +82,19 @@ def run(config: ml_collections.ConfigDict,
     The content of `results.json`.
   """
   timings = progress.Timings(log)
+
+  @contextlib.contextmanager
+  def stage(name: str, **kwargs) -> Iterator[None]:
+    with timings.measure(name, **kwargs):
+      yield
+    _memory.release_freed()  # Its temporaries, before the next stage's.
+
   if config.get("deterministic", True):
     tf.config.experimental.enable_op_determinism()
   tf.keras.utils.set_random_seed(config.seed)
   context = stages.Run(config, strategy or tf.distribute.get_strategy(),
                        model_dir, log, verbosity)
-  with timings.measure("prepare", log=False):  # Before the model dir.
+  with stage("prepare", log=False):  # Before the model dir.
     prepared = stages.prepare(config, graph)
   resumed = model_dir_lib.start(model_dir, config, graph, overwrite=overwrite,
                                 log=log)
@@ -94,20 +103,20 @@ def run(config: ml_collections.ConfigDict,
   log(f"[dink] graph {graph.name}: {prepared.description}; "
       f"K={prepared.n_clusters}; "
       f"{context.strategy.num_replicas_in_sync} replica(s)")
-  with timings.measure("pretrain"):
+  with stage("pretrain"):
     pretrained = stages.pretrain(context, prepared)
   prepared.mode.release_pretraining_inputs()  # Memory for the selection.
-  with timings.measure("initialise_centres"):
+  with stage("initialise_centres"):
     initialised = stages.initialise_centres(context, prepared, pretrained)
   if config_lib.frozen_encoder(config):  # The embedding is computed.
     prepared.mode.release_embedding_inputs()
-  with timings.measure("finetune"):
+  with stage("finetune"):
     finetuned = stages.finetune(context, prepared, pretrained, initialised)
-  with timings.measure("export"):
+  with stage("export"):
     stages.export(context, prepared, pretrained, finetuned)
-  with timings.measure("assign_and_evaluate"):
+  with stage("assign_and_evaluate"):
     assigned = stages.assign_and_evaluate(context, prepared, finetuned)
-  with timings.measure("summaries"):
+  with stage("summaries"):
     stages.write_summaries(context, prepared, initialised, finetuned,
                            assigned)
   results = stages.write_results(context, prepared, initialised, finetuned,
