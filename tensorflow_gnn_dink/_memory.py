@@ -6,8 +6,9 @@ the top of its heaps is returned, so after a stage has freed its temporaries
 the resident size stays at the stage's high-water mark, and the next stage
 adds its own on top. `release_freed()` collects garbage and calls
 `malloc_trim(0)`, which returns every free page of every heap. Measured on
-the Cora recipe (2-core machine, 2026-12-04): peak resident memory 990-997
-MiB without it, 902-920 MiB with it after each stage, the same clusters.
+the Cora recipe's command line (2-core machine, 2026-12-04): peak resident
+memory 990-997 MiB without it, 941-944 MiB with it after each stage, the
+same clusters.
 Memory that TensorFlow's BFC allocator holds is not freed to `malloc` and
 stays. Elsewhere than Linux with glibc, only the garbage collection.
 """
