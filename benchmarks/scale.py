@@ -8,7 +8,7 @@ Each graph comes from the built-in generator (`data.make_csbm`, set through
 recipe's command line in its own process (`python -m tensorflow_gnn_dink
 train`), with the shipped default config unless the graph names another;
 its stages' wall times come from `results.json` ("timings_s"), its peak
-resident memory from `os.wait4` (`ru_maxrss`). Writes
+resident memory is its own `ru_maxrss` (`side_by_side.run_measured`). Writes
 `benchmarks/results/scale.{json,md}` (again after each graph) and prints the
 table.
 
