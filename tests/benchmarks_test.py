@@ -5,9 +5,9 @@ these tests check that what they count and time works and is right where it
 can be checked: the FLOP count against a hand count, the bare TensorFlow step
 and the runner step on a small sparse graph, the serving benchmark's
 export matching the in-memory model, the streamed serving of sampled
-subgraphs matching training, the scale plot's slopes, the children's peak memory (their own), and the
-selection-ceiling rules against a hand-made table of candidates, and the
-heterogeneous comparison's table of every variant.
+subgraphs matching training, the scale plot's slopes, the children's own
+peak memory, the selection-ceiling rules against a hand-made table of
+candidates, and the heterogeneous comparison's table of every variant.
 """
 import testing_utils  # Keras 2 before TensorFlow: the first import.
 

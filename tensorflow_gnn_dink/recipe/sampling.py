@@ -820,8 +820,12 @@ def serve_samples(export_dir: str, samples_dir: str, *, batch_size: int = 256
     clusters.append(out["cluster_id"].numpy())
   if not ids:
     return np.zeros([0], str), np.zeros([0], np.int64)
-  return (np.array([i.decode("utf-8") for i in np.concatenate(ids)]),
-          np.concatenate(clusters))
+  return _decoded(ids), np.concatenate(clusters)
+
+
+def _decoded(ids: list[np.ndarray]) -> np.ndarray:
+  """Batches of root ids (UTF-8 bytes, the unigraph `#id`) as strings."""
+  return np.array([i.decode("utf-8") for i in np.concatenate(ids)])
 
 
 def embed_roots(samples_dir: str, base_model: tf.keras.Model,
@@ -839,6 +843,7 @@ def embed_roots(samples_dir: str, base_model: tf.keras.Model,
   spec = graph_spec(samples_dir)
   node_set = sampled_node_set(samples_dir)
   prepare = _prepare(spec, node_set, normalize_features)
+  root_ids = RootIds(node_set)
   files = sorted(tf.io.gfile.glob(file_pattern(samples_dir)))
   ds = tf.data.TFRecordDataset(files).batch(batch_size).map(
       lambda s: tfgnn.parse_example(spec, s).merge_batch_to_components())
@@ -846,11 +851,8 @@ def embed_roots(samples_dir: str, base_model: tf.keras.Model,
   # One trace for every batch (the last one is smaller).
   @tf.function(input_signature=[ds.element_spec])
   def embed(graph):
-    if ROOT_ID in graph.context.features:
-      roots = graph.context[ROOT_ID]
-    else:  # Samples written before they held ROOT_ID: the root is first.
-      roots = tfgnn.gather_first_node(graph, node_set, feature_name=NODE_ID)
-    return roots, embedding(base_model(prepare(graph)))
+    return (root_ids(graph)["node_id"],
+            embedding(base_model(prepare(graph))))
 
   ids, rows = [], []
   for graph in ds.prefetch(2):
@@ -859,6 +861,4 @@ def embed_roots(samples_dir: str, base_model: tf.keras.Model,
     rows.append(z.numpy())
   if not ids:
     return np.zeros([0], str), np.zeros((0, 0), np.float32)
-  # Node ids are UTF-8 bytes (unigraph `#id`).
-  return (np.array([i.decode("utf-8") for i in np.concatenate(ids)]),
-          np.concatenate(rows))
+  return _decoded(ids), np.concatenate(rows)
