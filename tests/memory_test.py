@@ -32,6 +32,29 @@ _CHILD = textwrap.dedent("""
 """)
 
 
+# What the command line imports before it trains: scikit-learn, SciPy's
+# optimizer and matplotlib (some 90 MiB resident together) are imported by
+# the functions that use them, when first called.
+_IMPORTS = textwrap.dedent("""
+    import sys
+    from tensorflow_gnn_dink.recipe import cli, pipeline, plots, selection
+    print(" ".join(sorted({m.split(".")[0] if m != "scipy.optimize" else m
+                           for m in sys.modules})))
+""")
+
+
+class LazyImportsTest(testing_utils.TestCase):
+
+  def test_training_does_not_carry_what_only_the_end_needs(self):
+    loaded = set(subprocess.run(
+        [sys.executable, "-c", _IMPORTS], check=True, capture_output=True,
+        text=True, cwd=str(testing_utils.ROOT),
+        env=testing_utils.run_subprocess_env()).stdout.split())
+    self.assertIn("tensorflow", loaded)
+    self.assertEqual(loaded & {"sklearn", "matplotlib", "scipy.optimize"},
+                     set())
+
+
 class ReleaseFreedTest(testing_utils.TestCase):
 
   def test_freed_heap_pages_leave_the_resident_set(self):

@@ -2,14 +2,16 @@
 
 Labels are for evaluation only: nothing in training or model selection calls
 the label-based functions.
+
+scipy's `optimize` and scikit-learn's `metrics` (some 50 MiB resident) are
+imported by the label-based functions when first called, so that a run does
+not carry them through pretraining.
 """
 from __future__ import annotations
 
 from typing import Optional
 
 import numpy as np
-from scipy import optimize
-from sklearn import metrics as sk_metrics
 
 
 def _known(labels: np.ndarray, clusters: np.ndarray):
@@ -28,6 +30,7 @@ def match_clusters(labels: np.ndarray, clusters: np.ndarray) -> np.ndarray:
   Returns the clusters relabelled; a cluster with no matching label keeps an
   id that matches no label.
   """
+  from scipy import optimize  # pylint: disable=g-import-not-at-top
   labels, clusters = _known(labels, clusters)
   if not labels.size:
     raise ValueError("No known labels (all are < 0): nothing to match.")
@@ -51,6 +54,7 @@ def accuracy(labels: np.ndarray, clusters: np.ndarray) -> float:
 
 def macro_f1(labels: np.ndarray, clusters: np.ndarray) -> float:
   """Macro-F1 over the label classes after the ACC matching."""
+  from sklearn import metrics as sk_metrics  # pylint: disable=g-import-not-at-top
   known, _ = _known(labels, clusters)
   return float(sk_metrics.f1_score(known, match_clusters(labels, clusters),
                                    labels=np.unique(known), average="macro"))
@@ -113,6 +117,7 @@ def evaluate(clusters: np.ndarray,
     result.update(modularity=modularity(edges, clusters),
                   conductance=conductance(edges, clusters))
   if labels is not None and np.any(np.asarray(labels) >= 0):
+    from sklearn import metrics as sk_metrics  # pylint: disable=g-import-not-at-top
     known, predicted = _known(labels, clusters)
     result.update(
         ACC=accuracy(labels, clusters),

@@ -12,7 +12,9 @@
     choices, the chosen ones marked.
 
 Each file is written atomically. Graphs with more than `max_points` nodes
-are drawn from a seeded random sample in `embedding.png`.
+are drawn from a seeded random sample in `embedding.png`. matplotlib (some
+25 MiB resident) is imported when the first picture is drawn, not with this
+module: a run does not carry it through training.
 """
 from __future__ import annotations
 
@@ -21,11 +23,6 @@ import io
 import os
 from typing import Optional
 
-import matplotlib
-
-matplotlib.use("Agg")  # Files only; no display needed.
-# pylint: disable=g-import-not-at-top,g-bad-import-order
-from matplotlib import pyplot as plt
 import numpy as np
 
 from tensorflow_gnn_dink import _files
@@ -34,10 +31,20 @@ from tensorflow_gnn_dink.recipe import evaluation
 SUBDIRECTORY = "plots"
 
 
+def _subplots(*args, **kwargs):
+  """matplotlib's `pyplot.subplots`, drawing to files only (no display)."""
+  # pylint: disable=g-import-not-at-top
+  import matplotlib
+  matplotlib.use("Agg")
+  from matplotlib import pyplot
+  return pyplot.subplots(*args, **kwargs)
+
+
 def _save(figure, path: str) -> None:
+  from matplotlib import pyplot  # pylint: disable=g-import-not-at-top
   buffer = io.BytesIO()
   figure.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
-  plt.close(figure)
+  pyplot.close(figure)
   _files.write_atomically(path, lambda f: f.write(buffer.getvalue()),
                           binary=True)
 
@@ -70,8 +77,8 @@ def embedding(path: str, z: np.ndarray, cluster_ids: np.ndarray,
                                                replace=False)
   xy = project_2d(z[nodes])
   panels = 1 if labels is None else 2
-  figure, axes = plt.subplots(1, panels, figsize=(5.5 * panels, 5),
-                              squeeze=False)
+  figure, axes = _subplots(1, panels, figsize=(5.5 * panels, 5),
+                           squeeze=False)
   sample = f" ({len(nodes)} of {len(z)} nodes)" if len(nodes) < len(z) else ""
   _scatter(axes[0, 0], xy, cluster_ids[nodes], f"clusters{sample}")
   if labels is not None:
@@ -84,7 +91,7 @@ def cluster_sizes(path: str, cluster_ids: np.ndarray, n_clusters: int,
                   labels: Optional[np.ndarray]) -> None:
   """`cluster_sizes.png`: nodes per cluster, largest first (and labels)."""
   sizes = np.bincount(cluster_ids, minlength=n_clusters)
-  figure, axis = plt.subplots(figsize=(max(5, 0.4 * n_clusters + 2), 3.5))
+  figure, axis = _subplots(figsize=(max(5, 0.4 * n_clusters + 2), 3.5))
   order = np.argsort(-sizes, kind="stable")
   positions = np.arange(n_clusters)
   width = 0.4 if labels is not None else 0.8
@@ -120,7 +127,7 @@ def confusion(path: str, cluster_ids: np.ndarray, labels: np.ndarray) -> None:
   order = sorted(range(n_clusters),
                  key=lambda c: (mapping.get(c, n_labels), c))
   counts = counts[:, order]
-  figure, axis = plt.subplots(
+  figure, axis = _subplots(
       figsize=(max(4, 0.45 * n_clusters + 2), max(3.5, 0.45 * n_labels + 1)))
   image = axis.imshow(counts, cmap="Blues")
   figure.colorbar(image, ax=axis, fraction=0.046)
@@ -150,9 +157,8 @@ def training(path: str,
     return
   columns = min(3, len(panels))
   rows = -(-len(panels) // columns)
-  figure, axes = plt.subplots(rows, columns, figsize=(4.2 * columns,
-                                                       3.2 * rows),
-                              squeeze=False)
+  figure, axes = _subplots(rows, columns,
+                           figsize=(4.2 * columns, 3.2 * rows), squeeze=False)
   for axis, (stage, name, points) in zip(axes.flat, panels):
     steps = sorted(points)
     axis.plot(steps, [points[s] for s in steps])
@@ -167,9 +173,8 @@ def training(path: str,
 def selection(path: str, histories: Mapping[str, Sequence[Sequence[float]]],
               chosen: Mapping[str, int]) -> None:
   """`selection.png`: modularity per candidate step; the chosen marked."""
-  figure, axes = plt.subplots(1, len(histories),
-                              figsize=(4.5 * len(histories), 3.2),
-                              squeeze=False)
+  figure, axes = _subplots(1, len(histories),
+                           figsize=(4.5 * len(histories), 3.2), squeeze=False)
   for axis, (stage, history) in zip(axes.flat, histories.items()):
     steps = [int(s) for s, _ in history]
     values = [float(m) for _, m in history]

@@ -15,7 +15,6 @@ import dataclasses
 from typing import Optional
 
 import numpy as np
-from sklearn import cluster as sk_cluster
 
 from tensorflow_gnn_dink import _checks
 from tensorflow_gnn_dink.recipe import evaluation
@@ -91,9 +90,12 @@ def kmeans(z: np.ndarray, n_clusters: int, *, seed: int, n_init: int = 10,
   10^6 rows of 256 columns and K=10, 0.7 s against 5.3 s for mini-batch
   k-means on 2 cores).
 
+  scikit-learn is imported here, when first needed (see `evaluation`).
+
   Returns:
     The `[K, dim]` float32 centres and the `[num_nodes]` cluster ids.
   """
+  from sklearn import cluster as sk_cluster  # pylint: disable=g-import-not-at-top
   _checks.check_positive_int(n_init, "config.kmeans.n_init")
   _checks.check_positive_int(max_iter, "config.kmeans.max_iter")
   if batch_size is not None:
