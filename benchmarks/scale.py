@@ -66,15 +66,17 @@ def run_graph(name, config, flags, args):
              f"--model_dir={model_dir}", *flags, *args.extra]
   if config:
     command.insert(4, f"--config={config}")
-  wall, peak = side_by_side.run_measured(
+  measured = side_by_side.run_measured(
       command, os.path.join(args.out_dir, f"{name}.log"))
   with open(os.path.join(model_dir, "results.json")) as f:
     results = json.load(f)
   return {"graph": name, "config": config or "default",
           "num_nodes": results["num_nodes"],
           "num_edges": results["num_edges"],
-          "stages_s": results["timings_s"], "process_wall_s": wall,
-          "peak_rss_mib": peak,
+          "stages_s": results["timings_s"],
+          "process_wall_s": measured.wall_s,
+          "peak_rss_mib": measured.peak_rss_mib,
+          "peak_anon_mib": measured.peak_anon_mib,
           "metrics": {k: v for k, v in results["metrics"].items()
                       if isinstance(v, (int, float))}}
 

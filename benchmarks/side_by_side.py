@@ -18,7 +18,9 @@ alternating (ours, PyAGC, ours, PyAGC, ...; repeat i uses seed i for both):
     and gets the hidden size, layers, steps and learning rates of our run's
     effective config (`results.json` "config", so `--extra` reaches it too).
 Each run is its own process; its peak resident memory is its own
-`ru_maxrss` (`run_measured`). Times are medians over the repeats.
+`ru_maxrss`, and its peak anonymous resident memory (without the pages of
+shared libraries) is read every 10 ms (`run_measured`). Times are medians
+over the repeats.
 
 Columns, per implementation:
   pretrain         encoder training (ours: `pretrain`; PyAGC: `pretrain`).
@@ -51,6 +53,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from typing import NamedTuple
 
 import numpy as np
 
@@ -101,7 +104,8 @@ COLUMNS = {  # Name in the records -> (table heading, number format).
     "finetune": ("fine-tune s", ".2f"), "predict": ("predict s", ".2f"),
     "end_to_end": ("end to end s", ".2f"),
     "process_wall": ("process wall s", ".2f"),
-    "peak_rss_mib": ("peak RSS MiB", ".0f")}
+    "peak_rss_mib": ("peak RSS MiB", ".0f"),
+    "peak_anon_mib": ("peak anonymous RSS MiB", ".0f")}
 QUALITY = ("ACC", "NMI")
 LEGEND = """\
 Model selection: ours `initialise_centres` (embedding + k-means for every
@@ -110,9 +114,12 @@ and one k-means (10 inits) for the centres. Predict: ours
 `assign_and_evaluate`, PyAGC `predict` + `evaluate`. End to end: in-process,
 from the prepared graph to the metrics (ours includes `prepare` and `export`,
 the SavedModel). Process wall: the whole child process (interpreter start,
-imports, reading the data). Peak RSS: the child's `ru_maxrss`. The machine
-may have been shared with other jobs (see the load average): times are
-indicative.
+imports, reading the data). Peak RSS: the child's `ru_maxrss`. Peak
+anonymous RSS: the highest `RssAnon` read every 10 ms, the resident memory
+that is not pages of files: the process's own working memory, without the
+pages of its shared libraries (TensorFlow's are some 400 MiB, torch's some
+150 MiB), which the kernel can drop and read again. The machine may have
+been shared with other jobs (see the load average): times are indicative.
 """
 
 
@@ -151,29 +158,52 @@ def write_graph(dataset, data_root, path):
   np.savez(path, features=features, edges=graph.edges, labels=graph.labels)
 
 
-# Runs argv[2:] and writes its `ru_maxrss` (KiB) to the file argv[1]. Linux
-# keeps the high-water mark of the memory an `execve` replaces, and a child
-# forked from a large process starts from its parent's: measured from here
-# (TensorFlow imported, graphs made), a 13 MiB child read as 1.5 GiB. This
-# launcher is a fresh small process, so its child's peak is the child's own.
+# Runs argv[2:] and writes its `ru_maxrss` (KiB) and the highest anonymous
+# resident memory seen (`RssAnon` of /proc/PID/status, KiB, read every 10 ms)
+# to the file argv[1]. Linux keeps the high-water mark of the memory an
+# `execve` replaces, and a child forked from a large process starts from its
+# parent's: measured from here (TensorFlow imported, graphs made), a 13 MiB
+# child read as 1.5 GiB. This launcher is a fresh small process, so its
+# child's peak is the child's own.
 _LAUNCHER = """
-import os, subprocess, sys
+import os, subprocess, sys, time
 child = subprocess.Popen(sys.argv[2:])
-_, status, usage = os.wait4(child.pid, 0)
+peak_anon = 0
+while True:
+  pid, status, usage = os.wait4(child.pid, os.WNOHANG)
+  if pid:
+    break
+  try:
+    with open(f"/proc/{child.pid}/status") as f:
+      peak_anon = max([peak_anon] + [int(l.split()[1]) for l in f
+                                     if l.startswith("RssAnon:")])
+  except OSError:
+    pass
+  time.sleep(0.01)
 with open(sys.argv[1], "w") as f:
-  f.write(str(usage.ru_maxrss))
+  f.write(f"{usage.ru_maxrss} {peak_anon}")
 code = os.waitstatus_to_exitcode(status)
 sys.exit(code if code >= 0 else 128 - code)
 """
 
 
-def run_measured(command, log_path):
+class Measured(NamedTuple):
+  """A child process' wall time and memory (see `run_measured`)."""
+  wall_s: float
+  peak_rss_mib: float
+  peak_anon_mib: float
+
+
+def run_measured(command, log_path) -> Measured:
   """Runs `command` from the repository root, output to `log_path`.
 
   Returns:
-    `(wall seconds, peak resident memory in MiB)` of the child process: its
-    own `ru_maxrss`, through `_LAUNCHER` (not this process's high-water
-    mark, which a child of this process would start from).
+    The wall time of the child process, its peak resident memory (its own
+    `ru_maxrss`, through `_LAUNCHER`, not this process's high-water mark,
+    which a child of this process would start from) and its peak anonymous
+    resident memory: the resident memory that is not pages of files (shared
+    libraries, mapped data), which the kernel can drop and read again; the
+    highest of reads every 10 ms, so a shorter spike can be missed.
 
   Raises:
     RuntimeError: the command failed; the message ends with its log's tail.
@@ -192,16 +222,18 @@ def run_measured(command, log_path):
     raise RuntimeError(f"Exit status {process.returncode} of "
                        f"{' '.join(command)}; {log_path} ends:\n{tail}")
   with open(peak_file) as f:
-    peak_kib = int(f.read())
+    peak_kib, anon_kib = (int(v) for v in f.read().split())
   os.remove(peak_file)
-  return wall, peak_kib / 1024  # Linux: ru_maxrss is in KiB.
+  return Measured(wall, peak_kib / 1024, anon_kib / 1024)  # KiB on Linux.
 
 
-def make_record(implementation, seed, timings, metrics, wall, peak_rss_mib):
+def make_record(implementation, seed, timings, metrics, measured):
   """One run's row: the table's columns, ACC/NMI in %, all timings/metrics."""
   record = {column: sum(timings[stage] for stage in stages)
             for column, stages in STAGES[implementation].items()}
-  record.update(seed=seed, process_wall=wall, peak_rss_mib=peak_rss_mib,
+  record.update(seed=seed, process_wall=measured.wall_s,
+                peak_rss_mib=measured.peak_rss_mib,
+                peak_anon_mib=measured.peak_anon_mib,
                 stages_s=timings, metrics=metrics)
   record.update({m: 100 * metrics[m] for m in QUALITY})
   return record
@@ -215,11 +247,11 @@ def run_ours(dataset, seed, args, work_dir):
              f"--config={os.path.join(ROOT, 'configs', dataset + '.py')}",
              f"--data={data_path(dataset, args.data_root)}",
              f"--seed={seed}", f"--model_dir={model_dir}", *args.extra]
-  wall, rss = run_measured(command, model_dir + ".log")
+  measured = run_measured(command, model_dir + ".log")
   with open(os.path.join(model_dir, "results.json")) as f:
     results = json.load(f)
   return (make_record("ours", seed, results["timings_s"], results["metrics"],
-                      wall, rss), results)
+                      measured), results)
 
 
 def pyagc_settings(dataset, ours_results, own=False):
@@ -247,11 +279,11 @@ def run_pyagc(seed, graph_path, settings, work_dir):
   command = [PYAGC_PYTHON, PYAGC_SCRIPT, f"--graph={graph_path}",
              f"--seed={seed}",
              *(f"--{name}={value}" for name, value in settings.items())]
-  wall, rss = run_measured(command, log_path)
+  measured = run_measured(command, log_path)
   with open(log_path) as log:
     output = json.loads([line for line in log if line.startswith("{")][-1])
   return (make_record("pyagc", seed, output["timings_s"], output["metrics"],
-                      wall, rss), output)
+                      measured), output)
 
 
 def summarize(runs):

@@ -99,7 +99,7 @@ def measure(num_nodes_list, batch_size, work_dir):
   runs = []
   for graph, samples_dir, sample_s in prepared:
     output = os.path.join(work_dir, f"served_{graph.num_nodes}.json")
-    wall, peak_rss = side_by_side.run_measured(
+    measured = side_by_side.run_measured(
         [sys.executable, os.path.abspath(__file__), "--serve", export_dir,
          samples_dir, str(batch_size), output], output + ".log")
     with open(output) as f:
@@ -112,10 +112,10 @@ def measure(num_nodes_list, batch_size, work_dir):
         "roots_served": len(served["ids"]),
         "requests": -(-len(served["ids"]) // batch_size),
         "sample_s": sample_s, "serve_s": served["seconds"],
-        "process_wall_s": wall,
+        "process_wall_s": measured.wall_s,
         "nodes_per_s": len(served["ids"]) / served["seconds"],
         "loaded_rss_mib": served["loaded_rss_mib"],
-        "peak_rss_mib": peak_rss, "same_as_training": same})
+        "peak_rss_mib": measured.peak_rss_mib, "same_as_training": same})
   return runs
 
 

@@ -38,13 +38,15 @@ class RunMeasuredTest(testing_utils.TestCase):
     held = np.ones(2**28, np.uint8)  # This process' high-water mark: 256 MiB+.
     del held
     log = os.path.join(self.create_tempdir().full_path, "child.log")
-    _, small = side_by_side.run_measured([sys.executable, "-c", "pass"], log)
-    self.assertLess(small, 100)  # An interpreter alone: some 10 MiB.
-    _, large = side_by_side.run_measured(
+    small = side_by_side.run_measured([sys.executable, "-c", "pass"], log)
+    self.assertLess(small.peak_rss_mib, 100)  # An interpreter: some 10 MiB.
+    large = side_by_side.run_measured(
         [sys.executable, "-c",
-         "b = bytearray(300 * 2**20)\nfor i in range(0, len(b), 4096): "
-         "b[i] = 1"], log)
-    self.assertBetween(large, 300, 400)
+         "import time\nb = bytearray(300 * 2**20)\n"
+         "for i in range(0, len(b), 4096): b[i] = 1\ntime.sleep(0.3)"], log)
+    self.assertBetween(large.peak_rss_mib, 300, 400)
+    # The bytearray is anonymous memory; the interpreter's file pages not.
+    self.assertBetween(large.peak_anon_mib, 300, large.peak_rss_mib)
 
   def test_a_failed_command_names_its_log(self):
     log = os.path.join(self.create_tempdir().full_path, "child.log")
