@@ -28,6 +28,17 @@ class PlotsTest(testing_utils.TestCase):
                         rtol=1e-6)
     self.assertEqual(plots.project_2d(z[:, :1]).shape, (200, 2))
 
+  def test_project_2d_in_blocks_equals_the_svd_of_the_centred_rows(self):
+    rng = np.random.default_rng(1)
+    z = (rng.normal(size=(5000, 6)) * [4.0, 2.0, 1.0, 0.5, 0.2, 0.1] + 3.0
+         ).astype(np.float32)  # Several blocks of rows, an offset mean.
+    centred = z.astype(np.float64) - z.astype(np.float64).mean(axis=0)
+    _, _, vt = np.linalg.svd(centred, full_matrices=False)
+    expected = centred @ vt[:2].T
+    xy = plots.project_2d(z)
+    signs = np.sign(np.sum(xy * expected, axis=0))  # Each axis up to sign.
+    self.assertAllClose(xy * signs, expected, atol=1e-6)
+
   def test_write_all_with_and_without_labels(self):
     rng = np.random.default_rng(1)
     z = rng.normal(size=(300, 8)).astype(np.float32)

@@ -49,14 +49,31 @@ def _save(figure, path: str) -> None:
                           binary=True)
 
 
+_PCA_BLOCK_ROWS = 2048
+
+
 def project_2d(z: np.ndarray) -> np.ndarray:
-  """`[n, 2]` coordinates of `z` on its first two principal components."""
-  centred = np.asarray(z, np.float64) - np.mean(z, axis=0)
-  _, _, vt = np.linalg.svd(centred, full_matrices=False)
-  components = vt[:2].T
+  """`[n, 2]` coordinates of `z` on its first two principal components.
+
+  The components are the top eigenvectors of the `[dim, dim]` scatter
+  matrix, summed in float64 over blocks of rows: memory beyond `z` is a
+  block and that matrix, not the copies and the `[n, dim]` factor of an SVD
+  of the centred `z` (some 45 MiB at 2,708 x 512, 330 MiB at 20,000 x 512).
+  """
+  z = np.asarray(z)
+  mean = np.mean(z, axis=0, dtype=np.float64)
+  blocks = [slice(i, i + _PCA_BLOCK_ROWS)
+            for i in range(0, len(z), _PCA_BLOCK_ROWS)]
+  scatter = np.zeros((z.shape[1], z.shape[1]))
+  for rows in blocks:
+    centred = z[rows] - mean  # float64.
+    scatter += centred.T @ centred
+  _, vectors = np.linalg.eigh(scatter)  # Eigenvalues in ascending order.
+  components = vectors[:, ::-1][:, :2]
   if components.shape[1] < 2:  # A one-column embedding.
     components = np.pad(components, ((0, 0), (0, 2 - components.shape[1])))
-  return centred @ components
+  return np.concatenate([(z[rows] - mean) @ components for rows in blocks]
+                        or [np.zeros((0, 2))])
 
 
 def _scatter(axis, xy: np.ndarray, colour: np.ndarray, title: str) -> None:
@@ -75,7 +92,7 @@ def embedding(path: str, z: np.ndarray, cluster_ids: np.ndarray,
   if len(z) > max_points:
     nodes = np.random.default_rng(seed).choice(len(z), max_points,
                                                replace=False)
-  xy = project_2d(z[nodes])
+  xy = project_2d(z if len(nodes) == len(z) else z[nodes])
   panels = 1 if labels is None else 2
   figure, axes = _subplots(1, panels, figsize=(5.5 * panels, 5),
                            squeeze=False)
