@@ -7,8 +7,11 @@ Each graph comes from the built-in generator (`data.make_csbm`, set through
 `--config.synthetic.*`), so nothing is downloaded or read. Each run is the
 recipe's command line in its own process (`python -m tensorflow_gnn_dink
 train`), with the shipped default config unless the graph names another;
-its stages' wall times come from `results.json` ("timings_s"), its peak
-resident memory is its own `ru_maxrss` (`side_by_side.run_measured`). Writes
+its stages' wall times come from `results.json` ("timings_s"; the
+selection's split into embedding the candidates and k-means from
+"initialise_centres_s"), its peak resident memory is its own `ru_maxrss`
+and its peak anonymous memory (without shared libraries' pages) is read
+every 10 ms (`side_by_side.run_measured`). Writes
 `benchmarks/results/scale.{json,md}` (again after each graph) and prints the
 table.
 
@@ -74,6 +77,7 @@ def run_graph(name, config, flags, args):
           "num_nodes": results["num_nodes"],
           "num_edges": results["num_edges"],
           "stages_s": results["timings_s"],
+          "selection_parts_s": results.get("initialise_centres_s", {}),
           "process_wall_s": measured.wall_s,
           "peak_rss_mib": measured.peak_rss_mib,
           "peak_anon_mib": measured.peak_anon_mib,
@@ -89,17 +93,21 @@ def markdown(report):
                "uncommitted_changes") else "")
            + (f"; flags for every run: {' '.join(report['extra'])}"
               if report.get("extra") else "") + ".", "",
-           "| graph | config | nodes | pretrain s | selection s | fine-tune s "
-           "| end to end s | process s | peak MiB | ACC % | NMI % |",
-           "|---|---|---|---|---|---|---|---|---|---|---|"]
+           "| graph | config | nodes | pretrain s | selection s (embed / "
+           "k-means) | fine-tune s | end to end s | process s | peak MiB "
+           "| peak anon MiB | ACC % | NMI % |",
+           "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+  nan = float("nan")
   for r in report["runs"]:
     s, m = r["stages_s"], r["metrics"]
+    parts = r.get("selection_parts_s") or {}
     lines.append(
         f"| {r['graph']} | {r['config']} | {r['num_nodes']:,} | "
-        f"{s['pretrain']:.1f} | {s['initialise_centres']:.1f} | "
+        f"{s['pretrain']:.1f} | {s['initialise_centres']:.1f} "
+        f"({parts.get('embed', nan):.1f} / {parts.get('kmeans', nan):.1f}) | "
         f"{s['finetune']:.1f} | {s['total']:.1f} | {r['process_wall_s']:.1f} "
-        f"| {r['peak_rss_mib']:.0f} | {100 * m.get('ACC', float('nan')):.1f} "
-        f"| {100 * m.get('NMI', float('nan')):.1f} |")
+        f"| {r['peak_rss_mib']:.0f} | {r.get('peak_anon_mib', nan):.0f} "
+        f"| {100 * m.get('ACC', nan):.1f} | {100 * m.get('NMI', nan):.1f} |")
   return "\n".join(lines) + "\n"
 
 

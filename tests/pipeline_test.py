@@ -41,6 +41,11 @@ class PipelineTest(testing_utils.TestCase):
     self.assertGreaterEqual(
         results["timings_s"]["total"],
         sum(results["timings_s"][s] for s in _STAGES))
+    parts = results["initialise_centres_s"]  # Where the selection's went.
+    self.assertEqual(set(parts), {"embed", "kmeans", "evaluate"})
+    self.assertTrue(all(v > 0 for v in parts.values()))
+    self.assertLessEqual(sum(parts.values()),
+                         results["timings_s"]["initialise_centres"])
     # The log follows the stages in order.
     order = [next(i for i, l in enumerate(lines) if l.startswith(prefix))
              for prefix in ("[dink] graph", "[dink] pretrain:",

@@ -16,7 +16,8 @@ Files written to `model_dir` (each atomically):
     the `selection` rule, the chosen steps and the modularity per candidate
     (`pretrain_selected_step`, `pretrain_modularity`,
     `finetune_selected_step`, `finetune_modularity`), `n_clusters`,
-    `timings_s` per stage, the config;
+    `timings_s` per stage and `initialise_centres_s`, where the selection's
+    time went (embedding the candidates, k-means, evaluation), the config;
   * `cluster_ids.csv`: `node_id,cluster_id` for every node;
   * `export/`: the serving SavedModel, which takes the graph as given (see
     `tensorflow_gnn_dink.export`);

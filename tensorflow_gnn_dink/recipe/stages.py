@@ -125,12 +125,18 @@ class Initialised:
     cluster_centers: `[K, dim]` k-means centres on `z`.
     cluster_ids: `[num_nodes]` k-means partition.
     metrics: `evaluation.evaluate` of that partition.
+    seconds: Where the stage's time went: `embed` (the candidates'
+      embeddings), `kmeans` (k-means restarts and the modularity choice
+      among them), `evaluate` (the metrics of the chosen partition); the
+      rest of the stage is the modularity choice among the candidates.
+      Empty when the choice was read back from an interrupted run.
   """
   choice: selection.Choice
   z: np.ndarray
   cluster_centers: np.ndarray
   cluster_ids: np.ndarray
   metrics: dict[str, Any]
+  seconds: dict[str, float] = dataclasses.field(default_factory=dict)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -586,6 +592,7 @@ def initialise_centres(run: Run, prepared: Prepared,
   elif config.pretrain.get("candidates"):
     candidates = candidates[-config.pretrain.candidates:]
   record_file = os.path.join(run.model_dir, "initialise_centres.npz")
+  seconds = progress.Timings()
   if os.path.exists(record_file):  # Chosen before the run was interrupted.
     record = model_dir_lib.load_arrays(record_file)
     choice = _saved_choice(record_file, json.loads(str(record["choice"])),
@@ -597,14 +604,16 @@ def initialise_centres(run: Run, prepared: Prepared,
     def cluster_ids_of(i: int) -> np.ndarray:
       last.clear()  # One embedding in memory at a time.
       pretrained.encoder.set_weights(pretrained.weights[candidates[i]])
-      last[i] = embed(prepared, pretrained.encoder)
-      proposals[i] = selection.kmeans(
-          last[i], prepared.n_clusters,
-          seed=config.seed, n_init=config.kmeans.n_init,
-          max_iter=config.kmeans.max_iter,
-          batch_size=config.kmeans.get("batch_size"),
-          sample_size=config.kmeans.get("sample_size"),
-          edges=edges if rule == "modularity" else None)
+      with seconds.measure("embed", log=False):
+        last[i] = embed(prepared, pretrained.encoder)
+      with seconds.measure("kmeans", log=False):
+        proposals[i] = selection.kmeans(
+            last[i], prepared.n_clusters,
+            seed=config.seed, n_init=config.kmeans.n_init,
+            max_iter=config.kmeans.max_iter,
+            batch_size=config.kmeans.get("batch_size"),
+            sample_size=config.kmeans.get("sample_size"),
+            edges=edges if rule == "modularity" else None)
       return proposals[i][1]
 
     choice = selection.best_by_modularity(
@@ -616,15 +625,18 @@ def initialise_centres(run: Run, prepared: Prepared,
         cluster_centers=centers, cluster_ids=cluster_ids))
   pretrained.encoder.set_weights(
       pretrained.weights[candidates[choice.index]])
-  metrics = evaluation.evaluate(cluster_ids, prepared.graph.labels, edges)
+  with seconds.measure("evaluate", log=False):
+    metrics = evaluation.evaluate(cluster_ids, prepared.graph.labels, edges)
   run.log(f"[dink] pretrain: kept step {choice.step} of "
           f"{pretrained.steps[-1]} ({_rule_note(rule)})")
   run.log("[dink] k-means on pretrained embeddings: "
           f"{format_metrics(metrics)}")
   z = last.pop(choice.index, None)
   if z is None:
-    z = embed(prepared, pretrained.encoder)
-  return Initialised(choice, z, centers, cluster_ids, metrics)
+    with seconds.measure("embed", log=False):
+      z = embed(prepared, pretrained.encoder)
+  return Initialised(choice, z, centers, cluster_ids, metrics,
+                     seconds.seconds)
 
 
 def _saved_choice(path: str, record: Any, num_candidates: int
@@ -827,7 +839,8 @@ def write_results(run: Run, prepared: Prepared, initialised: Initialised,
   (`assignments`).
 
   `resumed`: the run continued a stopped one (its `timings_s` then count
-  this process's work only).
+  this process's work only). `initialise_centres_s`: where that stage's
+  time went (`Initialised.seconds`).
   """
   results = {
       "dataset": prepared.graph.name, "num_nodes": prepared.graph.num_nodes,
@@ -839,7 +852,8 @@ def write_results(run: Run, prepared: Prepared, initialised: Initialised,
       "pretrain_modularity": initialised.choice.history,
       "finetune_selected_step": finetuned.choice.step,
       "finetune_modularity": finetuned.choice.history,
-      "timings_s": timings, "resumed": resumed,
+      "timings_s": timings,
+      "initialise_centres_s": initialised.seconds, "resumed": resumed,
       "config": run.config.to_dict()}
   for name in CLUSTER_IDS_FILES:
     if name.endswith(".csv") or assignments.parquet_available():
