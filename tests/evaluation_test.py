@@ -196,6 +196,28 @@ class GraphMetricsTest(testing_utils.TestCase):
     self.assertAllClose(evaluation.conductance(edges, clusters),
                         _dense_conductance(edges, clusters, 30))
 
+  def test_edge_chunks_and_many_clusters_count_the_same(self):
+    # More than 256 clusters (two-byte ids), edges in chunks of 7.
+    rng = np.random.default_rng(4)
+    pairs = np.unique(np.sort(rng.integers(0, 1000, (3000, 2)), axis=1),
+                      axis=0)
+    src, dst = pairs[pairs[:, 0] != pairs[:, 1]].T  # Simple graph.
+    edges = np.concatenate([[src, dst], [dst, src]], axis=1)
+    clusters = rng.integers(0, 300, 1000)
+    clusters[:300] = np.arange(300)  # Every id has a member.
+    whole = evaluation._cluster_edge_counts(edges, clusters, chunk=10**9)
+    chunked = evaluation._cluster_edge_counts(edges, clusters, chunk=7)
+    self.assertAllEqual(whole[0], chunked[0])
+    self.assertAllEqual(whole[1], chunked[1])
+    self.assertAllEqual(whole[1], np.bincount(clusters[edges[0]],
+                                              minlength=300))
+    self.assertAllClose(evaluation.modularity(edges, clusters),
+                        _dense_modularity(edges, clusters, 1000))
+    result = evaluation.evaluate(clusters, edges=edges)
+    self.assertAllClose(result["conductance"],
+                        _dense_conductance(edges, clusters, 1000))
+    self.assertEqual(result["non_empty_clusters"], 300)
+
   def test_conductance_brute_force_with_a_dominant_cluster(self):
     # One cluster holds most of the volume: min(vol, 2m - vol) is 2m - vol.
     edges, rng = _random_graph(3)
