@@ -129,7 +129,8 @@ class Initialised:
       embeddings), `kmeans` (k-means restarts and the modularity choice
       among them), `evaluate` (the metrics of the chosen partition); the
       rest of the stage is the modularity choice among the candidates.
-      Empty when the choice was read back from an interrupted run.
+      A choice read back from an interrupted run has `evaluate` and the
+      chosen candidate's `embed` only.
   """
   choice: selection.Choice
   z: np.ndarray
