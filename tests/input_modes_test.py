@@ -214,6 +214,26 @@ class InputModesTest(testing_utils.TestCase):
     input_modes.check_fits(config, 120, 1000, 12, None)  # Small: fits.
     self.assertGreater(input_modes.available_bytes(), 0)
 
+  def test_memory_check_counts_what_the_process_holds_already(self):
+    # The estimate is the process's peak: the graph this process has read
+    # and the interpreter are parts of it. A run whose peak fits in what the
+    # process holds plus what is available goes ahead.
+    config = _config()
+    big = (10**7, 10**8, 128, None)  # Tens of GiB: more than is held.
+    needed = input_modes.full_graph_bytes(config, *big)
+    held = input_modes.resident_bytes()
+    self.assertGreater(held, 100 * 2**20)  # TensorFlow alone: some 600 MiB.
+    margin = 64 * 2**20
+    with mock.patch.object(input_modes, "available_bytes",
+                           return_value=needed - held + margin):
+      input_modes.check_fits(config, *big)
+    with mock.patch.object(input_modes, "available_bytes",
+                           return_value=needed - held - margin):
+      with self.assertRaisesRegex(
+          ValueError, r"this process holds \d+\.\d GiB and \d+\.\d GiB "
+          r"more are available"):
+        input_modes.check_fits(config, *big)
+
   def test_node_rows_memory_check_names_sampled_subgraphs(self):
     config = _config(batch_size=8192)
     big = dict(num_nodes=10**8, num_edges=10**9, num_features=2000,

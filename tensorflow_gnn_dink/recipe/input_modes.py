@@ -528,6 +528,18 @@ def available_bytes() -> Optional[int]:
   return None
 
 
+def resident_bytes() -> int:
+  """This process's resident memory now (Linux `VmRSS`), or 0."""
+  try:
+    with open("/proc/self/status") as f:
+      for line in f:
+        if line.startswith("VmRSS:"):
+          return int(line.split()[1]) * 1024
+  except OSError:
+    pass
+  return 0
+
+
 def check_fits(config: ml_collections.ConfigDict, num_nodes: int,
                num_edges: int, num_features: int,
                feature_nonzeros: Optional[int],
@@ -535,8 +547,10 @@ def check_fits(config: ml_collections.ConfigDict, num_nodes: int,
   """Refuses, before any work, training that will not fit in memory.
 
   Raises ValueError naming the settings that make it fit when the estimate
-  (`full_graph_bytes`, or `node_rows_bytes` with `config.batch_size`)
-  exceeds the available memory. `rows_nonzeros` (node rows with sparse
+  (`full_graph_bytes`, or `node_rows_bytes` with `config.batch_size`), the
+  process's peak, exceeds what the process may grow to: the memory it holds
+  already (the interpreter, the graph as read: parts of the estimate) and
+  the memory available beside it. `rows_nonzeros` (node rows with sparse
   features): see `node_rows_bytes`.
   """
   if not config.get("check_memory", True):
@@ -549,9 +563,14 @@ def check_fits(config: ml_collections.ConfigDict, num_nodes: int,
     needed = full_graph_bytes(config, num_nodes, num_edges, num_features,
                               feature_nonzeros)
   available = available_bytes()
-  if available is None or needed <= available:
+  if available is None:
+    return
+  held = resident_bytes()
+  if needed <= held + available:
     return
   gib = 1 << 30
+  room = (f"this process holds {held / gib:.1f} GiB and {available / gib:.1f}"
+          " GiB more are available")
   dense = (rows_nonzeros if node_rows else feature_nonzeros) is None
   graph = (f"this graph ({num_nodes} nodes, {num_edges} directed edges, "
            f"{num_features} {'dense' if dense else 'sparse'} features, "
@@ -564,13 +583,13 @@ def check_fits(config: ml_collections.ConfigDict, num_nodes: int,
         "A_hat X rows of both views"
         + ("" if dense else f", up to {rows_nonzeros} non-zeros each")
         + f"; {states / gib:.1f} GiB while the selection embeds every "
-        f"node); {available / gib:.1f} GiB are available. Lower "
+        f"node); {room}. Lower "
         "config.model.hidden_units, or train on sampled subgraphs, which "
         "never hold A_hat X (`tfgnn-dink sample --data=... --output=DIR`, "
         "then `tfgnn-dink train --samples=DIR`)" + estimate)
   raise ValueError(
-      f"Full-graph training of {graph}; {available / gib:.1f} GiB are "
-      "available. Train on batches of node rows (config.batch_size="
+      f"Full-graph training of {graph}; {room}. Train on batches of node "
+      "rows (config.batch_size="
       f"{min(8192, num_nodes)}, see configs/large_graph.py), or lower "
       "config.model.hidden_units"
       + (", or keep mostly-zero features sparse "
