@@ -516,28 +516,26 @@ def node_rows_bytes(config: ml_collections.ConfigDict, num_nodes: int,
   return total, rows_made, states
 
 
-def available_bytes() -> Optional[int]:
-  """Memory available to this process now (Linux `MemAvailable`), or None."""
+def _proc_bytes(path: str, field: str) -> Optional[int]:
+  """A `NAME: value kB` field of a Linux /proc file in bytes, or None."""
   try:
-    with open("/proc/meminfo") as f:
+    with open(path) as f:
       for line in f:
-        if line.startswith("MemAvailable:"):
+        if line.startswith(field + ":"):
           return int(line.split()[1]) * 1024
   except OSError:
     pass
   return None
 
 
+def available_bytes() -> Optional[int]:
+  """Memory available to this process now (Linux `MemAvailable`), or None."""
+  return _proc_bytes("/proc/meminfo", "MemAvailable")
+
+
 def resident_bytes() -> int:
   """This process's resident memory now (Linux `VmRSS`), or 0."""
-  try:
-    with open("/proc/self/status") as f:
-      for line in f:
-        if line.startswith("VmRSS:"):
-          return int(line.split()[1]) * 1024
-  except OSError:
-    pass
-  return 0
+  return _proc_bytes("/proc/self/status", "VmRSS") or 0
 
 
 def check_fits(config: ml_collections.ConfigDict, num_nodes: int,
