@@ -96,12 +96,13 @@ def modularity(edges: np.ndarray, clusters: np.ndarray) -> float:
     clusters: `[num_nodes]` cluster ids.
   """
   clusters = np.asarray(clusters)
-  if edges.shape[1] == 0:
-    return 0.0
   return _modularity(*_cluster_edge_counts(edges, clusters), edges.shape[1])
 
 
 def _modularity(inside: np.ndarray, volume: np.ndarray, two_m: int) -> float:
+  """Modularity from the per-cluster counts; 0 for a graph without edges."""
+  if two_m == 0:
+    return 0.0
   return float(np.sum(inside / two_m - (volume / two_m) ** 2))
 
 
@@ -145,9 +146,8 @@ def evaluate(clusters: np.ndarray,
   if edges is not None:
     inside, volume = _cluster_edge_counts(edges, clusters)  # Shared.
     two_m = edges.shape[1]
-    result.update(
-        modularity=_modularity(inside, volume, two_m) if two_m else 0.0,
-        conductance=_conductance(inside, volume, present, two_m))
+    result.update(modularity=_modularity(inside, volume, two_m),
+                  conductance=_conductance(inside, volume, present, two_m))
   if labels is not None and np.any(np.asarray(labels) >= 0):
     from sklearn import metrics as sk_metrics  # pylint: disable=g-import-not-at-top
     known, predicted = _known(labels, clusters)

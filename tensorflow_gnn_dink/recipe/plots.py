@@ -31,20 +31,23 @@ from tensorflow_gnn_dink.recipe import evaluation
 SUBDIRECTORY = "plots"
 
 
-def _subplots(*args, **kwargs):
-  """matplotlib's `pyplot.subplots`, drawing to files only (no display)."""
+def _pyplot():
+  """matplotlib's `pyplot`, drawing to files only (no display)."""
   # pylint: disable=g-import-not-at-top
   import matplotlib
   matplotlib.use("Agg")
   from matplotlib import pyplot
-  return pyplot.subplots(*args, **kwargs)
+  return pyplot
+
+
+def _subplots(*args, **kwargs):
+  return _pyplot().subplots(*args, **kwargs)
 
 
 def _save(figure, path: str) -> None:
-  from matplotlib import pyplot  # pylint: disable=g-import-not-at-top
   buffer = io.BytesIO()
   figure.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
-  pyplot.close(figure)
+  _pyplot().close(figure)
   _files.write_atomically(path, lambda f: f.write(buffer.getvalue()),
                           binary=True)
 
