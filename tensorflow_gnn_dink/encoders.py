@@ -69,7 +69,7 @@ def make_gcn_model_fn(
     for i in range(num_layers):
       initializer = tf.keras.initializers.GlorotUniform(
           seed=None if seed is None else seed + i)
-      prelu = tf.keras.layers.PReLU(
+      prelu = layers.PReLU(
           alpha_initializer=tf.keras.initializers.Constant(0.25),
           name=f"prelu_{i}")
       # The activation is the NodeSetUpdate's next state (not a MapFeatures,
@@ -118,7 +118,7 @@ def make_gcn_rows_model_fn(
         hidden_units, feature_name=feature_name, input_width=width,
         kernel_initializer=tf.keras.initializers.GlorotUniform(seed=seed),
         name="gcn_0_dense")
-    prelu = tf.keras.layers.PReLU(
+    prelu = layers.PReLU(
         alpha_initializer=tf.keras.initializers.Constant(0.25),
         name="prelu_0")
 

@@ -6,6 +6,8 @@
   `model.fit`: `shrink="assigned"` recovers three blobs, while the paper's
   `shrink="all"` (with a small dilation weight) collapses all centres.
 * `DinkDiscriminationLogits`: the summed projection against numpy.
+* `PReLU`: values and gradients equal to Keras' layer (zeros included, shared
+  axes, mixed precision, in a `tf.function` and compiled by XLA), its config.
 * `MultiHopSmoothing` and `ClusteringEmbedding`: `normalize(h + A_hat^p h)`
   against a dense numpy `A_hat`, edges in any order, several components,
   readouts, and their argument errors.
@@ -480,6 +482,62 @@ class DinkDiscriminationLogitsTest(testing_utils.TestCase):
                         atol=1e-5)
     with self.assertRaisesRegex(ValueError, "defined inner dimension"):
       layers.DinkDiscriminationLogits().build(tf.TensorShape([None, 2, None]))
+
+
+class PReLUTest(testing_utils.TestCase, parameterized.TestCase):
+  """`layers.PReLU` against Keras' `PReLU`."""
+
+  @parameterized.named_parameters(
+      ("eager", False, None), ("function", True, False),
+      ("xla", True, True))
+  def test_same_values_and_gradients_as_keras(self, function, jit_compile):
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(6, 3, 4)).astype(np.float32)
+    x[0, 0, :2] = 0.0  # The kink: slope 0 in both.
+    for shared_axes in (None, [1]):
+      ours = layers.PReLU(shared_axes=shared_axes)
+      theirs = tf.keras.layers.PReLU(shared_axes=shared_axes)
+      ours.build(x.shape)
+      theirs.build(x.shape)
+      alpha = rng.uniform(-0.5, 1.5, size=ours.alpha.shape)
+      ours.alpha.assign(alpha)
+      theirs.alpha.assign(alpha)
+      upstream = tf.constant(rng.normal(size=x.shape), tf.float32)
+
+      def value_and_grads(layer, x=tf.constant(x), upstream=upstream):
+        with tf.GradientTape() as tape:
+          tape.watch(x)
+          y = layer(x)
+        return (y,) + tuple(tape.gradient(y, [x, layer.alpha],
+                                          output_gradients=upstream))
+
+      if function:
+        ours_fn = tf.function(lambda l=ours: value_and_grads(l),
+                              jit_compile=jit_compile)
+        got = ours_fn()
+      else:
+        got = value_and_grads(ours)
+      want = value_and_grads(theirs)
+      for g, w, name in zip(got, want, ("y", "dx", "dalpha")):
+        self.assertAllClose(g, w, rtol=1e-6, atol=1e-6, msg=name)
+      self.assertEqual(got[2].shape, ours.alpha.shape)
+      self.assertAllEqual(got[1][0, 0, :2], [0.0, 0.0])
+
+  def test_mixed_precision_and_config(self):
+    layer = layers.PReLU(dtype="mixed_float16", shared_axes=[1])
+    x = tf.constant([[-2.0, 3.0], [1.0, -1.0]], tf.float16)
+    layer.build(x.shape)
+    with tf.GradientTape() as tape:
+      y = layer(x)
+      total = tf.reduce_sum(y)
+    self.assertEqual(y.dtype, tf.float16)
+    self.assertAllClose(y, [[0.0, 3.0], [1.0, 0.0]])  # alpha 0 at first.
+    (grad,) = tape.gradient(total, [layer.alpha])
+    self.assertEqual(grad.dtype, tf.float32)
+    self.assertAllClose(grad, [-3.0])
+    clone = tf.keras.layers.deserialize(tf.keras.layers.serialize(layer))
+    self.assertIsInstance(clone, layers.PReLU)
+    self.assertEqual(clone.get_config(), layer.get_config())
 
 
 class DeepGraphInfomaxLogitsTest(testing_utils.TestCase):
