@@ -558,12 +558,13 @@ def _prelu(x: tf.Tensor, alpha: tf.Tensor):
   """`max(x, 0) + alpha * min(x, 0)`; its gradient needs only `x`, `alpha`."""
 
   def grad(upstream):
-    slope = tf.where(x > 0, tf.ones_like(x), tf.where(x < 0, alpha, 0.0))
+    negative = tf.where(x < 0, upstream, tf.zeros_like(upstream))
+    x_grad = tf.where(x > 0, upstream, alpha * negative)  # 0 at x == 0.
     alpha_grad = upstream * tf.minimum(x, 0.0)
     _, axes = tf.raw_ops.BroadcastGradientArgs(s0=tf.shape(alpha_grad),
                                                s1=tf.shape(alpha))
-    return upstream * slope, tf.reshape(tf.reduce_sum(alpha_grad, axes),
-                                        tf.shape(alpha))
+    return x_grad, tf.reshape(tf.reduce_sum(alpha_grad, axes),
+                              tf.shape(alpha))
 
   return tf.where(x > 0, x, alpha * x), grad
 

@@ -122,8 +122,9 @@ def write_projector(model_dir: str, z: np.ndarray, cluster_ids: np.ndarray,
     f.write("\t".join(columns) + "\n")
     for row in zip(*columns.values()):
       f.write("\t".join(str(v) for v in row) + "\n")
+  points = z if len(nodes) == len(z) else z[nodes]  # No copy of all rows.
   checkpoint = tf.train.Checkpoint(
-      embedding=tf.Variable(np.asarray(z[nodes], np.float32)))
+      embedding=tf.Variable(np.asarray(points, np.float32)))
   checkpoint.save(os.path.join(log_dir, "embedding.ckpt"))
   config = projector.ProjectorConfig()
   embedding = config.embeddings.add()
