@@ -18,6 +18,8 @@ from typing import Optional
 
 import tensorflow as tf
 
+from tensorflow_gnn_dink import _custom_gradients
+
 # Binary exponents e per float dtype such that 2^e and 2^-e are both normal
 # numbers: scaling by them is exact, also where denormals are flushed to 0.
 _MAX_EXPONENT = {tf.float16: 14, tf.bfloat16: 126, tf.float32: 126,
@@ -111,7 +113,11 @@ def scaled_squared_distances(
   them (e.g. before a softmax) where the true ones may overflow.
   """
   x = tf.convert_to_tensor(x)
-  y = tf.convert_to_tensor(y, x.dtype)
+  return _scaled_squared_distances(x, tf.convert_to_tensor(y, x.dtype))
+
+
+def _scaled_squared_distances_graph(x: tf.Tensor, y: tf.Tensor):
+  """`scaled_squared_distances` (`_custom_gradients.traced_apart` in graphs)."""
   s = scale(x, y)
   inverse = tf.math.reciprocal(s)
 
@@ -139,6 +145,10 @@ def scaled_squared_distances(
     return (scaled * s * s, scaled), grad
 
   return (*distances(x, y), s)
+
+
+_scaled_squared_distances = _custom_gradients.traced_apart(
+    _scaled_squared_distances_graph)
 
 
 def safe_sqrt(x: tf.Tensor) -> tf.Tensor:

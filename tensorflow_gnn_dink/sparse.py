@@ -32,6 +32,7 @@ import tensorflow_gnn as tfgnn
 from tensorflow.python.ops import control_flow_util  # pylint: disable=g-direct-tensorflow-import
 
 from tensorflow_gnn_dink import _arrays
+from tensorflow_gnn_dink import _custom_gradients
 
 COLUMNS_SUFFIX = "_columns"
 VALUES_SUFFIX = "_values"
@@ -223,8 +224,8 @@ def product_by(a: tf.SparseTensor, *, is_row_major: bool = False
 
 
 @tf.custom_gradient
-def _csr_matmul(indices: tf.Tensor, values: tf.Tensor, dense_shape: tf.Tensor,
-                b: tf.Tensor):
+def _csr_matmul_with_gradient(indices: tf.Tensor, values: tf.Tensor,
+                              dense_shape: tf.Tensor, b: tf.Tensor):
   """`a @ b` for `a` in COO parts (row-major), differentiable in `b` only.
 
   TensorFlow's own gradient of `SparseMatrixMatMul` also computes one for
@@ -254,3 +255,6 @@ def _csr_matmul(indices: tf.Tensor, values: tf.Tensor, dense_shape: tf.Tensor,
                    lambda: tf.raw_ops.SparseMatrixMatMul(a=csr(), b=b),
                    zeros(dense_shape[0], b))
   return result, grad
+
+
+_csr_matmul = _custom_gradients.traced_apart(_csr_matmul_with_gradient)

@@ -1,11 +1,22 @@
-"""`_memory.release_freed` returns freed heap pages to the OS (glibc)."""
+"""Memory: `_memory.release_freed` returns freed heap pages to the OS
+(glibc); imports only where used; traced graphs are not kept alive by the
+custom gradients (`_custom_gradients`) of the sparse product and the
+distances."""
 import testing_utils  # Keras 2 before TensorFlow: the first import.
 
+import gc
 import subprocess
 import sys
 import textwrap
+import weakref
+
+import numpy as np
+import tensorflow as tf
 
 from tensorflow_gnn_dink import _memory
+from tensorflow_gnn_dink import geometry
+from tensorflow_gnn_dink import layers
+from tensorflow_gnn_dink import sparse
 
 # In a fresh interpreter: 4,000 buffers of 64 KiB (below glibc's mmap
 # threshold, so on the heap), all freed but the last, which pins the top of
@@ -53,6 +64,41 @@ class LazyImportsTest(testing_utils.TestCase):
     self.assertIn("tensorflow", loaded)
     self.assertEqual(loaded & {"sklearn", "matplotlib", "scipy.optimize"},
                      set())
+
+
+class TracedGraphsTest(testing_utils.TestCase):
+  """Graphs of dropped `tf.function`s are freed (not held by gradients)."""
+
+  def test_a_dropped_training_step_frees_its_graph(self):
+    a = tf.sparse.SparseTensor([[0, 0], [1, 2], [2, 1]], [1.0, 2.0, 3.0],
+                               [3, 3])
+    kernel = tf.Variable(np.ones((3, 2), np.float32))
+    prelu = layers.PReLU()
+    prelu.build([None, 2])
+
+    def step(x, centres):
+      with tf.GradientTape() as tape:
+        h = prelu(sparse.matmul(a, tf.matmul(x, kernel), is_row_major=True))
+        loss = tf.reduce_sum(geometry.squared_distances(h, centres))
+      return tape.gradient(loss, [kernel, prelu.alpha])
+
+    def traced_graph():
+      function = tf.function(step)
+      concrete = function.get_concrete_function(
+          tf.TensorSpec([3, 3]), tf.TensorSpec([2, 2]))
+      grads = concrete(tf.eye(3), tf.ones((2, 2)))
+      self.assertAllEqual([g.shape for g in grads], [(3, 2), (2,)])
+      return weakref.ref(concrete.graph)
+
+    graphs = [traced_graph() for _ in range(3)]
+    gc.collect()
+    self.assertEqual([g() for g in graphs], [None] * 3)
+    # Eagerly, the same numbers as before: the functions run as they are.
+    x, centres = tf.eye(3), tf.ones((2, 2))
+    eager = step(x, centres)
+    traced = tf.function(step)(x, centres)
+    for e, t in zip(eager, traced):
+      self.assertAllClose(e, t, rtol=1e-6, atol=1e-6)
 
 
 class ReleaseFreedTest(testing_utils.TestCase):
