@@ -93,7 +93,7 @@ class TracedGraphsTest(testing_utils.TestCase):
     graphs = [traced_graph() for _ in range(3)]
     gc.collect()
     self.assertEqual([g() for g in graphs], [None] * 3)
-    # Eagerly, the same numbers as before: the functions run as they are.
+    # Eager and traced steps agree (eagerly, the functions run as they are).
     x, centres = tf.eye(3), tf.ones((2, 2))
     eager = step(x, centres)
     traced = tf.function(step)(x, centres)
