@@ -116,8 +116,9 @@ def scaled_squared_distances(
   return _scaled_squared_distances(x, tf.convert_to_tensor(y, x.dtype))
 
 
-def _scaled_squared_distances_graph(x: tf.Tensor, y: tf.Tensor):
-  """`scaled_squared_distances` (`_custom_gradients.traced_apart` in graphs)."""
+@_custom_gradients.traced_apart
+def _scaled_squared_distances(x: tf.Tensor, y: tf.Tensor):
+  """`scaled_squared_distances` of tensors of one dtype."""
   s = scale(x, y)
   inverse = tf.math.reciprocal(s)
 
@@ -145,10 +146,6 @@ def _scaled_squared_distances_graph(x: tf.Tensor, y: tf.Tensor):
     return (scaled * s * s, scaled), grad
 
   return (*distances(x, y), s)
-
-
-_scaled_squared_distances = _custom_gradients.traced_apart(
-    _scaled_squared_distances_graph)
 
 
 def safe_sqrt(x: tf.Tensor) -> tf.Tensor:

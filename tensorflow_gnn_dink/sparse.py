@@ -223,9 +223,10 @@ def product_by(a: tf.SparseTensor, *, is_row_major: bool = False
   return product
 
 
+@_custom_gradients.traced_apart
 @tf.custom_gradient
-def _csr_matmul_with_gradient(indices: tf.Tensor, values: tf.Tensor,
-                              dense_shape: tf.Tensor, b: tf.Tensor):
+def _csr_matmul(indices: tf.Tensor, values: tf.Tensor, dense_shape: tf.Tensor,
+                b: tf.Tensor):
   """`a @ b` for `a` in COO parts (row-major), differentiable in `b` only.
 
   TensorFlow's own gradient of `SparseMatrixMatMul` also computes one for
@@ -255,6 +256,3 @@ def _csr_matmul_with_gradient(indices: tf.Tensor, values: tf.Tensor,
                    lambda: tf.raw_ops.SparseMatrixMatMul(a=csr(), b=b),
                    zeros(dense_shape[0], b))
   return result, grad
-
-
-_csr_matmul = _custom_gradients.traced_apart(_csr_matmul_with_gradient)
