@@ -3,6 +3,7 @@ import testing_utils  # Keras 2 before TensorFlow: the first import.
 
 from absl.testing import parameterized
 import numpy as np
+from sklearn import metrics as sk_metrics
 
 from tensorflow_gnn_dink.recipe import evaluation
 
@@ -110,6 +111,39 @@ class LabelMetricsTest(testing_utils.TestCase):
     self.assertEqual(result["non_empty_clusters"], 2)
     self.assertEqual(set(evaluation.evaluate(clusters)),
                      {"non_empty_clusters"})
+
+  def test_nmi_ari_f1_as_scikit_learn(self):
+    """Random partitions, equal, relabelled and single-part ones."""
+    rng = np.random.default_rng(0)
+    cases = [(np.zeros(5, int), np.zeros(5, int)),  # One part each: 1.0.
+             (np.zeros(5, int), np.arange(5)),  # One part against five.
+             (np.arange(6) % 2, np.arange(6) % 3)]
+    for _ in range(60):
+      n = int(rng.integers(1, 300))
+      labels = rng.integers(0, int(rng.integers(1, 8)), n)
+      clusters = rng.integers(0, int(rng.integers(1, 9)), n) + 3
+      cases += [(labels, clusters), (labels, (labels + 1) % 4)]
+    for labels, clusters in cases:
+      self.assertAllClose(
+          evaluation.normalized_mutual_info(labels, clusters),
+          sk_metrics.normalized_mutual_info_score(labels, clusters),
+          rtol=1e-12, atol=1e-12)
+      self.assertAllClose(
+          evaluation.adjusted_rand_index(labels, clusters),
+          sk_metrics.adjusted_rand_score(labels, clusters),
+          rtol=1e-12, atol=1e-12)
+      self.assertAllClose(
+          evaluation.macro_f1(labels, clusters),
+          sk_metrics.f1_score(labels,
+                              evaluation.match_clusters(labels, clusters),
+                              labels=np.unique(labels), average="macro"),
+          rtol=1e-12, atol=1e-12)
+
+  def test_ari_of_a_million_nodes_does_not_overflow(self):
+    labels = np.arange(10**6) % 2
+    clusters = np.arange(10**6) % 3
+    self.assertAllClose(evaluation.adjusted_rand_index(labels, clusters),
+                        sk_metrics.adjusted_rand_score(labels, clusters))
 
   def test_evaluate_ignores_unknown_labels(self):
     labels = np.array([0, 0, 1, 1])

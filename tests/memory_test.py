@@ -43,9 +43,9 @@ _CHILD = textwrap.dedent("""
 """)
 
 
-# What the command line imports before it trains: scikit-learn, SciPy's
-# optimizer and matplotlib (some 90 MiB resident together) are imported by
-# the functions that use them, when first called.
+# What the command line imports before it trains: SciPy's optimizer and
+# matplotlib are imported by the functions that use them, when first called;
+# scikit-learn only by mini-batch k-means.
 _IMPORTS = textwrap.dedent("""
     import sys
     from tensorflow_gnn_dink.recipe import cli, pipeline, plots, selection
@@ -64,6 +64,30 @@ class LazyImportsTest(testing_utils.TestCase):
     self.assertIn("tensorflow", loaded)
     self.assertEqual(loaded & {"sklearn", "matplotlib", "scipy.optimize"},
                      set())
+
+  def test_selection_and_evaluation_do_not_import_scikit_learn(self):
+    loaded = set(subprocess.run(
+        [sys.executable, "-c", _SELECTION], check=True, capture_output=True,
+        text=True, cwd=str(testing_utils.ROOT),
+        env=testing_utils.run_subprocess_env()).stdout.split())
+    self.assertIn("numpy", loaded)
+    self.assertNotIn("sklearn", loaded)
+
+
+# The selection and the evaluation of a labelled graph, as the recipe runs
+# them: k-means and the label metrics are numpy, scikit-learn stays out.
+_SELECTION = textwrap.dedent("""
+    import sys
+    import numpy as np
+    from tensorflow_gnn_dink.recipe import data, evaluation, selection
+    graph = data.make_csbm(num_nodes=200, n_clusters=4, num_features=8,
+                           seed=0)
+    _, ids = selection.kmeans(graph.features, 4, seed=0, n_init=3,
+                              edges=graph.edges)
+    _, ids = selection.kmeans(graph.features, 4, seed=0, sample_size=100)
+    evaluation.evaluate(ids, graph.labels, graph.edges)
+    print(" ".join(sorted({m.split(".")[0] for m in sys.modules})))
+""")
 
 
 class TracedGraphsTest(testing_utils.TestCase):

@@ -3,9 +3,11 @@
 Labels are for evaluation only: nothing in training or model selection calls
 the label-based functions.
 
-scipy's `optimize` and scikit-learn's `metrics` (some 50 MiB resident) are
-imported by the label-based functions when first called, so that a run does
-not carry them through pretraining.
+NMI, ARI and F1 are computed here from the contingency table, with
+scikit-learn's formulas and special cases (`tests/evaluation_test.py`
+compares them), so that a run does not import scikit-learn (about 50 MiB
+resident). scipy's `optimize` is imported by `match_clusters` when first
+called.
 """
 from __future__ import annotations
 
@@ -52,12 +54,75 @@ def accuracy(labels: np.ndarray, clusters: np.ndarray) -> float:
   return float(np.mean(match_clusters(labels, clusters) == known))
 
 
+def _contingency(rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+  """`[R, C]` counts of each (row value, column value) pair, present values."""
+  _, row_index = np.unique(rows, return_inverse=True)
+  col_values, col_index = np.unique(cols, return_inverse=True)
+  num_cols = len(col_values)
+  return np.bincount(row_index.ravel() * num_cols + col_index.ravel(),
+                     minlength=(row_index.max(initial=-1) + 1) * num_cols
+                     ).reshape(-1, num_cols)
+
+
+def _entropy(counts: np.ndarray) -> float:
+  """The entropy (nats) of a partition with these part sizes."""
+  counts = counts[counts > 0].astype(np.float64)
+  total = counts.sum()
+  return float(-np.sum((counts / total) * (np.log(counts) - np.log(total))))
+
+
+def normalized_mutual_info(labels: np.ndarray, clusters: np.ndarray) -> float:
+  """NMI with the arithmetic mean of the entropies (scikit-learn's default).
+
+  Both partitions of one part: 1.0; one of them of one part: 0.0.
+  """
+  table = _contingency(labels, clusters)
+  if table.shape[0] == table.shape[1] == 1 or table.size == 0:
+    return 1.0
+  if table.shape[0] == 1 or table.shape[1] == 1:
+    return 0.0
+  rows, cols = np.nonzero(table)
+  counts = table[rows, cols].astype(np.float64)
+  total = counts.sum()
+  row_sums, col_sums = table.sum(axis=1), table.sum(axis=0)
+  outer = row_sums[rows].astype(np.int64) * col_sums[cols]
+  p = counts / total
+  mi = p * (np.log(counts) - np.log(total)) + p * (
+      -np.log(outer) + np.log(total) + np.log(total))
+  mi = float(np.clip(np.where(np.abs(mi) < np.finfo(np.float64).eps, 0.0,
+                              mi).sum(), 0.0, None))
+  if mi == 0:
+    return 0.0
+  return mi / ((_entropy(row_sums) + _entropy(col_sums)) / 2)
+
+
+def adjusted_rand_index(labels: np.ndarray, clusters: np.ndarray) -> float:
+  """ARI from the pair confusion matrix (integers: no overflow)."""
+  table = _contingency(labels, clusters)
+  n = int(table.sum())
+  sum_squares = int((table.astype(object) ** 2).sum()) if n else 0
+  row_sums = table.sum(axis=1).astype(object)
+  col_sums = table.sum(axis=0).astype(object)
+  tp = sum_squares - n
+  fp = int((table.astype(object) @ col_sums).sum()) - sum_squares
+  fn = int((table.T.astype(object) @ row_sums).sum()) - sum_squares
+  tn = n * n - fp - fn - sum_squares
+  if fn == 0 and fp == 0:
+    return 1.0
+  return 2.0 * (tp * tn - fn * fp) / ((tp + fn) * (fn + tn)
+                                       + (tp + fp) * (fp + tn))
+
+
 def macro_f1(labels: np.ndarray, clusters: np.ndarray) -> float:
   """Macro-F1 over the label classes after the ACC matching."""
-  from sklearn import metrics as sk_metrics  # pylint: disable=g-import-not-at-top
   known, _ = _known(labels, clusters)
-  return float(sk_metrics.f1_score(known, match_clusters(labels, clusters),
-                                   labels=np.unique(known), average="macro"))
+  matched = match_clusters(labels, clusters)
+  classes, known_index = np.unique(known, return_inverse=True)
+  at = np.minimum(np.searchsorted(classes, matched), len(classes) - 1)
+  is_class = classes[at] == matched  # Unmatched clusters are no class.
+  count = lambda index: np.bincount(index, minlength=len(classes))
+  both = count(known_index[matched == known])
+  return float(np.mean(2 * both / (count(known_index) + count(at[is_class]))))
 
 
 _EDGE_CHUNK = 1 << 22  # Edges per pass of `_cluster_edge_counts`.
@@ -149,11 +214,10 @@ def evaluate(clusters: np.ndarray,
     result.update(modularity=_modularity(inside, volume, two_m),
                   conductance=_conductance(inside, volume, present, two_m))
   if labels is not None and np.any(np.asarray(labels) >= 0):
-    from sklearn import metrics as sk_metrics  # pylint: disable=g-import-not-at-top
     known, predicted = _known(labels, clusters)
     result.update(
         ACC=accuracy(labels, clusters),
-        NMI=float(sk_metrics.normalized_mutual_info_score(known, predicted)),
-        ARI=float(sk_metrics.adjusted_rand_score(known, predicted)),
+        NMI=normalized_mutual_info(known, predicted),
+        ARI=adjusted_rand_index(known, predicted),
         F1=macro_f1(labels, clusters))
   return result

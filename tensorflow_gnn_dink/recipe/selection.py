@@ -18,6 +18,7 @@ import numpy as np
 
 from tensorflow_gnn_dink import _checks
 from tensorflow_gnn_dink.recipe import evaluation
+from tensorflow_gnn_dink.recipe import kmeans as kmeans_lib
 
 SELECTIONS = ("modularity", "last")
 
@@ -90,12 +91,12 @@ def kmeans(z: np.ndarray, n_clusters: int, *, seed: int, n_init: int = 10,
   10^6 rows of 256 columns and K=10, 0.7 s against 5.3 s for mini-batch
   k-means on 2 cores).
 
-  scikit-learn is imported here, when first needed (see `evaluation`).
+  Full k-means is `kmeans.fit` (scikit-learn's `KMeans`, in numpy);
+  scikit-learn itself is imported only for mini-batch k-means.
 
   Returns:
     The `[K, dim]` float32 centres and the `[num_nodes]` cluster ids.
   """
-  from sklearn import cluster as sk_cluster  # pylint: disable=g-import-not-at-top
   _checks.check_positive_int(n_init, "config.kmeans.n_init")
   _checks.check_positive_int(max_iter, "config.kmeans.max_iter")
   if batch_size is not None:
@@ -113,13 +114,14 @@ def kmeans(z: np.ndarray, n_clusters: int, *, seed: int, n_init: int = 10,
       rows = z[np.sort(np.random.default_rng(random_state).choice(
           len(z), sample_size, replace=False))]
     if batch_size is None:
-      km = sk_cluster.KMeans(n_clusters=n_clusters, n_init=restarts,
-                             max_iter=max_iter, random_state=random_state)
-    else:
-      km = sk_cluster.MiniBatchKMeans(
-          n_clusters=n_clusters, n_init=restarts, max_iter=max_iter,
-          batch_size=batch_size, random_state=random_state)
-    km.fit(rows)
+      centres, labels, _ = kmeans_lib.fit(rows, n_clusters, seed=random_state,
+                                          n_init=restarts, max_iter=max_iter)
+      centres = centres.astype(np.float32)
+      return centres, kmeans_lib.assign(z, centres) if sampled else labels
+    from sklearn import cluster as sk_cluster  # pylint: disable=g-import-not-at-top
+    km = sk_cluster.MiniBatchKMeans(
+        n_clusters=n_clusters, n_init=restarts, max_iter=max_iter,
+        batch_size=batch_size, random_state=random_state).fit(rows)
     return (km.cluster_centers_.astype(np.float32),
             km.predict(z) if sampled else km.labels_)
 
