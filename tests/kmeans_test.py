@@ -49,6 +49,10 @@ class KMeansTest(testing_utils.TestCase):
     self.assert_as_scikit_learn(rows, 6, 1, max_iter=1)
     self.assert_as_scikit_learn(rows, 6, 1, max_iter=3, n_init=2)
     self.assert_as_scikit_learn(rows.astype(np.float32), 6, 1)
+    centres, labels, _ = kmeans.fit(rows.astype(np.float16), 6, seed=1)
+    self.assertEqual(centres.dtype, np.float64)  # Computed as float64.
+    self.assertAllEqual(labels, kmeans.fit(
+        rows.astype(np.float16).astype(np.float64), 6, seed=1)[1])
 
   def test_as_scikit_learn_on_cora(self):
     """A real graph: Cora's propagated bag-of-words rows, K = 7."""

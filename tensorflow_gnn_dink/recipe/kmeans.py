@@ -165,7 +165,8 @@ def fit(z: np.ndarray, n_clusters: int, *, seed: int, n_init: int = 1,
   max_iter=max_iter, tol=tol, random_state=seed).fit(z)`.
 
   Args:
-    z: `[num_rows, dim]` floating-point rows (float32 stays float32).
+    z: `[num_rows, dim]` rows (float32 stays float32; others become
+      float64).
     n_clusters: K, at most `num_rows`.
     seed: Seed of `np.random.RandomState` for the k-means++ draws.
     n_init: Restarts (drawn in turn from the one random state).
@@ -177,7 +178,7 @@ def fit(z: np.ndarray, n_clusters: int, *, seed: int, n_init: int = 1,
     `([K, dim] centres, [num_rows] int32 labels, inertia)`.
   """
   z = np.asarray(z)
-  if not np.issubdtype(z.dtype, np.floating):
+  if z.dtype not in (np.float32, np.float64):  # As scikit-learn: float64.
     z = z.astype(np.float64)
   if n_clusters > len(z):
     raise ValueError(f"k-means of {len(z)} rows into {n_clusters} clusters: "
