@@ -13,15 +13,16 @@ their last bits.
 
 Why not scikit-learn itself: importing it (with the parts of SciPy it pulls
 in) adds about 50 MiB to the process, more than anything else in the
-recipe's selection stage. Each Lloyd iteration here is two matrix products
-(rows by centres, one-hot labels by rows), in row blocks that bound the
-temporaries.
+recipe's selection stage. Each Lloyd iteration here is a matrix product
+(rows by centres) and a sparse one (one-hot labels by rows: each row added
+to its cluster's sum), in row blocks that bound the temporaries.
 """
 from __future__ import annotations
 
 from typing import Optional
 
 import numpy as np
+import scipy.sparse as sp
 
 _BLOCK_ROWS = 1 << 16  # Rows per block at most.
 
@@ -110,9 +111,10 @@ def _lloyd_step(z: np.ndarray,
   for rows in _blocks(z):
     block = z[rows]
     labels[rows] = nearest = _nearest(block, centres, centres_sq)
-    one_hot = np.zeros((len(block), n_clusters), z.dtype)
-    one_hot[np.arange(len(block)), nearest] = 1
-    sums += one_hot.T @ block
+    one_hot = sp.csc_matrix(  # Column i: a one in row `nearest[i]`.
+        (np.ones(len(block), z.dtype), nearest, np.arange(len(block) + 1)),
+        shape=(n_clusters, len(block)))
+    sums += one_hot @ block  # Each row added to its cluster's sum.
   counts = np.bincount(labels, minlength=n_clusters).astype(np.float64)
   empty = np.flatnonzero(counts == 0)
   if empty.size:
