@@ -6,6 +6,8 @@ centres to float32's last bits (sums in another order).
 """
 import testing_utils  # Keras 2 before TensorFlow: the first import.
 
+from unittest import mock
+
 from absl.testing import parameterized
 import numpy as np
 import scipy.sparse as sp
@@ -65,6 +67,19 @@ class KMeansTest(testing_utils.TestCase):
     for seed in range(3):
       labels = self.assert_as_scikit_learn(rows, 7, seed)
       self.assertLen(np.unique(labels), 7)
+
+  def test_row_blocks_and_the_upcast_per_block_change_nothing(self):
+    """Many small blocks, and k-means++ without the one float64 copy."""
+    graph = data.make_csbm(num_nodes=1000, n_clusters=5, num_features=16,
+                           feature_noise=3.0, seed=3)
+    expected = kmeans.fit(graph.features, 5, seed=4, n_init=2)
+    small_blocks = lambda z: (slice(i, i + 96) for i in range(0, len(z), 96))
+    with mock.patch.object(kmeans, "_blocks", small_blocks), \
+         mock.patch.object(kmeans, "_UPCAST_ONCE_BYTES", 0):
+      got = kmeans.fit(graph.features, 5, seed=4, n_init=2)
+    self.assertAllEqual(got[1], expected[1])
+    self.assertAllClose(got[0], expected[0], rtol=1e-6, atol=1e-6)
+    self.assertAllClose(got[2], expected[2], rtol=1e-6)
 
   def test_assign_is_the_nearest_centre(self):
     rng = np.random.default_rng(4)

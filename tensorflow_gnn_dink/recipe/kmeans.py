@@ -27,38 +27,51 @@ import scipy.sparse as sp
 _BLOCK_ROWS = 1 << 16  # Rows per block at most.
 
 
-def _squared_distances(rows: np.ndarray, z: np.ndarray) -> np.ndarray:
+def _squared_distances(rows: np.ndarray, z: np.ndarray,
+                       z64: Optional[np.ndarray] = None) -> np.ndarray:
   """`[len(rows), len(z)]` squared distances, computed in float64.
 
   As scikit-learn's `euclidean_distances` for float32 data (upcast, then
-  `|r|^2 - 2 r.z + |z|^2` clipped at 0), returned in `z`'s dtype.
+  `|r|^2 - 2 r.z + |z|^2` clipped at 0), returned in `z`'s dtype. `z64`:
+  `(z as float64, its squared row norms)` if already computed.
   """
   rows64 = rows.astype(np.float64)
   rows_sq = np.einsum("ij,ij->i", rows64, rows64)[:, None]
   out = np.empty((len(rows), len(z)), z.dtype)
   for block_rows in _blocks(z):
-    block = z[block_rows].astype(np.float64)
+    if z64 is None:
+      block = z[block_rows].astype(np.float64)
+      block_sq = np.einsum("ij,ij->i", block, block)
+    else:
+      block, block_sq = z64[0][block_rows], z64[1][block_rows]
     d = -2 * (rows64 @ block.T)
     d += rows_sq
-    d += np.einsum("ij,ij->i", block, block)[None, :]
+    d += block_sq[None, :]
     out[:, block_rows] = d
   return np.maximum(out, 0, out=out)
+
+
+_UPCAST_ONCE_BYTES = 1 << 28  # A float64 copy of z up to 256 MiB is kept.
 
 
 def _plus_plus(z: np.ndarray, n_clusters: int,
                random_state: np.random.RandomState) -> np.ndarray:
   """k-means++ seeding (greedy, `2 + int(log(K))` trials per centre)."""
   n = len(z)
+  z64 = None
+  if z.size * 8 <= _UPCAST_ONCE_BYTES:  # Upcast once, not once per centre.
+    upcast = z.astype(np.float64)
+    z64 = upcast, np.einsum("ij,ij->i", upcast, upcast)
   weights = np.ones(n, z.dtype)
   trials = 2 + int(np.log(n_clusters))
   chosen = [random_state.choice(n, p=weights / weights.sum())]
-  closest = _squared_distances(z[chosen], z)
+  closest = _squared_distances(z[chosen], z, z64)
   potential = closest @ weights
   for _ in range(1, n_clusters):
     draws = random_state.uniform(size=trials) * potential
     candidates = np.searchsorted(np.cumsum(weights * closest), draws)
     np.clip(candidates, None, n - 1, out=candidates)
-    distances = _squared_distances(z[candidates], z)
+    distances = _squared_distances(z[candidates], z, z64)
     np.minimum(closest, distances, out=distances)
     potentials = distances @ weights.reshape(-1, 1)
     best = int(np.argmin(potentials))
