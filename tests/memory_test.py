@@ -54,6 +54,21 @@ _IMPORTS = textwrap.dedent("""
 """)
 
 
+# The selection and the evaluation of a labelled graph, as the recipe runs
+# them: k-means and the label metrics are numpy, scikit-learn stays out.
+_SELECTION = textwrap.dedent("""
+    import sys
+    from tensorflow_gnn_dink.recipe import data, evaluation, selection
+    graph = data.make_csbm(num_nodes=200, n_clusters=4, num_features=8,
+                           seed=0)
+    _, ids = selection.kmeans(graph.features, 4, seed=0, n_init=3,
+                              edges=graph.edges)
+    _, ids = selection.kmeans(graph.features, 4, seed=0, sample_size=100)
+    evaluation.evaluate(ids, graph.labels, graph.edges)
+    print(" ".join(sorted({m.split(".")[0] for m in sys.modules})))
+""")
+
+
 class LazyImportsTest(testing_utils.TestCase):
 
   def test_training_does_not_carry_what_only_the_end_needs(self):
@@ -72,22 +87,6 @@ class LazyImportsTest(testing_utils.TestCase):
         env=testing_utils.run_subprocess_env()).stdout.split())
     self.assertIn("numpy", loaded)
     self.assertNotIn("sklearn", loaded)
-
-
-# The selection and the evaluation of a labelled graph, as the recipe runs
-# them: k-means and the label metrics are numpy, scikit-learn stays out.
-_SELECTION = textwrap.dedent("""
-    import sys
-    import numpy as np
-    from tensorflow_gnn_dink.recipe import data, evaluation, selection
-    graph = data.make_csbm(num_nodes=200, n_clusters=4, num_features=8,
-                           seed=0)
-    _, ids = selection.kmeans(graph.features, 4, seed=0, n_init=3,
-                              edges=graph.edges)
-    _, ids = selection.kmeans(graph.features, 4, seed=0, sample_size=100)
-    evaluation.evaluate(ids, graph.labels, graph.edges)
-    print(" ".join(sorted({m.split(".")[0] for m in sys.modules})))
-""")
 
 
 class TracedGraphsTest(testing_utils.TestCase):
