@@ -9,7 +9,8 @@ iterations until the labels stop changing or the centres move less than
 farthest from their centres, the restart of lowest inertia -- so it gives the
 same partitions (checked against scikit-learn in `tests/kmeans_test.py`).
 Sums are taken in other orders than scikit-learn's, so centres can differ in
-their last bits.
+their last bits, and a row equally near two centres to those bits could go
+the other way.
 
 Why not scikit-learn itself: importing it (with the parts of SciPy it pulls
 in) adds about 50 MiB to the process, more than anything else in the
@@ -112,7 +113,7 @@ def _lloyd_step(z: np.ndarray,
                 centres: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
   """Labels by `centres` and the mean row of each of their clusters.
 
-  One pass over `z` (each block labelled and summed while in cache). As
+  One pass over `z` (each block labelled and summed in one visit). As
   scikit-learn, an empty cluster takes the row farthest from its own centre
   (the next farthest for the next empty cluster), which its old cluster
   loses.
@@ -176,8 +177,9 @@ def fit(z: np.ndarray, n_clusters: int, *, seed: int, n_init: int = 1,
         ) -> tuple[np.ndarray, np.ndarray, float]:
   """k-means with `n_init` k-means++ restarts, the lowest inertia kept.
 
-  The same partition as `sklearn.cluster.KMeans(n_clusters, n_init=n_init,
-  max_iter=max_iter, tol=tol, random_state=seed).fit(z)`.
+  The partition of `sklearn.cluster.KMeans(n_clusters, n_init=n_init,
+  max_iter=max_iter, tol=tol, random_state=seed).fit(z)` (see the module's
+  note on ties).
 
   Args:
     z: `[num_rows, dim]` rows (float32 stays float32; others become
