@@ -69,22 +69,24 @@ _SELECTION = textwrap.dedent("""
 """)
 
 
+def _modules_loaded_by(script: str) -> set[str]:
+  """The module names `script` prints, run in a fresh interpreter."""
+  return set(subprocess.run(
+      [sys.executable, "-c", script], check=True, capture_output=True,
+      text=True, cwd=str(testing_utils.ROOT),
+      env=testing_utils.run_subprocess_env()).stdout.split())
+
+
 class LazyImportsTest(testing_utils.TestCase):
 
   def test_training_does_not_carry_what_only_the_end_needs(self):
-    loaded = set(subprocess.run(
-        [sys.executable, "-c", _IMPORTS], check=True, capture_output=True,
-        text=True, cwd=str(testing_utils.ROOT),
-        env=testing_utils.run_subprocess_env()).stdout.split())
+    loaded = _modules_loaded_by(_IMPORTS)
     self.assertIn("tensorflow", loaded)
     self.assertEqual(loaded & {"sklearn", "matplotlib", "scipy.optimize"},
                      set())
 
   def test_selection_and_evaluation_do_not_import_scikit_learn(self):
-    loaded = set(subprocess.run(
-        [sys.executable, "-c", _SELECTION], check=True, capture_output=True,
-        text=True, cwd=str(testing_utils.ROOT),
-        env=testing_utils.run_subprocess_env()).stdout.split())
+    loaded = _modules_loaded_by(_SELECTION)
     self.assertIn("numpy", loaded)
     self.assertNotIn("sklearn", loaded)
 

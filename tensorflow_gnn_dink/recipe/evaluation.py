@@ -98,14 +98,12 @@ def normalized_mutual_info(labels: np.ndarray, clusters: np.ndarray) -> float:
 
 def adjusted_rand_index(labels: np.ndarray, clusters: np.ndarray) -> float:
   """ARI from the pair confusion matrix (integers: no overflow)."""
-  table = _contingency(labels, clusters)
-  n = int(table.sum())
-  sum_squares = int((table.astype(object) ** 2).sum()) if n else 0
-  row_sums = table.sum(axis=1).astype(object)
-  col_sums = table.sum(axis=0).astype(object)
+  counts = _contingency(labels, clusters).astype(object)  # Python ints.
+  n = int(counts.sum())
+  sum_squares = int((counts ** 2).sum())
   tp = sum_squares - n
-  fp = int((table.astype(object) @ col_sums).sum()) - sum_squares
-  fn = int((table.T.astype(object) @ row_sums).sum()) - sum_squares
+  fp = int((counts.sum(axis=0) ** 2).sum()) - sum_squares
+  fn = int((counts.sum(axis=1) ** 2).sum()) - sum_squares
   tn = n * n - fp - fn - sum_squares
   if fn == 0 and fp == 0:
     return 1.0
