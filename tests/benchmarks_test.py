@@ -7,7 +7,8 @@ and the runner step on a small sparse graph, the serving benchmark's
 export matching the in-memory model, the streamed serving of sampled
 subgraphs matching training, the scale plot's slopes, the children's own
 peak memory, the selection-ceiling rules against a hand-made table of
-candidates, and the heterogeneous comparison's table of every variant.
+candidates, the seed ensembles' embeddings and table, and the heterogeneous
+comparison's table of every variant.
 """
 import testing_utils  # Keras 2 before TensorFlow: the first import.
 
@@ -25,6 +26,7 @@ from tensorflow_gnn_dink.recipe import stages
 sys.path.insert(0, os.path.join(str(testing_utils.ROOT), "benchmarks"))
 import many_node_sets  # pylint: disable=g-import-not-at-top,g-bad-import-order
 import plot_scale  # pylint: disable=g-import-not-at-top
+import seed_ensemble  # pylint: disable=g-import-not-at-top
 import selection_ceiling  # pylint: disable=g-import-not-at-top
 import serving  # pylint: disable=g-import-not-at-top
 import side_by_side  # pylint: disable=g-import-not-at-top
@@ -199,6 +201,37 @@ class SelectionCeilingTest(testing_utils.TestCase):
     self.assertTrue(np.all(np.asarray(scores["ACC"]) >= 100 / 3 - 1e-9))
     self.assertTrue(np.all(np.abs(np.asarray(scores["modularity"])) <= 1.0))
     self.assertTrue(np.all(np.asarray(scores["inertia"]) > 0.0))
+
+
+class SeedEnsembleTest(testing_utils.TestCase):
+
+  def test_members_and_an_ensemble_of_a_small_pretraining(self):
+    config = config_lib.default_config()
+    config.model.hidden_units = 16
+    config.pretrain.steps, config.steps_per_epoch = 4, 2
+    graph = data.make_csbm(num_nodes=150, n_clusters=3, num_features=20,
+                           seed=0)
+    embeddings, singles = {}, {}
+    for seed in (0, 1):
+      config.seed = seed
+      out = seed_ensemble.member(config, graph)
+      self.assertEqual(out["z"].shape, (150, 16))
+      np.testing.assert_allclose(np.linalg.norm(out["z"], axis=1), 1.0,
+                                 rtol=1e-5)
+      embeddings[seed] = out["z"]
+      singles[seed] = seed_ensemble._percent(  # pylint: disable=protected-access
+          dict(out["metrics"], seconds=out["seconds"]))
+    self.assertFalse(np.allclose(embeddings[0], embeddings[1]))
+    both = seed_ensemble.ensemble(config, graph, embeddings, [0, 1])
+    self.assertGreaterEqual(both["ACC"], 1 / 3 - 1e-9)  # K=3, 3 classes.
+    self.assertLessEqual(abs(both["modularity"]), 1.0)
+    rows = seed_ensemble.table_rows(
+        "csbm", singles,
+        {"0,1": seed_ensemble._percent(both)},  # pylint: disable=protected-access
+        members=2)
+    self.assertLen(rows, 2)
+    self.assertIn("| csbm, ensembles of 2 (1) | ", rows[1])
+    self.assertIn(f"{100 * both['ACC']:.2f} ± 0.00", rows[1])
 
 
 class HeterogeneousBenchmarkTest(testing_utils.TestCase):
