@@ -90,12 +90,13 @@ def candidates(config, graph, restarts):
     run = stages.Run(config, tf.distribute.get_strategy(), model_dir,
                      log=lambda line: None, verbosity=-1)
     pretrained = stages.pretrain(run, prepared)
+    weights = list(pretrained.weights)  # Read before the directory goes.
   edges, labels = prepared.graph.edges, prepared.graph.labels
   shape = (len(pretrained.steps), restarts)
   scores = {name: np.zeros(shape) for name in ("modularity", "inertia",
                                                 "ACC", "NMI")}
-  for epoch, weights in enumerate(pretrained.weights):
-    pretrained.encoder.set_weights(weights)
+  for epoch, epoch_weights in enumerate(weights):
+    pretrained.encoder.set_weights(epoch_weights)
     z = stages.embed(prepared, pretrained.encoder)
     for restart in range(restarts):
       km = sk_cluster.KMeans(prepared.n_clusters, n_init=1,

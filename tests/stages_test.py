@@ -17,6 +17,7 @@ from tensorflow_gnn_dink import geometry
 from tensorflow_gnn_dink.recipe import config as config_lib
 from tensorflow_gnn_dink.recipe import data
 from tensorflow_gnn_dink.recipe import evaluation
+from tensorflow_gnn_dink.recipe import model_dir as model_dir_lib
 from tensorflow_gnn_dink.recipe import stages
 
 
@@ -157,6 +158,32 @@ class SavedChoiceTest(testing_utils.TestCase):
     choice = stages._saved_choice(
         "choice.json", {"index": 1, "history": [[0, 0.1], [10, 0.2]]}, 2)
     self.assertEqual((choice.index, choice.step), (1, 10))
+
+
+class SavedTest(testing_utils.TestCase):
+  """`stages.Saved`: every epoch's state, read from its file when indexed."""
+
+  def test_reads_each_state_when_indexed(self):
+    directory = self.create_tempdir().full_path
+    paths = []
+    for step in (1, 2):
+      paths.append(os.path.join(directory, f"step-{step}.npz"))
+      model_dir_lib.save_arrays(paths[-1], {"w": np.full(3, step, np.float32)})
+    saved = stages.Saved(paths)
+    self.assertLen(saved, 2)
+    self.assertAllEqual(saved[-1]["w"], [2, 2, 2])
+    saved[0]["w"][:] = 7  # A copy: the file is read again next time.
+    self.assertAllEqual(saved[0]["w"], [1, 1, 1])
+    doubled = saved.map(lambda state: 2 * state["w"])
+    self.assertAllEqual([list(w) for w in doubled], [[2] * 3, [4] * 3])
+    self.assertAllEqual(doubled[1:][0], [4, 4, 4])
+    with_first = saved.prepended({"w": np.zeros(3, np.float32)})
+    self.assertAllEqual([w["w"][0] for w in with_first], [0, 1, 2])
+    with open(paths[1], "wb") as f:
+      f.write(b"not an npz")
+    self.assertAllEqual(saved[0]["w"], [1, 1, 1])  # Only what is read fails.
+    with self.assertRaisesRegex(ValueError, "step-2.npz is damaged"):
+      _ = saved[1]
 
 
 class AssignTest(testing_utils.TestCase):
