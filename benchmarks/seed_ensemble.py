@@ -21,7 +21,6 @@ import os
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")  # Before TensorFlow.
 
 # pylint: disable=g-import-not-at-top,wrong-import-position
-import argparse
 import datetime
 import itertools
 import json
@@ -102,20 +101,13 @@ def table_rows(dataset, singles, ensembles, members):
 
 
 def main():
-  parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-  parser.add_argument("--out_dir", required=True)
-  parser.add_argument("--datasets", default=",".join(selection_ceiling.DATASETS))
-  parser.add_argument("--seeds", default="0,1,2,3,4")
+  parser = selection_ceiling.dataset_arguments(__doc__.splitlines()[0])
   parser.add_argument("--members", type=int, default=3)
-  parser.add_argument("--data_root",
-                      default=os.path.join(ROOT, "..", "shared", "data"))
-  parser.add_argument("--set", action="append", default=[],
-                      help="NAME=VALUE config settings, e.g. "
-                      "pretrain.steps=500 (repeatable).")
   args = parser.parse_args()
   seeds = [int(s) for s in args.seeds.split(",")]
   if not 2 <= args.members <= len(seeds):
-    parser.error(f"--members must be in [2, {len(seeds)}] (the seeds).")
+    parser.error(f"--members must be at least 2 and at most the number of "
+                 f"--seeds ({len(seeds)}), got {args.members}.")
   os.makedirs(args.out_dir, exist_ok=True)
   results, lines = {}, []
   for dataset in args.datasets.split(","):

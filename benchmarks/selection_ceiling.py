@@ -155,17 +155,23 @@ def summary(runs):
   return result
 
 
-def main():
-  parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def dataset_arguments(description):
+  """A parser of --out_dir, --datasets, --seeds, --data_root and --set."""
+  parser = argparse.ArgumentParser(description=description)
   parser.add_argument("--out_dir", required=True)
   parser.add_argument("--datasets", default=",".join(DATASETS))
   parser.add_argument("--seeds", default="0,1,2,3,4")
-  parser.add_argument("--restarts", type=int, default=20)
   parser.add_argument("--data_root",
                       default=os.path.join(ROOT, "..", "shared", "data"))
   parser.add_argument("--set", action="append", default=[],
                       help="a config setting for every run, e.g. "
                       "--set=pretrain.steps=500")
+  return parser
+
+
+def main():
+  parser = dataset_arguments(__doc__.splitlines()[0])
+  parser.add_argument("--restarts", type=int, default=20)
   args = parser.parse_args()
   if args.restarts < RECIPE_RESTARTS:
     parser.error(f"--restarts must be at least {RECIPE_RESTARTS}, the "

@@ -145,6 +145,15 @@ class PlotScaleTest(testing_utils.TestCase):
                            np.log(18) / np.log(500_000 / 49_000), places=6)
 
 
+def _small_pretraining():
+  """A config of 4 pretraining steps in 2 epochs and a 150-node graph."""
+  config = config_lib.default_config()
+  config.model.hidden_units = 16
+  config.pretrain.steps, config.steps_per_epoch = 4, 2
+  return config, data.make_csbm(num_nodes=150, n_clusters=3,
+                                num_features=20, seed=0)
+
+
 class SelectionCeilingTest(testing_utils.TestCase):
 
   def test_rules_pick_the_candidates_they_name(self):
@@ -188,11 +197,7 @@ class SelectionCeilingTest(testing_utils.TestCase):
         selection_ceiling.dataset_config("cora", 0, [bad])
 
   def test_candidates_of_a_small_pretraining(self):
-    config = config_lib.default_config()
-    config.model.hidden_units = 16
-    config.pretrain.steps, config.steps_per_epoch = 4, 2
-    graph = data.make_csbm(num_nodes=150, n_clusters=3, num_features=20,
-                           seed=0)
+    config, graph = _small_pretraining()
     scores = selection_ceiling.candidates(config, graph, restarts=3)
     self.assertEqual(scores["steps"], [2, 4])
     for name in ("modularity", "inertia", "ACC", "NMI"):
@@ -206,11 +211,7 @@ class SelectionCeilingTest(testing_utils.TestCase):
 class SeedEnsembleTest(testing_utils.TestCase):
 
   def test_members_and_an_ensemble_of_a_small_pretraining(self):
-    config = config_lib.default_config()
-    config.model.hidden_units = 16
-    config.pretrain.steps, config.steps_per_epoch = 4, 2
-    graph = data.make_csbm(num_nodes=150, n_clusters=3, num_features=20,
-                           seed=0)
+    config, graph = _small_pretraining()
     embeddings, singles = {}, {}
     for seed in (0, 1):
       config.seed = seed
