@@ -480,6 +480,8 @@ class Saved(Sequence):
   units: 42 MiB an epoch). Items are paths of `.npz` files
   (`model_dir.save_arrays`) or states already in memory, each passed
   through `convert`; reading a damaged file raises `load_arrays`' error.
+  The files are the stage's snapshots, which `model_dir.finish` deletes:
+  read what is needed before the run finishes.
   """
 
   def __init__(self, items: Sequence[str | Arrays],
