@@ -110,7 +110,7 @@ def main():
                  f"--seeds ({len(seeds)}), got {args.members}.")
   os.makedirs(args.out_dir, exist_ok=True)
   results, lines = {}, []
-  for dataset in args.datasets.split(","):
+  for dataset in args.datasets:
     path = os.path.join(args.data_root, selection_ceiling.DATASETS[dataset])
     singles, embeddings = {}, {}
     for seed in seeds:  # Each run reads the graph, as the command line does.

@@ -155,11 +155,24 @@ def summary(runs):
   return result
 
 
+def _dataset_names(value):
+  """`--datasets`: names of `DATASETS`, comma-separated."""
+  names = value.split(",")
+  unknown = [name for name in names if name not in DATASETS]
+  if unknown:
+    raise argparse.ArgumentTypeError(
+        f"unknown dataset(s) {', '.join(unknown)}: choose from "
+        f"{', '.join(DATASETS)}")
+  return names
+
+
 def dataset_arguments(description):
   """A parser of --out_dir, --datasets, --seeds, --data_root and --set."""
   parser = argparse.ArgumentParser(description=description)
   parser.add_argument("--out_dir", required=True)
-  parser.add_argument("--datasets", default=",".join(DATASETS))
+  parser.add_argument("--datasets", default=",".join(DATASETS),
+                      type=_dataset_names,
+                      help=f"comma-separated, of {', '.join(DATASETS)}")
   parser.add_argument("--seeds", default="0,1,2,3,4")
   parser.add_argument("--data_root",
                       default=os.path.join(ROOT, "..", "shared", "data"))
@@ -184,7 +197,7 @@ def main():
            f"k-means restarts per epoch; settings: "
            f"{' '.join(args.set) or 'none'}.", "",
            "| dataset | rule | ACC | NMI |", "|---|---|---|---|"]
-  for dataset in args.datasets.split(","):
+  for dataset in args.datasets:
     graph = loaders.load(os.path.join(args.data_root, DATASETS[dataset]))
     runs = []
     for seed in seeds:
