@@ -348,6 +348,85 @@ class DinkDiscriminationLogits(tf.keras.layers.Layer):
 
 
 @tf.keras.utils.register_keras_serializable(package=_PACKAGE)
+class NodeSimilarityTerms(tf.keras.layers.Layer):
+  """NS4GC's neighbour and sparsity terms of a node set's states, per example.
+
+  `call(graph, examples)` reads the node set's `feature_name` (of the first
+  view where the encoder stacks views, `[num_nodes, 2, dim]`) and the
+  adjacency of `edge_set_name`, which must join the node set to itself, and
+  returns `[num_examples, 2]`: the scalars (neighbour, sparsity) of
+  `losses.node_similarity_terms` repeated on every row of `examples` (the
+  task's read-out), so that a per-example loss averages to them. Padding
+  nodes (`real_nodes`) are left out of the draws.
+  """
+
+  def __init__(self, node_set_name: str, edge_set_name: str, *,
+               feature_name: str = tfgnn.HIDDEN_STATE, num_pairs: int = 4096,
+               threshold: float = 0.6, temperature: float = 0.1,
+               seed: Optional[int] = None, **kwargs):
+    super().__init__(**kwargs)
+    self._node_set_name = node_set_name
+    self._edge_set_name = edge_set_name
+    self._feature_name = feature_name
+    self._num_pairs = num_pairs
+    self._threshold = threshold
+    self._temperature = temperature
+    self._seed = seed
+    losses.node_similarity_terms(  # Checks the arguments now.
+        tf.zeros([0, 1]), tf.zeros([0], tf.int64), tf.zeros([0], tf.int64),
+        num_pairs=num_pairs, threshold=threshold, temperature=temperature)
+
+  def get_config(self):
+    return dict(super().get_config(), node_set_name=self._node_set_name,
+                edge_set_name=self._edge_set_name,
+                feature_name=self._feature_name, num_pairs=self._num_pairs,
+                threshold=self._threshold, temperature=self._temperature,
+                seed=self._seed)
+
+  def call(self, graph: tfgnn.GraphTensor, examples: tf.Tensor) -> tf.Tensor:
+    _checks.check_edge_set(graph.edge_sets, self._edge_set_name)
+    adjacency = graph.edge_sets[self._edge_set_name].adjacency
+    ends = (adjacency.source_name, adjacency.target_name)
+    if ends != (self._node_set_name, self._node_set_name):
+      raise ValueError(
+          f"Edge set {self._edge_set_name!r} joins {ends[0]!r} to "
+          f"{ends[1]!r}; the node similarity terms need one that joins "
+          f"{self._node_set_name!r} to itself.")
+    states = graph.node_sets[self._node_set_name][self._feature_name]
+    neighbour, sparsity = losses.node_similarity_terms(
+        states, adjacency.source, adjacency.target,
+        num_pairs=self._num_pairs, threshold=self._threshold,
+        temperature=self._temperature,
+        real=real_nodes(graph, self._node_set_name), seed=self._seed,
+        # Stacked views: the first is the clean one.
+        view=0 if states.shape.rank == 3 else None)
+    return tf.broadcast_to(tf.stack([neighbour, sparsity])[tf.newaxis],
+                           [tf.shape(examples)[0], 2])
+
+
+def self_edge_set(graph_spec: tfgnn.GraphTensorSpec, node_set_name: str,
+                  edge_set_name: Optional[str] = None) -> str:
+  """The edge set joining `node_set_name` to itself: `edge_set_name` if
+  given (checked), else the only one; ValueError naming the choices."""
+  loops = sorted(
+      name for name, spec in graph_spec.edge_sets_spec.items()
+      if (spec.adjacency_spec.source_name,
+          spec.adjacency_spec.target_name) == (node_set_name, node_set_name))
+  if edge_set_name is not None:
+    _checks.check_edge_set(graph_spec.edge_sets_spec, edge_set_name)
+    if edge_set_name not in loops:
+      raise ValueError(f"Edge set {edge_set_name!r} does not join "
+                       f"{node_set_name!r} to itself; those that do: {loops}.")
+    return edge_set_name
+  if len(loops) != 1:
+    raise ValueError(
+        f"The node similarity terms need one edge set joining "
+        f"{node_set_name!r} to itself; the graph has {loops or 'none'}. "
+        "Pass edge_set_name=... (or leave the terms' weights at 0).")
+  return loops[0]
+
+
+@tf.keras.utils.register_keras_serializable(package=_PACKAGE)
 class DeepGraphInfomaxLogits(tf.keras.layers.Layer):
   """TF-GNN's `DeepGraphInfomaxLogits`, reading the stacked views once.
 

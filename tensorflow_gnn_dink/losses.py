@@ -112,3 +112,96 @@ def shrink_loss(z: tf.Tensor,
   """
   return weighted_mean(shrink_loss_per_example(z, cluster_centers),
                        sample_weight)
+
+
+def node_similarity_terms(states: tf.Tensor,
+                          source: tf.Tensor,
+                          target: tf.Tensor,
+                          *,
+                          num_pairs: int = 4096,
+                          threshold: float = 0.6,
+                          temperature: float = 0.1,
+                          real: Optional[tf.Tensor] = None,
+                          view: Optional[int] = None,
+                          seed: Optional[int] = None
+                          ) -> tuple[tf.Tensor, tf.Tensor]:
+  """NS4GC's neighbour and sparsity terms of one view, on sampled pairs.
+
+  With `z_i` node `i`'s state scaled to unit length and `s_ij = z_i . z_j`
+  (the cosine similarity of nodes `i` and `j`), returns the scalars
+
+    * neighbour `= -mean s_st` over `num_pairs` edges `(s, t)` of `source`,
+      `target` drawn uniformly with replacement: neighbours made alike;
+    * sparsity `= mean sigmoid((s_ij - threshold) / temperature)` over
+      `num_pairs` node pairs `i != j` drawn uniformly with replacement:
+      other pairs made dissimilar, with no push below the threshold.
+
+  These are the neighbour and sparsity losses of NS4GC (Liu et al.,
+  "Reliable Node Similarity Matrix Guided Contrastive Graph Clustering",
+  TKDE 2024) with the similarity taken within one view, estimated from
+  `O(num_pairs * dim)` work on the drawn rows only (NS4GC builds the full
+  `[N, N]` matrix), so that they scale to any graph; a random pair is a
+  neighbour with probability about `degree / N`, which the estimate does
+  not exclude. Draws are uniform over `[0, num_nodes)` and `[0, num_edges)`
+  (static shapes, valid under XLA); with `real` (`[num_nodes]` bool), pairs
+  and edges with a padding node get weight 0. A term is 0 when nothing can
+  be drawn (no edges; fewer than two real nodes).
+
+  Args:
+    states: `[num_nodes, dim]` float node states, or with `view`
+      `[num_nodes, views, dim]` (stacked views) of which `view` is used.
+    source: `[num_edges]` int source node of each edge.
+    target: `[num_edges]` int target node of each edge.
+    num_pairs: How many edges and how many node pairs to draw.
+    threshold: The similarity `s` above which a pair is pushed apart.
+    temperature: The sigmoid's temperature `tau` (> 0).
+    real: Optional `[num_nodes]` bool mask of real (not padding) nodes.
+    view: With stacked `states`, the index of the view to use.
+    seed: Optional op seed of the draws.
+  """
+  if not (isinstance(num_pairs, int) and num_pairs > 0):
+    raise ValueError(f"num_pairs must be a positive int, got {num_pairs!r}.")
+  if not temperature > 0:
+    raise ValueError(f"temperature must be > 0, got {temperature!r}.")
+  states = tf.convert_to_tensor(states)
+  dtype = states.dtype
+  num_nodes = tf.shape(states, out_type=tf.int64)[0]
+  source = tf.cast(source, tf.int64)
+  target = tf.cast(target, tf.int64)
+  num_edges = tf.shape(source, out_type=tf.int64)[0]
+  real = None if real is None else tf.cast(real, dtype)
+
+  def draw(count, offset):  # Uniform in [0, count), static shape.
+    return tf.random.uniform([num_pairs], 0, tf.maximum(count, 1),
+                             dtype=tf.int64,
+                             seed=None if seed is None else seed + offset)
+
+  def rows(i):  # Gathered first: gradients touch only the drawn rows.
+    z = tf.gather(states, i)
+    if view is not None:
+      z = z[:, view]
+    return tf.math.l2_normalize(z, axis=-1)
+
+  def mean_similarity(i, j, weight, fn):
+    if real is not None:
+      weight *= tf.gather(real, i) * tf.gather(real, j)
+    return weighted_mean(fn(tf.reduce_sum(rows(i) * rows(j), axis=-1)),
+                         weight)
+
+  def neighbour():
+    e = draw(num_edges, 0)
+    s, t = tf.gather(source, e), tf.gather(target, e)
+    return 0.0 - mean_similarity(s, t, tf.ones([num_pairs], dtype),
+                                 lambda x: x)
+
+  def sparsity():
+    i, j = draw(num_nodes, 1), draw(num_nodes, 2)
+    return mean_similarity(
+        i, j, tf.cast(tf.not_equal(i, j), dtype),
+        lambda x: tf.sigmoid((x - threshold) / temperature))
+
+  zero = tf.zeros([], dtype)
+  # Both branches of each cond have static shapes (XLA compiles both).
+  return (tf.cond(tf.logical_and(num_edges > 0, num_nodes > 0), neighbour,
+                  lambda: zero),
+          tf.cond(num_nodes > 1, sparsity, lambda: zero))

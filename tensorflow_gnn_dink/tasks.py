@@ -21,6 +21,7 @@ Examples (rows of the Keras batch) are chosen by `readout`:
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+import math
 from typing import Any, Optional, Union
 
 import numpy as np
@@ -155,6 +156,18 @@ class _ScaledBinaryCrossentropy(_WeightedMeanLoss):
         tf.cast(y_true, y_pred.dtype), y_pred, from_logits=True)
 
 
+class _WeightedTerms(_WeightedMeanLoss):
+  """Per example: `sum_k weight_k * y_pred[:, k]` (loss terms per column)."""
+
+  def __init__(self, weights: Sequence[float], **kwargs):
+    super().__init__(**kwargs)
+    self._weights = [float(w) for w in weights]
+
+  def call(self, y_true: tf.Tensor, y_pred: tf.Tensor) -> tf.Tensor:
+    del y_true  # Unsupervised.
+    return tf.tensordot(y_pred, tf.constant(self._weights, y_pred.dtype), 1)
+
+
 class _DinkLoss(_WeightedMeanLoss):
   """Per example: `w_shrink * shrink_i + w_dilation * dilation`.
 
@@ -231,7 +244,10 @@ class DeepGraphInfomaxTask(contrastive_losses.ContrastiveLossTask):
     * `"representations"`: `[batch, 2, dim]` clean and corrupted
       representations (TF-GNN's DGI; no loss);
     * `"discrimination_logits"`: `[batch, 2]` Dink-Net/GGD node logits, the
-      sum of the linearly projected representation (labels `(1, 0)`).
+      sum of the linearly projected representation (labels `(1, 0)`);
+    * `"node_similarity"`, only with a neighbour or sparsity loss weight:
+      `[batch, 2]`, NS4GC's neighbour and sparsity terms of the clean view
+      (`layers.NodeSimilarityTerms`) on every row.
 
   Stacked views (`stacked_views=True`): `preprocess` returns one graph, the
   (augmented) clean one with a random permutation of the nodes as the node
@@ -250,7 +266,13 @@ class DeepGraphInfomaxTask(contrastive_losses.ContrastiveLossTask):
   then made by `ShuffleNodeRows(seed=seed)`, the same distribution of views).
 
   The two logit outputs carry binary cross-entropy losses weighted by
-  `dgi_loss_weight` and `discrimination_loss_weight`; an output whose weight
+  `dgi_loss_weight` and `discrimination_loss_weight`, and the node
+  similarity terms (if any) theirs, `neighbour_loss_weight` and
+  `sparsity_loss_weight`: the encoder then also learns that neighbours are
+  alike and that random pairs of nodes are not (NS4GC's losses on
+  sampled pairs of one view; they need the node set's edges to itself,
+  `edge_set_name`, and read the whole node set's states, so sampled
+  subgraphs contribute their sampled edges). An output whose weight
   is 0 when the model is built is still computed and reported, but not
   backpropagated (the same gradients, less work). All layer names carry the
   task's `name`, so several such tasks can share a model.
@@ -280,6 +302,12 @@ class DeepGraphInfomaxTask(contrastive_losses.ContrastiveLossTask):
                dgi_loss_weight: float = 1.0,
                discrimination_loss_weight: float = 1.0,
                stacked_views: bool = False,
+               neighbour_loss_weight: float = 0.0,
+               sparsity_loss_weight: float = 0.0,
+               similarity_pairs: int = 4096,
+               sparsity_threshold: float = 0.6,
+               sparsity_temperature: float = 0.1,
+               edge_set_name: Optional[str] = None,
                name: Optional[str] = None):
     """Initializes the task.
 
@@ -313,6 +341,15 @@ class DeepGraphInfomaxTask(contrastive_losses.ContrastiveLossTask):
         the row shuffle of `node_set_name`: no `corruptor` may be given.
         Switching it off later (the attribute `stacked_views`) shuffles
         with `ShuffleNodeRows(seed=seed)` instead.
+      neighbour_loss_weight: Weight of NS4GC's neighbour term (0: none).
+      sparsity_loss_weight: Weight of NS4GC's sparsity term (0: none).
+      similarity_pairs: How many edges and node pairs each step draws for
+        the node similarity terms (`losses.node_similarity_terms`).
+      sparsity_threshold: The similarity above which random pairs are
+        pushed apart (NS4GC's `s`).
+      sparsity_temperature: The sparsity term's sigmoid temperature.
+      edge_set_name: The edge set joining `node_set_name` to itself for the
+        neighbour term; default: the only one.
       name: Prefix of this task's layer names; default `"dgi"` (made unique).
     """
     if stacked_views and corruptor is not None:
@@ -347,6 +384,28 @@ class DeepGraphInfomaxTask(contrastive_losses.ContrastiveLossTask):
         name=f"{self._name}_bilinear_logits")
     self._discrimination_layer = layers.DinkDiscriminationLogits(
         name=f"{self._name}_discrimination")
+    for weight_name, weight in (("neighbour_loss_weight",
+                                 neighbour_loss_weight),
+                                ("sparsity_loss_weight", sparsity_loss_weight)):
+      if not (isinstance(weight, (int, float)) and math.isfinite(weight) and
+              weight >= 0):
+        raise ValueError(f"{weight_name} must be a finite number >= 0, got "
+                         f"{weight!r}.")
+    # Public, as the weights above. Read when the model is built: whether
+    # either is above 0 then decides whether the terms are computed.
+    self.neighbour_loss_weight = float(neighbour_loss_weight)
+    self.sparsity_loss_weight = float(sparsity_loss_weight)
+    self._edge_set_name = edge_set_name
+    self._similarity_kwargs = dict(
+        feature_name=feature_name, num_pairs=similarity_pairs,
+        threshold=sparsity_threshold, temperature=sparsity_temperature,
+        seed=seed)
+    layers.NodeSimilarityTerms(  # Checks the arguments now.
+        node_set_name, "", **self._similarity_kwargs)
+
+  @property
+  def _similarity_weights(self) -> tuple[float, float]:
+    return (self.neighbour_loss_weight, self.sparsity_loss_weight)
 
   @property
   def name(self) -> str:
@@ -376,6 +435,8 @@ class DeepGraphInfomaxTask(contrastive_losses.ContrastiveLossTask):
         "representations": _empty_labels(n),
         "discrimination_logits": _pseudo_labels(n, (1, 0)),
     }
+    if any(self._similarity_weights):
+      y["node_similarity"] = _empty_labels(n)
     return x, y
 
   def make_contrastive_layer(self) -> tf.keras.layers.Layer:
@@ -421,7 +482,9 @@ class DeepGraphInfomaxTask(contrastive_losses.ContrastiveLossTask):
             f"graph, got {len(args)} graphs.")
       clean = tf.keras.layers.Layer(name=self._representations_layer_name)(
           self._readout(args[0]))
-      return self._contrast(clean, self._readout(args[1]), weights)
+      return self._with_similarity(
+          self._contrast(clean, self._readout(args[1]), weights), args[0],
+          clean)
     if len(args) != 1:
       raise ValueError(
           f"DeepGraphInfomaxTask(stacked_views=True) predicts from one graph "
@@ -439,7 +502,20 @@ class DeepGraphInfomaxTask(contrastive_losses.ContrastiveLossTask):
     # gradients would be two zero-padded [batch, 2, dim] tensors.
     clean = tf.keras.layers.Layer(name=self._representations_layer_name)(
         clean)
-    return self._contrast(clean, corrupted, weights)
+    return self._with_similarity(self._contrast(clean, corrupted, weights),
+                                 args[0], clean)
+
+  def _with_similarity(self, outputs: dict[str, Any], graph: GraphTensor,
+                       examples: tf.Tensor) -> dict[str, Any]:
+    """`outputs` and, with a node similarity weight, `"node_similarity"`."""
+    if not any(self._similarity_weights):
+      return outputs
+    edge_set_name = layers.self_edge_set(graph.spec, self._node_set_name,
+                                         self._edge_set_name)
+    terms = layers.NodeSimilarityTerms(
+        self._node_set_name, edge_set_name, **self._similarity_kwargs,
+        name=f"{self._name}_similarity_terms")(graph, examples)
+    return {**outputs, **_named({"node_similarity": terms}, self._name)}
 
   def _contrast(self, clean: tf.Tensor, corrupted: tf.Tensor,
                 weights: Optional[tf.Tensor]) -> runner.Predictions:
@@ -459,6 +535,10 @@ class DeepGraphInfomaxTask(contrastive_losses.ContrastiveLossTask):
         "discrimination_logits": _ScaledBinaryCrossentropy(
             self.discrimination_loss_weight,
             name=f"{self._name}_discrimination_loss"),
+        **({"node_similarity": _WeightedTerms(
+            self._similarity_weights,
+            name=f"{self._name}_node_similarity_loss")}
+           if any(self._similarity_weights) else {}),
     }
 
   def metrics(self) -> runner.Metrics:
@@ -472,6 +552,7 @@ class DeepGraphInfomaxTask(contrastive_losses.ContrastiveLossTask):
                            if self._svd_metrics else (),
         "discrimination_logits": (
             tf.keras.metrics.BinaryAccuracy(threshold=0.0),),
+        **({"node_similarity": ()} if any(self._similarity_weights) else {}),
     }
 
 

@@ -5,7 +5,9 @@ shrink loss per example and reduced (with sample weights and padding, and
 far from the origin, where a matmul form would cancel), the
 soft k-means "assigned" shrink and its gradient (assignment weights held
 fixed), `weighted_mean` (empty batches and all-zero weights give 0, not NaN)
-and the analytic gradients of dilation + shrink.
+the analytic gradients of dilation + shrink, and NS4GC's node similarity
+terms on sampled pairs (their expectation over all pairs, padding, stacked
+views, empty graphs, XLA).
 """
 import testing_utils  # pylint: disable=g-bad-import-order
 
@@ -168,6 +170,91 @@ class WeightedMeanTest(testing_utils.TestCase):
     empty = tf.zeros([0])
     self.assertEqual(float(losses.weighted_mean(empty)), 0.0)
     self.assertEqual(float(losses.weighted_mean(empty, tf.zeros([0]))), 0.0)
+
+
+def np_similarity_terms(states, edges, threshold=0.6, temperature=0.1):
+  """NS4GC's terms over every edge and every pair `i != j`, in float64."""
+  z = np.asarray(states, np.float64)
+  z = z / np.linalg.norm(z, axis=1, keepdims=True)
+  s = z @ z.T
+  n = len(z)
+  off_diagonal = ~np.eye(n, dtype=bool)
+  sigmoid = 1.0 / (1.0 + np.exp(-(s - threshold) / temperature))
+  return -s[edges[0], edges[1]].mean(), sigmoid[off_diagonal].mean()
+
+
+class NodeSimilarityTermsTest(testing_utils.TestCase):
+  """`losses.node_similarity_terms`."""
+
+  def setUp(self):
+    super().setUp()
+    rng = np.random.default_rng(0)
+    self.states = rng.normal(size=(7, 5)).astype(np.float32)
+    self.states[1] = self.states[0] + 0.1  # A pair above the threshold.
+    self.edges = np.array([[0, 1, 2, 3, 5], [1, 0, 3, 2, 6]])
+
+  def terms(self, states, edges, **kwargs):
+    return [float(v) for v in losses.node_similarity_terms(
+        states, edges[0], edges[1], num_pairs=400_000, seed=1, **kwargs)]
+
+  @parameterized.parameters((0.6, 0.1), (0.2, 0.5))
+  def test_sampled_terms_estimate_the_terms_over_all_pairs(self, threshold,
+                                                           temperature):
+    got = self.terms(self.states, self.edges, threshold=threshold,
+                     temperature=temperature)
+    expected = np_similarity_terms(self.states, self.edges, threshold,
+                                   temperature)
+    self.assertAllClose(got, expected, atol=5e-3)
+
+  def test_padding_nodes_and_their_edges_are_left_out(self):
+    padded = np.concatenate([self.states, np.full((3, 5), 1e3, np.float32)])
+    edges = np.concatenate([self.edges, [[7, 8], [8, 9]]], axis=1)
+    real = np.arange(10) < 7
+    got = self.terms(padded, edges, real=real)
+    self.assertAllClose(got, np_similarity_terms(self.states, self.edges),
+                        atol=5e-3)
+
+  def test_view_of_stacked_states(self):
+    stacked = np.stack([self.states, np.ones_like(self.states)], axis=1)
+    self.assertAllClose(self.terms(stacked, self.edges, view=0),
+                        np_similarity_terms(self.states, self.edges),
+                        atol=5e-3)
+
+  def test_nothing_to_draw_gives_zero(self):
+    no_edges = np.zeros((2, 0), np.int64)
+    self.assertEqual(self.terms(np.zeros((0, 5), np.float32), no_edges),
+                     [0.0, 0.0])
+    neighbour, sparsity = self.terms(self.states, no_edges)
+    self.assertEqual(neighbour, 0.0)
+    self.assertGreater(sparsity, 0.0)
+    self.assertEqual(self.terms(self.states[:1], no_edges), [0.0, 0.0])
+
+  def test_gradients_pull_neighbours_together_and_push_pairs_apart(self):
+    states = tf.Variable(self.states)
+    with tf.GradientTape() as tape:
+      neighbour, sparsity = losses.node_similarity_terms(
+          states, self.edges[0], self.edges[1], num_pairs=4096, seed=2)
+      total = neighbour + sparsity
+    grads = tape.gradient(total, states)
+    moved = states - 0.5 * tf.convert_to_tensor(grads)
+    before = np_similarity_terms(self.states, self.edges)
+    after = np_similarity_terms(moved.numpy(), self.edges)
+    self.assertLess(sum(after), sum(before))
+
+  def test_compiles_with_xla(self):
+    fn = tf.function(lambda x: losses.node_similarity_terms(
+        x, self.edges[0], self.edges[1], num_pairs=400_000),
+                     jit_compile=True)
+    self.assertAllClose([float(v) for v in fn(self.states)],
+                        np_similarity_terms(self.states, self.edges),
+                        atol=5e-3)
+
+  @parameterized.parameters(dict(num_pairs=0), dict(num_pairs=2.5),
+                            dict(temperature=0.0))
+  def test_bad_arguments(self, **kwargs):
+    with self.assertRaisesRegex(ValueError, "must be"):
+      losses.node_similarity_terms(self.states, self.edges[0],
+                                   self.edges[1], **kwargs)
 
 
 if __name__ == "__main__":

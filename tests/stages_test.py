@@ -18,6 +18,7 @@ from tensorflow_gnn_dink.recipe import config as config_lib
 from tensorflow_gnn_dink.recipe import data
 from tensorflow_gnn_dink.recipe import evaluation
 from tensorflow_gnn_dink.recipe import model_dir as model_dir_lib
+from tensorflow_gnn_dink.recipe import selection
 from tensorflow_gnn_dink.recipe import stages
 
 
@@ -401,6 +402,39 @@ class JointFinetuneTest(testing_utils.TestCase):
     served = _serve(out["export_dir"], _graph())
     self.assertAllEqual(served["cluster_id"], out["assigned"].cluster_ids)
 
+
+
+class NodeSimilarityStagesTest(testing_utils.TestCase):
+  """Pretraining with NS4GC's terms; k-means restarts chosen by inertia."""
+
+  def test_terms_train_the_encoder_and_inertia_chooses_restarts(self):
+    graph = _graph()
+
+    def pretrain(**changes):
+      tf.keras.utils.set_random_seed(0)
+      config = _config(**changes)
+      run = stages.Run(config, tf.distribute.get_strategy(),
+                       self.create_tempdir().full_path, log=lambda _: None)
+      prepared = stages.prepare(config, graph)
+      return config, run, prepared, stages.pretrain(run, prepared)
+
+    *_, plain = pretrain()
+    config, run, prepared, pretrained = pretrain(**{
+        "pretrain.neighbour_loss_weight": 1.0,
+        "pretrain.sparsity_loss_weight": 1.0,
+        "kmeans.restarts_by": "inertia"})
+    # The same seed and views: only the terms can move the weights apart.
+    self.assertNotAllClose(pretrained.weights[-1][0], plain.weights[-1][0])
+    initialised = stages.initialise_centres(run, prepared, pretrained)
+    # Epochs by modularity, each epoch's restart by k-means' inertia.
+    history = np.array(initialised.choice.history)
+    self.assertEqual(initialised.choice.index, int(np.argmax(history[:, 1])))
+    _, lowest_inertia = selection.kmeans(
+        initialised.z, 3, seed=config.seed, n_init=config.kmeans.n_init)
+    self.assertAllEqual(initialised.cluster_ids, lowest_inertia)
+    self.assertGreater(initialised.metrics["NMI"], 0.5)
+    with self.assertRaisesRegex(ValueError, "config.kmeans.restarts_by"):
+      stages.prepare(_config(**{"kmeans.restarts_by": "labels"}), graph)
 
 if __name__ == "__main__":
   testing_utils.main()

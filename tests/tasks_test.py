@@ -231,6 +231,93 @@ class StackedViewsTest(testing_utils.TestCase):
         np.sort(graph.node_sets["nodes"]["feat"].numpy(), axis=0))
 
 
+class NodeSimilarityTest(testing_utils.TestCase):
+  """`DeepGraphInfomaxTask` with NS4GC's neighbour and sparsity terms."""
+
+  @parameterized.parameters(False, True)
+  def test_output_and_loss_are_the_weighted_terms(self, stacked):
+    _, graph = testing_utils.small_graph(num_nodes=40)
+    task = dink.DeepGraphInfomaxTask(
+        "nodes", readout="all_nodes", stacked_views=stacked, seed=5,
+        neighbour_loss_weight=2.0, sparsity_loss_weight=0.5,
+        similarity_pairs=200_000, sparsity_threshold=0.3)
+    views, labels = task.preprocess(graph)
+    self.assertEqual(labels["node_similarity"].shape, (40, 0))
+    gnn = dink.make_gcn_model_fn(hidden_units=8, seed=0)(views[0].spec)
+    out = task.predict(*[gnn(v) for v in views])
+    terms = out["node_similarity"].numpy()
+    self.assertEqual(terms.shape, (40, 2))
+    self.assertAllClose(terms, np.tile(terms[:1], (40, 1)))
+    # The terms of the clean view's states (the first of stacked views).
+    states = gnn(views[0]).node_sets["nodes"][tfgnn.HIDDEN_STATE].numpy()
+    clean = states[:, 0] if stacked else states
+    edges = graph.edge_sets["edges"].adjacency
+    z = np_normalize(clean.astype(np.float64))
+    sim = z @ z.T
+    off_diagonal = ~np.eye(40, dtype=bool)
+    expected = [-sim[edges.source.numpy(), edges.target.numpy()].mean(),
+                (1 / (1 + np.exp(-(sim - 0.3) / 0.1)))[off_diagonal].mean()]
+    self.assertAllClose(terms[0], expected, atol=5e-3)
+    loss = task.losses()["node_similarity"](labels["node_similarity"],
+                                            out["node_similarity"])
+    self.assertAllClose(loss, 2.0 * terms[0, 0] + 0.5 * terms[0, 1])
+    self.assertEqual(task.metrics()["node_similarity"], ())
+
+  def test_without_weights_the_task_is_unchanged(self):
+    task = dink.DeepGraphInfomaxTask("nodes", readout="all_nodes")
+    _, graph = testing_utils.small_graph(num_nodes=20)
+    _, labels = task.preprocess(graph)
+    self.assertNotIn("node_similarity", labels)
+    self.assertNotIn("node_similarity", task.losses())
+
+  def test_training_on_the_terms_lowers_them(self):
+    _, graph = testing_utils.small_graph(num_nodes=60)
+    task = dink.DeepGraphInfomaxTask(
+        "nodes", readout="all_nodes", stacked_views=True, seed=1,
+        discrimination_loss_weight=0.0, dgi_loss_weight=0.0,
+        neighbour_loss_weight=1.0, sparsity_loss_weight=1.0)
+    (view,), labels = task.preprocess(graph)
+    gnn = dink.make_gcn_model_fn(hidden_units=8, seed=0)(view.spec)
+    optimizer = tf.keras.optimizers.Adam(0.05)
+    loss_fn = task.losses()["node_similarity"]
+    history = []
+    for step in range(30):
+      (view,), labels = task.preprocess(graph)
+      with tf.GradientTape() as tape:
+        out = task.predict(gnn(view))
+        loss = loss_fn(labels["node_similarity"], out["node_similarity"])
+      if step in (0, 29):
+        history.append(float(loss))
+      grads = tape.gradient(loss, gnn.trainable_variables)
+      self.assertTrue(any(g is not None for g in grads))
+      optimizer.apply_gradients(
+          (g, v) for g, v in zip(grads, gnn.trainable_variables)
+          if g is not None)
+    self.assertLess(history[1], history[0] - 0.1)
+
+  def test_errors_name_the_fix(self):
+    with self.assertRaisesRegex(ValueError, "neighbour_loss_weight must be a "
+                                "finite number >= 0"):
+      dink.DeepGraphInfomaxTask("nodes", neighbour_loss_weight=-1.0)
+    with self.assertRaisesRegex(ValueError, "num_pairs must be a positive"):
+      dink.DeepGraphInfomaxTask("nodes", sparsity_loss_weight=1.0,
+                                similarity_pairs=0)
+    _, graph = testing_utils.small_graph(num_nodes=20)
+    task = dink.DeepGraphInfomaxTask("nodes", readout="all_nodes",
+                                     sparsity_loss_weight=1.0,
+                                     edge_set_name="cites")
+    views, _ = task.preprocess(graph)
+    gnn = testing_utils.identity_gnn(graph.spec)
+    with self.assertRaisesRegex(ValueError, "Edge set 'cites' not in the "
+                                "graph"):
+      task.predict(*[gnn(v) for v in views])
+    with self.assertRaisesRegex(ValueError, "one edge set joining 'nodes' to "
+                                "itself; the graph has none"):
+      dink.layers.self_edge_set(tfgnn.GraphTensorSpec.from_piece_specs(
+          node_sets_spec={"nodes": graph.node_sets["nodes"].spec}),
+                                "nodes")
+
+
 class ZeroWeightOutputTest(testing_utils.TestCase):
 
   @parameterized.parameters((0.0, 1.0), (1.0, 0.0), (1.0, 1.0))

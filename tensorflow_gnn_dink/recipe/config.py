@@ -68,9 +68,15 @@ def default_config() -> ml_collections.ConfigDict:
   # Stage 1: discrimination (clean vs. feature-dropped + row-shuffled graph).
   # candidates: how many of the last epochs the selection embeds and
   # clusters (None: every epoch; each costs an embedding pass over all nodes).
+  # neighbour/sparsity_loss_weight: NS4GC's node similarity terms on
+  # `similarity_pairs` sampled edges and node pairs per step (0: Dink-Net's
+  # discrimination alone); see `DeepGraphInfomaxTask`.
   config.pretrain = ml_collections.ConfigDict(dict(
       steps=200, learning_rate=1e-3, feature_drop_rate=0.2,
       dgi_loss_weight=0.0, discrimination_loss_weight=1.0,
+      neighbour_loss_weight=0.0, sparsity_loss_weight=0.0,
+      similarity_pairs=4096, sparsity_threshold=0.6,
+      sparsity_temperature=0.1,
       candidates=config_dict.placeholder(int)))
 
   # Stage 2: k-means++ initialisation of the centres. batch_size: None for
@@ -78,9 +84,11 @@ def default_config() -> ml_collections.ConfigDict:
   # rows. sample_size: None to fit on all rows, an integer to fit each
   # restart on a random sample of that many rows and assign every row to
   # the nearest centre (for millions of nodes; see configs/large_graph.py).
+  # restarts_by: how the best of the n_init restarts is chosen, by the
+  # partition's "modularity" or by k-means' own "inertia".
   config.kmeans = ml_collections.ConfigDict(dict(
       n_init=10, max_iter=300, batch_size=config_dict.placeholder(int),
-      sample_size=config_dict.placeholder(int)))
+      sample_size=config_dict.placeholder(int), restarts_by="modularity"))
 
   # Stage 3: fine-tune the centres with dilation + shrink, as Dink-Net's
   # official code does (embeddings detached; its discrimination weight 1e-10
@@ -175,7 +183,19 @@ FIELD_HELP = {
     "pretrain.dgi_loss_weight": "weight of DGI's summary loss (Dink-Net: 0)",
     "pretrain.discrimination_loss_weight": "weight of Dink-Net's "
                                            "discrimination loss",
-    "kmeans.n_init": "k-means restarts (the best by modularity is kept)",
+    "pretrain.neighbour_loss_weight": "weight of NS4GC's neighbour term "
+                                      "(neighbours made alike; 0: none)",
+    "pretrain.sparsity_loss_weight": "weight of NS4GC's sparsity term "
+                                     "(random pairs pushed apart; 0: none)",
+    "pretrain.similarity_pairs": "edges and node pairs drawn per step for "
+                                 "the node similarity terms",
+    "pretrain.sparsity_threshold": "similarity above which random pairs are "
+                                   "pushed apart",
+    "pretrain.sparsity_temperature": "the sparsity term's sigmoid "
+                                     "temperature",
+    "kmeans.n_init": "k-means restarts (the best is kept: restarts_by)",
+    "kmeans.restarts_by": "'modularity' (the partition's) or 'inertia' "
+                          "(k-means' own) chooses among the restarts",
     "kmeans.max_iter": "k-means iterations per restart",
     "kmeans.batch_size": "mini-batch k-means on batches of this many rows "
                          "(default: full k-means)",
@@ -269,7 +289,7 @@ def validate(config: ml_collections.ConfigDict) -> None:
     _checks.check_n_clusters(config.n_clusters)
   for name in ("model.hidden_units", "model.num_layers", "pretrain.steps",
                "finetune.steps", "kmeans.n_init", "kmeans.max_iter",
-               "steps_per_epoch"):
+               "steps_per_epoch", "pretrain.similarity_pairs"):
     _checks.check_positive_int(_value(config, name), f"config.{name}")
   for name in ("kmeans.batch_size", "kmeans.sample_size", "batch_size",
                "pretrain.candidates"):
@@ -279,11 +299,14 @@ def validate(config: ml_collections.ConfigDict) -> None:
   _checks.check_non_negative_int(config.embedding.propagation_steps,
                                  "config.embedding.propagation_steps")
   for name in ("pretrain.learning_rate", "finetune.learning_rate",
-               "finetune.temperature"):
+               "finetune.temperature", "pretrain.sparsity_temperature"):
     _check_number(config, name, low=0.0, positive=True)
   _check_number(config, "pretrain.feature_drop_rate", low=0.0, high=1.0)
+  _check_number(config, "pretrain.sparsity_threshold", low=-1.0, high=1.0)
   for name in ("pretrain.dgi_loss_weight",
                "pretrain.discrimination_loss_weight",
+               "pretrain.neighbour_loss_weight",
+               "pretrain.sparsity_loss_weight",
                "finetune.dilation_loss_weight", "finetune.shrink_loss_weight",
                "finetune.discrimination_loss_weight"):
     _check_number(config, name, low=0.0)
@@ -297,6 +320,8 @@ def validate(config: ml_collections.ConfigDict) -> None:
     _check_number(config, "finetune.max_center_norm", low=0.0, positive=True)
   _checks.check_one_of(config.finetune.shrink, ("all", "assigned"),
                        "config.finetune.shrink")
+  _checks.check_one_of(config.kmeans.get("restarts_by", "modularity"),
+                       ("modularity", "inertia"), "config.kmeans.restarts_by")
   _checks.check_one_of(config.model.encoder, ENCODERS, "config.model.encoder")
   _checks.check_one_of(config.synthetic.kind, ("csbm", "citation"),
                        "config.synthetic.kind")
@@ -344,3 +369,16 @@ def encoder_name(config: ml_collections.ConfigDict, many: bool) -> str:
         f"zoo: --config.model.encoder=NAME, NAME one of "
         f"{', '.join(sorted(ENCODERS[2:]))} (or 'auto': graph_sage).")
   return encoder
+
+
+def pretraining_losses(config: ml_collections.ConfigDict) -> dict[str, Any]:
+  """`DeepGraphInfomaxTask`'s loss arguments from `config.pretrain`."""
+  pt = config.pretrain
+  return dict(
+      dgi_loss_weight=pt.dgi_loss_weight,
+      discrimination_loss_weight=pt.discrimination_loss_weight,
+      neighbour_loss_weight=pt.get("neighbour_loss_weight", 0.0),
+      sparsity_loss_weight=pt.get("sparsity_loss_weight", 0.0),
+      similarity_pairs=pt.get("similarity_pairs", 4096),
+      sparsity_threshold=pt.get("sparsity_threshold", 0.6),
+      sparsity_temperature=pt.get("sparsity_temperature", 0.1))

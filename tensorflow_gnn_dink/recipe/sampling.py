@@ -652,8 +652,7 @@ def cluster_samples(samples_dir: str, config: ml_collections.ConfigDict, *,
   pt = config.pretrain
   dgi = tasks_lib.DeepGraphInfomaxTask(
       node_set, seed=config.seed, svd_metrics=False,
-      dgi_loss_weight=pt.dgi_loss_weight,
-      discrimination_loss_weight=pt.discrimination_loss_weight,
+      **config_lib.pretraining_losses(config),
       augmentor=layers.DropFeatureColumns(pt.feature_drop_rate,
                                           seed=config.seed))
   train({"dgi": dgi}, pt, "pretrain")
@@ -688,6 +687,8 @@ def cluster_samples(samples_dir: str, config: ml_collections.ConfigDict, *,
     if not config_lib.frozen_encoder(config):
       dgi.dgi_loss_weight *= ft.discrimination_loss_weight
       dgi.discrimination_loss_weight *= ft.discrimination_loss_weight
+      dgi.neighbour_loss_weight *= ft.discrimination_loss_weight
+      dgi.sparsity_loss_weight *= ft.discrimination_loss_weight
       task["dgi"] = dgi
     train(task, ft, "finetune")
     if not config_lib.frozen_encoder(config):

@@ -569,9 +569,8 @@ def pretraining_task(config: ml_collections.ConfigDict,
           rate=config.pretrain.feature_drop_rate, seed=config.seed),
       corruptor=None if stacked else prepared.mode.corruptor(config.seed),
       stacked_views=stacked, seed=config.seed,
-      dgi_loss_weight=config.pretrain.dgi_loss_weight,
-      discrimination_loss_weight=config.pretrain.discrimination_loss_weight,
-      svd_metrics=False)
+      svd_metrics=False, **config_lib.pretraining_losses(config))
+
 
 
 def pretrain(run: Run, prepared: Prepared) -> Pretrained:
@@ -632,6 +631,8 @@ def initialise_centres(run: Run, prepared: Prepared,
     candidates = candidates[-1:]
   elif config.pretrain.get("candidates"):
     candidates = candidates[-config.pretrain.candidates:]
+  restarts_by_modularity = rule == "modularity" and config.kmeans.get(
+      "restarts_by", "modularity") == "modularity"
   record_file = os.path.join(run.model_dir, "initialise_centres.npz")
   seconds = progress.Timings()
   if os.path.exists(record_file):  # Chosen before the run was interrupted.
@@ -654,7 +655,7 @@ def initialise_centres(run: Run, prepared: Prepared,
             max_iter=config.kmeans.max_iter,
             batch_size=config.kmeans.get("batch_size"),
             sample_size=config.kmeans.get("sample_size"),
-            edges=edges if rule == "modularity" else None)
+            edges=edges if restarts_by_modularity else None)
       return proposals[i][1]
 
     choice = selection.best_by_modularity(
@@ -739,6 +740,8 @@ def finetune(run: Run, prepared: Prepared, pretrained: Pretrained,
     pretrained.dgi.stacked_views = False  # Multi-task: the spec is shared.
     pretrained.dgi.dgi_loss_weight *= weight
     pretrained.dgi.discrimination_loss_weight *= weight
+    pretrained.dgi.neighbour_loss_weight *= weight
+    pretrained.dgi.sparsity_loss_weight *= weight
     mode, initial_weights = prepared.mode, encoder.get_weights()
     task, model_fn = {"dgi": pretrained.dgi, "dink": dink}, lambda _: encoder
 
