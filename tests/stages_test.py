@@ -436,5 +436,15 @@ class NodeSimilarityStagesTest(testing_utils.TestCase):
     with self.assertRaisesRegex(ValueError, "config.kmeans.restarts_by"):
       stages.prepare(_config(**{"kmeans.restarts_by": "labels"}), graph)
 
+  def test_node_rows_without_edges_are_refused_with_the_fix(self):
+    config = _config(**{"batch_size": 64,
+                        "pretrain.sparsity_loss_weight": 1.0})
+    prepared = stages.prepare(config, _graph())
+    with self.assertRaisesRegex(
+        ValueError, "sparsity_loss_weight need the edges of each training "
+        "input, and steps of 64 node rows per replica carry none. Set both "
+        "to 0, or train on the whole graph"):
+      stages.pretraining_task(config, prepared)
+
 if __name__ == "__main__":
   testing_utils.main()

@@ -563,6 +563,16 @@ def pretraining_task(config: ml_collections.ConfigDict,
                      prepared: Prepared) -> tasks.DeepGraphInfomaxTask:
   """Dink-Net's discrimination task, as `pretrain` trains it."""
   stacked = prepared.mode.stacks_views
+  pt = config.pretrain
+  if pt.get("neighbour_loss_weight") or pt.get("sparsity_loss_weight"):
+    try:
+      layers.self_edge_set(prepared.mode.spec, prepared.node_set_name)
+    except ValueError:
+      raise ValueError(
+          f"config.pretrain.neighbour_loss_weight and sparsity_loss_weight "
+          f"need the edges of each training input, and "
+          f"{prepared.mode.description} carry none. Set both to 0, or "
+          "train on the whole graph (unset config.batch_size).") from None
   return tasks.DeepGraphInfomaxTask(
       prepared.node_set_name, readout=prepared.mode.readout,
       augmentor=layers.DropFeatureColumns(
