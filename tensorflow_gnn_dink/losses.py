@@ -169,39 +169,44 @@ def node_similarity_terms(states: tf.Tensor,
   source = tf.cast(source, tf.int64)
   target = tf.cast(target, tf.int64)
   num_edges = tf.shape(source, out_type=tf.int64)[0]
-  real = None if real is None else tf.cast(real, dtype)
+  if view is not None:  # Rows of the view in the flat [N * views, dim].
+    views = tf.shape(states, out_type=tf.int64)[1]
+    states = tf.reshape(states, [-1, tf.shape(states)[-1]])
 
   def draw(count, offset):  # Uniform in [0, count), static shape.
     return tf.random.uniform([num_pairs], 0, tf.maximum(count, 1),
                              dtype=tf.int64,
                              seed=None if seed is None else seed + offset)
 
-  def rows(i):  # Gathered first: gradients touch only the drawn rows.
-    z = tf.gather(states, i)
-    if view is not None:
-      z = z[:, view]
-    return tf.math.l2_normalize(z, axis=-1)
-
-  def mean_similarity(i, j, weight, fn):
-    if real is not None:
-      weight *= tf.gather(real, i) * tf.gather(real, j)
-    return weighted_mean(fn(tf.reduce_sum(rows(i) * rows(j), axis=-1)),
-                         weight)
-
-  def neighbour():
+  def terms():
     e = draw(num_edges, 0)
-    s, t = tf.gather(source, e), tf.gather(target, e)
-    return 0.0 - mean_similarity(s, t, tf.ones([num_pairs], dtype),
-                                 lambda x: x)
-
-  def sparsity():
+    s, t = tf.cond(num_edges > 0,
+                   lambda: (tf.gather(source, e), tf.gather(target, e)),
+                   lambda: (tf.zeros_like(e), tf.zeros_like(e)))
     i, j = draw(num_nodes, 1), draw(num_nodes, 2)
-    return mean_similarity(
-        i, j, tf.cast(tf.not_equal(i, j), dtype),
-        lambda x: tf.sigmoid((x - threshold) / temperature))
+    def rows(nodes):  # Gathered: gradients touch the drawn rows only.
+      return tf.gather(states, nodes if view is None else
+                       nodes * views + view)
+
+    def inverse_norm(x):  # As l2_normalize.
+      return tf.math.rsqrt(tf.maximum(tf.reduce_sum(tf.square(x), -1),
+                                      1e-12))
+
+    first = rows(tf.concat([s, i], axis=0))  # The two ends of the edges
+    second = rows(tf.concat([t, j], axis=0))  # and of the node pairs.
+    cosine = (tf.reduce_sum(first * second, axis=-1) * inverse_norm(first) *
+              inverse_norm(second))
+    edge_cosine, pair_cosine = tf.split(cosine, 2)
+    edge_weight = tf.fill([num_pairs], tf.cast(num_edges > 0, dtype))
+    pair_weight = tf.cast(tf.not_equal(i, j), dtype)
+    if real is not None:
+      real_nodes = tf.cast(real, dtype)
+      edge_weight *= tf.gather(real_nodes, s) * tf.gather(real_nodes, t)
+      pair_weight *= tf.gather(real_nodes, i) * tf.gather(real_nodes, j)
+    return (0.0 - weighted_mean(edge_cosine, edge_weight),  # Not -0.0.
+            weighted_mean(tf.sigmoid((pair_cosine - threshold) / temperature),
+                          pair_weight))
 
   zero = tf.zeros([], dtype)
-  # Both branches of each cond have static shapes (XLA compiles both).
-  return (tf.cond(tf.logical_and(num_edges > 0, num_nodes > 0), neighbour,
-                  lambda: zero),
-          tf.cond(num_nodes > 1, sparsity, lambda: zero))
+  # Both branches have static shapes (XLA compiles both).
+  return tf.cond(num_nodes > 0, terms, lambda: (zero, zero))

@@ -310,7 +310,7 @@ BAD_FIELDS = (
     ("unknown_shrink", "finetune.shrink", "some",
      r"config.finetune.shrink must be one of \('all', 'assigned'\)"),
     ("nothing_pretrains", "pretrain.discrimination_loss_weight", 0.0,
-     "both 0: nothing would train the encoder"),
+     "sparsity_loss_weight are all 0: nothing would train the encoder"),
 )
 
 

@@ -310,11 +310,13 @@ def validate(config: ml_collections.ConfigDict) -> None:
                "finetune.dilation_loss_weight", "finetune.shrink_loss_weight",
                "finetune.discrimination_loss_weight"):
     _check_number(config, name, low=0.0)
-  if not (config.pretrain.dgi_loss_weight or
-          config.pretrain.discrimination_loss_weight):
+  if not any(pretraining_losses(config)[name] for name in (
+      "dgi_loss_weight", "discrimination_loss_weight",
+      "neighbour_loss_weight", "sparsity_loss_weight")):
     raise ValueError(
-        "config.pretrain.dgi_loss_weight and discrimination_loss_weight are "
-        "both 0: nothing would train the encoder. Set one above 0 (Dink-Net: "
+        "config.pretrain.dgi_loss_weight, discrimination_loss_weight, "
+        "neighbour_loss_weight and sparsity_loss_weight are all 0: nothing "
+        "would train the encoder. Set one above 0 (Dink-Net: "
         "discrimination_loss_weight=1).")
   if config.finetune.max_center_norm is not None:
     _check_number(config, "finetune.max_center_norm", low=0.0, positive=True)
