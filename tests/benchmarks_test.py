@@ -25,6 +25,7 @@ from tensorflow_gnn_dink.recipe import stages
 
 sys.path.insert(0, os.path.join(str(testing_utils.ROOT), "benchmarks"))
 import many_node_sets  # pylint: disable=g-import-not-at-top,g-bad-import-order
+import ns4gc_reference  # pylint: disable=g-import-not-at-top
 import plot_scale  # pylint: disable=g-import-not-at-top
 import seed_ensemble  # pylint: disable=g-import-not-at-top
 import selection_ceiling  # pylint: disable=g-import-not-at-top
@@ -233,6 +234,22 @@ class SeedEnsembleTest(testing_utils.TestCase):
     self.assertLen(rows, 2)
     self.assertIn("| csbm, ensembles of 2 (1) | ", rows[1])
     self.assertIn(f"{100 * both['ACC']:.2f} ± 0.00", rows[1])
+
+
+class NS4GCReferenceTest(testing_utils.TestCase):
+
+  def test_the_loss_falls_and_the_clusters_follow_the_blocks(self):
+    graph = data.make_csbm(num_nodes=150, n_clusters=3, num_features=100,
+                           words_per_node=10, seed=4)
+    settings = dict(ns4gc_reference.SETTINGS["cora"], epochs=60,
+                    dims=(32, 16))
+    z, losses = ns4gc_reference.train(graph, settings, seed=0)
+    self.assertEqual(z.shape, (150, 16))
+    np.testing.assert_allclose(np.linalg.norm(z, axis=1), 1.0, rtol=1e-5)
+    # Each step draws new views: the loss falls on average.
+    self.assertLess(np.mean(losses[-10:]), np.mean(losses[:10]) - 0.1)
+    out = ns4gc_reference.run(graph, settings, seed=0, n_clusters=3)
+    self.assertGreater(out["NMI"], 50.0)  # Percent; chance is near 0.
 
 
 class HeterogeneousBenchmarkTest(testing_utils.TestCase):
