@@ -69,11 +69,11 @@ def apply_settings(config, settings):
     if not sep or not hasattr(node, "get") or leaf not in node:
       raise ValueError(f"--set={setting}: expected NAME=VALUE with NAME a "
                        "config field, e.g. pretrain.steps=500.")
-    node[leaf] = _parsed(value)  # ConfigDict checks the field's type.
+    node[leaf] = parse_value(value)  # ConfigDict checks the field's type.
   return config
 
 
-def _parsed(value):
+def parse_value(value):
   """A Python literal (`500`, `5e-4`, `False`, `None`), else the string."""
   try:
     return ast.literal_eval(value)

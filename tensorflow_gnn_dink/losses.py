@@ -184,6 +184,7 @@ def node_similarity_terms(states: tf.Tensor,
                    lambda: (tf.gather(source, e), tf.gather(target, e)),
                    lambda: (tf.zeros_like(e), tf.zeros_like(e)))
     i, j = draw(num_nodes, 1), draw(num_nodes, 2)
+
     def rows(nodes):  # Gathered: gradients touch the drawn rows only.
       return tf.gather(states, nodes if view is None else
                        nodes * views + view)

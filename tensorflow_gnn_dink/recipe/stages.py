@@ -582,7 +582,6 @@ def pretraining_task(config: ml_collections.ConfigDict,
       svd_metrics=False, **config_lib.pretraining_losses(config))
 
 
-
 def pretrain(run: Run, prepared: Prepared) -> Pretrained:
   """Trains the encoder with Dink-Net's discrimination task.
 
@@ -629,9 +628,11 @@ def initialise_centres(run: Run, prepared: Prepared,
   """Chooses the pretraining epoch and the k-means centres, without labels.
 
   Every epoch's encoder (only the last `config.pretrain.candidates`; only
-  the last with `selection="last"`) is embedded and clustered by k-means;
-  the partition with the highest modularity wins and its encoder weights
-  are put back into `pretrained.encoder`.
+  the last with `selection="last"`) is embedded and clustered by k-means
+  (of its restarts, the highest-modularity partition, or the lowest-inertia
+  one with `kmeans.restarts_by="inertia"` or `selection="last"`); the
+  epoch whose partition has the highest modularity wins and its encoder
+  weights are put back into `pretrained.encoder`.
   """
   config, rule = run.config, run.config.selection
   edges = prepared.graph.edges
