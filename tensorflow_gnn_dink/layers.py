@@ -349,12 +349,14 @@ class DinkDiscriminationLogits(tf.keras.layers.Layer):
 
 @tf.keras.utils.register_keras_serializable(package=_PACKAGE)
 class NodeSimilarityTerms(tf.keras.layers.Layer):
-  """NS4GC's neighbour and sparsity terms of a node set's states, per example.
+  """NS4GC's node similarity terms of a node set's states, per example.
 
-  `call(graph, examples)` reads the node set's `feature_name` (of the first
-  view where the encoder stacks views, `[num_nodes, 2, dim]`) and the
-  adjacency of `edge_set_name`, which must join the node set to itself, and
-  returns `[num_examples, 2]`: the scalars (neighbour, sparsity) of
+  `call(graph, examples, second_graph=None)` reads the node set's
+  `feature_name` (of the first view where the encoder stacks views,
+  `[num_nodes, 2, dim]`; of `second_graph` too, the encoder's output for a
+  second view of the same graph, if given) and the adjacency of
+  `edge_set_name`, which must join the node set to itself, and returns
+  `[num_examples, 3]`: the scalars (alignment, neighbour, sparsity) of
   `losses.node_similarity_terms` repeated on every row of `examples` (the
   task's read-out), so that a per-example loss averages to them. Padding
   nodes (`real_nodes`) are left out of the draws.
@@ -383,7 +385,8 @@ class NodeSimilarityTerms(tf.keras.layers.Layer):
                 threshold=self._threshold, temperature=self._temperature,
                 seed=self._seed)
 
-  def call(self, graph: tfgnn.GraphTensor, examples: tf.Tensor) -> tf.Tensor:
+  def call(self, graph: tfgnn.GraphTensor, examples: tf.Tensor,
+           second_graph: Optional[tfgnn.GraphTensor] = None) -> tf.Tensor:
     _checks.check_edge_set(graph.edge_sets, self._edge_set_name)
     adjacency = graph.edge_sets[self._edge_set_name].adjacency
     ends = (adjacency.source_name, adjacency.target_name)
@@ -393,15 +396,17 @@ class NodeSimilarityTerms(tf.keras.layers.Layer):
           f"{ends[1]!r}; the node similarity terms need one that joins "
           f"{self._node_set_name!r} to itself.")
     states = graph.node_sets[self._node_set_name][self._feature_name]
-    neighbour, sparsity = losses.node_similarity_terms(
+    second = None if second_graph is None else second_graph.node_sets[
+        self._node_set_name][self._feature_name]
+    terms = losses.node_similarity_terms(
         states, adjacency.source, adjacency.target,
         num_pairs=self._num_pairs, threshold=self._threshold,
         temperature=self._temperature,
         real=real_nodes(graph, self._node_set_name), seed=self._seed,
         # Stacked views: the first is the clean one.
-        view=0 if states.shape.rank == 3 else None)
-    return tf.broadcast_to(tf.stack([neighbour, sparsity])[tf.newaxis],
-                           [tf.shape(examples)[0], 2])
+        view=0 if states.shape.rank == 3 else None, second_states=second)
+    return tf.broadcast_to(tf.stack(terms)[tf.newaxis],
+                           [tf.shape(examples)[0], 3])
 
 
 def self_edge_set(graph_spec: tfgnn.GraphTensorSpec, node_set_name: str,

@@ -123,22 +123,27 @@ def node_similarity_terms(states: tf.Tensor,
                           temperature: float = 0.1,
                           real: Optional[tf.Tensor] = None,
                           view: Optional[int] = None,
+                          second_states: Optional[tf.Tensor] = None,
                           seed: Optional[int] = None
-                          ) -> tuple[tf.Tensor, tf.Tensor]:
-  """NS4GC's neighbour and sparsity terms of one view, on sampled pairs.
+                          ) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
+  """NS4GC's alignment, neighbour and sparsity terms, on sampled pairs.
 
-  With `z_i` node `i`'s state scaled to unit length and `s_ij = z_i . z_j`
-  (the cosine similarity of nodes `i` and `j`), returns the scalars
+  With `z_i` node `i`'s state scaled to unit length, `z'_j` the same of
+  `second_states` (a second view of the same nodes; default: `states`
+  itself) and `s_ij = z_i . z'_j` (a cosine similarity), returns the
+  scalars
 
+    * alignment `= -mean s_ii` over the `num_pairs` nodes `i` drawn for
+      the sparsity term: the two views of a node made alike (0 without
+      `second_states`);
     * neighbour `= -mean s_st` over `num_pairs` edges `(s, t)` of `source`,
       `target` drawn uniformly with replacement: neighbours made alike;
     * sparsity `= mean sigmoid((s_ij - threshold) / temperature)` over
       `num_pairs` node pairs `i != j` drawn uniformly with replacement:
       other pairs made dissimilar, with no push below the threshold.
 
-  These are the neighbour and sparsity losses of NS4GC (Liu et al.,
-  "Reliable Node Similarity Matrix Guided Contrastive Graph Clustering",
-  TKDE 2024) with the similarity taken within one view, estimated from
+  These are the losses of NS4GC (Liu et al., "Reliable Node Similarity
+  Matrix Guided Contrastive Graph Clustering", TKDE 2024), estimated from
   `O(num_pairs * dim)` work on the drawn rows only (NS4GC builds the full
   `[N, N]` matrix), so that they scale to any graph; a random pair is a
   neighbour with probability about `degree / N`, which the estimate does
@@ -156,7 +161,9 @@ def node_similarity_terms(states: tf.Tensor,
     threshold: The similarity `s` above which a pair is pushed apart.
     temperature: The sigmoid's temperature `tau` (> 0).
     real: Optional `[num_nodes]` bool mask of real (not padding) nodes.
-    view: With stacked `states`, the index of the view to use.
+    view: With stacked `states`, the index of the view to use (of
+      `states`; `second_states` are `[num_nodes, dim]`).
+    second_states: Optional `[num_nodes, dim]` states of a second view.
     seed: Optional op seed of the draws.
   """
   if not (isinstance(num_pairs, int) and num_pairs > 0):
@@ -166,6 +173,8 @@ def node_similarity_terms(states: tf.Tensor,
   states = tf.convert_to_tensor(states)
   dtype = states.dtype
   num_nodes = tf.shape(states, out_type=tf.int64)[0]
+  if second_states is not None:
+    second_states = tf.convert_to_tensor(second_states, dtype)
   source = tf.cast(source, tf.int64)
   target = tf.cast(target, tf.int64)
   num_edges = tf.shape(source, out_type=tf.int64)[0]
@@ -189,25 +198,35 @@ def node_similarity_terms(states: tf.Tensor,
       return tf.gather(states, nodes if view is None else
                        nodes * views + view)
 
-    def inverse_norm(x):  # As l2_normalize.
-      return tf.math.rsqrt(tf.maximum(tf.reduce_sum(tf.square(x), -1),
-                                      1e-12))
+    def unit(x):  # As l2_normalize.
+      return x * tf.math.rsqrt(tf.maximum(
+          tf.reduce_sum(tf.square(x), -1, keepdims=True), 1e-12))
 
-    first = rows(tf.concat([s, i], axis=0))  # The two ends of the edges
-    second = rows(tf.concat([t, j], axis=0))  # and of the node pairs.
-    cosine = (tf.reduce_sum(first * second, axis=-1) * inverse_norm(first) *
-              inverse_norm(second))
+    first = unit(rows(tf.concat([s, i], axis=0)))  # The two ends of the
+    if second_states is None:  # edges and of the node pairs.
+      second = unit(rows(tf.concat([t, j], axis=0)))
+      alignment = tf.zeros([], dtype)
+    else:
+      second = unit(tf.gather(second_states, tf.concat([t, j, i], axis=0)))
+      second, aligned = tf.split(second, [2 * num_pairs, num_pairs])
+    cosine = tf.reduce_sum(first * second, axis=-1)
     edge_cosine, pair_cosine = tf.split(cosine, 2)
     edge_weight = tf.fill([num_pairs], tf.cast(num_edges > 0, dtype))
     pair_weight = tf.cast(tf.not_equal(i, j), dtype)
+    node_weight = tf.ones([num_pairs], dtype)
     if real is not None:
       real_nodes = tf.cast(real, dtype)
       edge_weight *= tf.gather(real_nodes, s) * tf.gather(real_nodes, t)
-      pair_weight *= tf.gather(real_nodes, i) * tf.gather(real_nodes, j)
-    return (0.0 - weighted_mean(edge_cosine, edge_weight),  # Not -0.0.
+      node_weight = tf.gather(real_nodes, i)
+      pair_weight *= node_weight * tf.gather(real_nodes, j)
+    if second_states is not None:
+      alignment = -weighted_mean(
+          tf.reduce_sum(first[num_pairs:] * aligned, axis=-1), node_weight)
+    return (0.0 + alignment,  # Not -0.0.
+            0.0 - weighted_mean(edge_cosine, edge_weight),
             weighted_mean(tf.sigmoid((pair_cosine - threshold) / temperature),
                           pair_weight))
 
   zero = tf.zeros([], dtype)
   # Both branches have static shapes (XLA compiles both).
-  return tf.cond(num_nodes > 0, terms, lambda: (zero, zero))
+  return tf.cond(num_nodes > 0, terms, lambda: (zero, zero, zero))

@@ -245,9 +245,10 @@ class DeepGraphInfomaxTask(contrastive_losses.ContrastiveLossTask):
       representations (TF-GNN's DGI; no loss);
     * `"discrimination_logits"`: `[batch, 2]` Dink-Net/GGD node logits, the
       sum of the linearly projected representation (labels `(1, 0)`);
-    * `"node_similarity"`, only with a neighbour or sparsity loss weight:
-      `[batch, 2]`, NS4GC's neighbour and sparsity terms of the clean view
-      (`layers.NodeSimilarityTerms`) on every row.
+    * `"node_similarity"`, only with an alignment, neighbour or sparsity
+      loss weight: `[batch, 3]`, NS4GC's terms (`layers.NodeSimilarityTerms`)
+      on every row: of the clean view, or with `second_augmentor` between
+      the clean view and a second one.
 
   Stacked views (`stacked_views=True`): `preprocess` returns one graph, the
   (augmented) clean one with a random permutation of the nodes as the node
@@ -270,9 +271,14 @@ class DeepGraphInfomaxTask(contrastive_losses.ContrastiveLossTask):
   similarity terms (if any) theirs, `neighbour_loss_weight` and
   `sparsity_loss_weight`: the encoder then also learns that neighbours are
   alike and that random pairs of nodes are not (NS4GC's losses on
-  sampled pairs of one view; they need the node set's edges to itself,
+  sampled pairs; they need the node set's edges to itself,
   `edge_set_name`, and read the whole node set's states, so sampled
-  subgraphs contribute their sampled edges). An output whose weight
+  subgraphs contribute their sampled edges). With `second_augmentor`,
+  `preprocess` adds a third graph, a second positive view augmented
+  independently of the first (NS4GC's two views), and
+  `alignment_loss_weight` weighs the agreement of each node's two views;
+  the similarities are then taken across the views, as NS4GC does. An
+  output whose weight
   is 0 when the model is built is still computed and reported, but not
   backpropagated (the same gradients, less work). All layer names carry the
   task's `name`, so several such tasks can share a model.
@@ -304,6 +310,8 @@ class DeepGraphInfomaxTask(contrastive_losses.ContrastiveLossTask):
                stacked_views: bool = False,
                neighbour_loss_weight: float = 0.0,
                sparsity_loss_weight: float = 0.0,
+               alignment_loss_weight: float = 0.0,
+               second_augmentor: Optional[tf.keras.layers.Layer] = None,
                similarity_pairs: int = 4096,
                sparsity_threshold: float = 0.6,
                sparsity_temperature: float = 0.1,
@@ -343,6 +351,12 @@ class DeepGraphInfomaxTask(contrastive_losses.ContrastiveLossTask):
         with `ShuffleNodeRows(seed=seed)` instead.
       neighbour_loss_weight: Weight of NS4GC's neighbour term (0: none).
       sparsity_loss_weight: Weight of NS4GC's sparsity term (0: none).
+      alignment_loss_weight: Weight of NS4GC's alignment term (0: none);
+        needs `second_augmentor`.
+      second_augmentor: Optional layer making a second positive view from
+        the input graph, independently of `augmentor` (e.g.
+        `DropFeatureColumns` with another seed); needs
+        `stacked_views=False`.
       similarity_pairs: How many edges and node pairs each step draws for
         the node similarity terms (`losses.node_similarity_terms`).
       sparsity_threshold: The similarity above which random pairs are
@@ -386,7 +400,9 @@ class DeepGraphInfomaxTask(contrastive_losses.ContrastiveLossTask):
         name=f"{self._name}_discrimination")
     for weight_name, weight in (("neighbour_loss_weight",
                                  neighbour_loss_weight),
-                                ("sparsity_loss_weight", sparsity_loss_weight)):
+                                ("sparsity_loss_weight", sparsity_loss_weight),
+                                ("alignment_loss_weight",
+                                 alignment_loss_weight)):
       if not (isinstance(weight, (int, float)) and math.isfinite(weight) and
               weight >= 0):
         raise ValueError(f"{weight_name} must be a finite number >= 0, got "
@@ -395,6 +411,13 @@ class DeepGraphInfomaxTask(contrastive_losses.ContrastiveLossTask):
     # either is above 0 then decides whether the terms are computed.
     self.neighbour_loss_weight = float(neighbour_loss_weight)
     self.sparsity_loss_weight = float(sparsity_loss_weight)
+    self.alignment_loss_weight = float(alignment_loss_weight)
+    if alignment_loss_weight and second_augmentor is None:
+      raise ValueError(
+          "alignment_loss_weight > 0 aligns two positive views: pass "
+          "second_augmentor=... (e.g. DropFeatureColumns(rate, seed=...) "
+          "with another seed than the augmentor's).")
+    self._second_augmentor = second_augmentor
     self._edge_set_name = edge_set_name
     self._similarity_kwargs = dict(
         feature_name=feature_name, num_pairs=similarity_pairs,
@@ -404,8 +427,9 @@ class DeepGraphInfomaxTask(contrastive_losses.ContrastiveLossTask):
         node_set_name, "", **self._similarity_kwargs)
 
   @property
-  def _similarity_weights(self) -> tuple[float, float]:
-    return (self.neighbour_loss_weight, self.sparsity_loss_weight)
+  def _similarity_weights(self) -> tuple[float, float, float]:
+    return (self.alignment_loss_weight, self.neighbour_loss_weight,
+            self.sparsity_loss_weight)
 
   @property
   def name(self) -> str:
@@ -421,6 +445,10 @@ class DeepGraphInfomaxTask(contrastive_losses.ContrastiveLossTask):
     """
     n = _num_examples(inputs, self._node_set_name, self._readout_mode)
     clean = inputs if self._augmentor is None else self._augmentor(inputs)
+    if self._second_augmentor is not None and self.stacked_views:
+      raise ValueError(
+          "DeepGraphInfomaxTask(second_augmentor=...) makes three views, "
+          "which the encoder takes one by one: set stacked_views=False.")
     if self.stacked_views:
       node_set = clean.node_sets[self._node_set_name]
       x = (clean.replace_features(node_sets={self._node_set_name: {
@@ -430,6 +458,8 @@ class DeepGraphInfomaxTask(contrastive_losses.ContrastiveLossTask):
               real=layers.real_nodes(clean, self._node_set_name))}}),)
     else:
       x = (clean, self._corruptor(clean))
+      if self._second_augmentor is not None:
+        x += (self._second_augmentor(inputs),)
     y = {
         "predictions": _pseudo_labels(n, (0, 1)),
         "representations": _empty_labels(n),
@@ -476,15 +506,17 @@ class DeepGraphInfomaxTask(contrastive_losses.ContrastiveLossTask):
     weights = layers.real_examples(args[0], self._node_set_name,
                                    self._readout_mode)
     if not self.stacked_views:
-      if len(args) != 2:
+      views = 2 if self._second_augmentor is None else 3
+      if len(args) != views:
         raise ValueError(
             f"DeepGraphInfomaxTask predicts from the clean and the corrupted "
-            f"graph, got {len(args)} graphs.")
+            f"graph{' and the second view' if views == 3 else ''}, got "
+            f"{len(args)} graphs.")
       clean = tf.keras.layers.Layer(name=self._representations_layer_name)(
           self._readout(args[0]))
       return self._with_similarity(
           self._contrast(clean, self._readout(args[1]), weights), args[0],
-          clean)
+          clean, args[2] if views == 3 else None)
     if len(args) != 1:
       raise ValueError(
           f"DeepGraphInfomaxTask(stacked_views=True) predicts from one graph "
@@ -506,7 +538,9 @@ class DeepGraphInfomaxTask(contrastive_losses.ContrastiveLossTask):
                                  args[0], clean)
 
   def _with_similarity(self, outputs: dict[str, Any], graph: GraphTensor,
-                       examples: tf.Tensor) -> dict[str, Any]:
+                       examples: tf.Tensor,
+                       second: Optional[GraphTensor] = None
+                       ) -> dict[str, Any]:
     """`outputs` and, with a node similarity weight, `"node_similarity"`."""
     if not any(self._similarity_weights):
       return outputs
@@ -514,7 +548,7 @@ class DeepGraphInfomaxTask(contrastive_losses.ContrastiveLossTask):
                                          self._edge_set_name)
     terms = layers.NodeSimilarityTerms(
         self._node_set_name, edge_set_name, **self._similarity_kwargs,
-        name=f"{self._name}_similarity_terms")(graph, examples)
+        name=f"{self._name}_similarity_terms")(graph, examples, second)
     return {**outputs, **_named({"node_similarity": terms}, self._name)}
 
   def _contrast(self, clean: tf.Tensor, corrupted: tf.Tensor,

@@ -441,8 +441,8 @@ class NodeSimilarityStagesTest(testing_utils.TestCase):
                         "pretrain.sparsity_loss_weight": 1.0})
     prepared = stages.prepare(config, _graph())
     with self.assertRaisesRegex(
-        ValueError, "sparsity_loss_weight need the edges of each training "
-        "input, and steps of 64 node rows per replica carry none. Set both "
+        ValueError, "alignment_loss_weight need the edges of each training "
+        "input, and steps of 64 node rows per replica carry none. Set them "
         "to 0, or train on the whole graph"):
       stages.pretraining_task(config, prepared)
 

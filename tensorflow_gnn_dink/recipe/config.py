@@ -70,12 +70,14 @@ def default_config() -> ml_collections.ConfigDict:
   # clusters (None: every epoch; each costs an embedding pass over all nodes).
   # neighbour/sparsity_loss_weight: NS4GC's node similarity terms on
   # `similarity_pairs` sampled edges and node pairs per step (0: Dink-Net's
-  # discrimination alone); see `DeepGraphInfomaxTask`.
+  # discrimination alone); alignment_loss_weight > 0 adds a second positive
+  # view (other dropped columns) and NS4GC's alignment of the two, the
+  # similarities then taken across the views; see `DeepGraphInfomaxTask`.
   config.pretrain = ml_collections.ConfigDict(dict(
       steps=200, learning_rate=1e-3, feature_drop_rate=0.2,
       dgi_loss_weight=0.0, discrimination_loss_weight=1.0,
       neighbour_loss_weight=0.0, sparsity_loss_weight=0.0,
-      similarity_pairs=4096, sparsity_threshold=0.6,
+      alignment_loss_weight=0.0, similarity_pairs=4096, sparsity_threshold=0.6,
       sparsity_temperature=0.1,
       candidates=config_dict.placeholder(int)))
 
@@ -187,6 +189,8 @@ FIELD_HELP = {
                                       "(neighbours made alike; 0: none)",
     "pretrain.sparsity_loss_weight": "weight of NS4GC's sparsity term "
                                      "(random pairs pushed apart; 0: none)",
+    "pretrain.alignment_loss_weight": "weight of NS4GC's alignment of two "
+                                      "positive views (0: one view)",
     "pretrain.similarity_pairs": "edges and node pairs drawn per step for "
                                  "the node similarity terms",
     "pretrain.sparsity_threshold": "similarity above which random pairs are "
@@ -307,15 +311,18 @@ def validate(config: ml_collections.ConfigDict) -> None:
                "pretrain.discrimination_loss_weight",
                "pretrain.neighbour_loss_weight",
                "pretrain.sparsity_loss_weight",
+               "pretrain.alignment_loss_weight",
                "finetune.dilation_loss_weight", "finetune.shrink_loss_weight",
                "finetune.discrimination_loss_weight"):
     _check_number(config, name, low=0.0)
   if not any(pretraining_losses(config)[name] for name in (
       "dgi_loss_weight", "discrimination_loss_weight",
-      "neighbour_loss_weight", "sparsity_loss_weight")):
+      "neighbour_loss_weight", "sparsity_loss_weight",
+      "alignment_loss_weight")):
     raise ValueError(
         "config.pretrain.dgi_loss_weight, discrimination_loss_weight, "
-        "neighbour_loss_weight and sparsity_loss_weight are all 0: nothing "
+        "neighbour_loss_weight, sparsity_loss_weight and "
+        "alignment_loss_weight are all 0: nothing "
         "would train the encoder. Set one above 0 (Dink-Net: "
         "discrimination_loss_weight=1).")
   if config.finetune.max_center_norm is not None:
@@ -381,6 +388,7 @@ def pretraining_losses(config: ml_collections.ConfigDict) -> dict[str, Any]:
       discrimination_loss_weight=pt.discrimination_loss_weight,
       neighbour_loss_weight=pt.get("neighbour_loss_weight", 0.0),
       sparsity_loss_weight=pt.get("sparsity_loss_weight", 0.0),
+      alignment_loss_weight=pt.get("alignment_loss_weight", 0.0),
       similarity_pairs=pt.get("similarity_pairs", 4096),
       sparsity_threshold=pt.get("sparsity_threshold", 0.6),
       sparsity_temperature=pt.get("sparsity_temperature", 0.1))

@@ -654,7 +654,10 @@ def cluster_samples(samples_dir: str, config: ml_collections.ConfigDict, *,
       node_set, seed=config.seed, svd_metrics=False,
       **config_lib.pretraining_losses(config),
       augmentor=layers.DropFeatureColumns(pt.feature_drop_rate,
-                                          seed=config.seed))
+                                          seed=config.seed),
+      second_augmentor=layers.DropFeatureColumns(
+          pt.feature_drop_rate, seed=config.seed + 1)
+      if pt.get("alignment_loss_weight") else None)
   train({"dgi": dgi}, pt, "pretrain")
   ft = config.finetune
   smoothing_edge_set = own[0] if own else None
@@ -689,6 +692,7 @@ def cluster_samples(samples_dir: str, config: ml_collections.ConfigDict, *,
       dgi.discrimination_loss_weight *= ft.discrimination_loss_weight
       dgi.neighbour_loss_weight *= ft.discrimination_loss_weight
       dgi.sparsity_loss_weight *= ft.discrimination_loss_weight
+      dgi.alignment_loss_weight *= ft.discrimination_loss_weight
       task["dgi"] = dgi
     train(task, ft, "finetune")
     if not config_lib.frozen_encoder(config):

@@ -562,16 +562,19 @@ def _fit(run: Run, stage: str, stage_config: ml_collections.ConfigDict, *,
 def pretraining_task(config: ml_collections.ConfigDict,
                      prepared: Prepared) -> tasks.DeepGraphInfomaxTask:
   """Dink-Net's discrimination task, as `pretrain` trains it."""
-  stacked = prepared.mode.stacks_views
   pt = config.pretrain
-  if pt.get("neighbour_loss_weight") or pt.get("sparsity_loss_weight"):
+  # A second positive view: three graphs, which the encoder takes one by one.
+  aligned = bool(pt.get("alignment_loss_weight"))
+  stacked = prepared.mode.stacks_views and not aligned
+  if (pt.get("neighbour_loss_weight") or pt.get("sparsity_loss_weight") or
+      aligned):
     try:
       layers.self_edge_set(prepared.mode.spec, prepared.node_set_name)
     except ValueError:
       raise ValueError(
-          f"config.pretrain.neighbour_loss_weight and sparsity_loss_weight "
-          f"need the edges of each training input, and "
-          f"{prepared.mode.description} carry none. Set both to 0, or "
+          f"config.pretrain.neighbour_loss_weight, sparsity_loss_weight and "
+          f"alignment_loss_weight need the edges of each training input, and "
+          f"{prepared.mode.description} carry none. Set them to 0, or "
           "train on the whole graph (unset config.batch_size).") from None
   return tasks.DeepGraphInfomaxTask(
       prepared.node_set_name, readout=prepared.mode.readout,
@@ -579,6 +582,8 @@ def pretraining_task(config: ml_collections.ConfigDict,
           rate=config.pretrain.feature_drop_rate, seed=config.seed),
       corruptor=None if stacked else prepared.mode.corruptor(config.seed),
       stacked_views=stacked, seed=config.seed,
+      second_augmentor=layers.DropFeatureColumns(
+          rate=pt.feature_drop_rate, seed=config.seed + 1) if aligned else None,
       svd_metrics=False, **config_lib.pretraining_losses(config))
 
 
@@ -753,6 +758,7 @@ def finetune(run: Run, prepared: Prepared, pretrained: Pretrained,
     pretrained.dgi.discrimination_loss_weight *= weight
     pretrained.dgi.neighbour_loss_weight *= weight
     pretrained.dgi.sparsity_loss_weight *= weight
+    pretrained.dgi.alignment_loss_weight *= weight
     mode, initial_weights = prepared.mode, encoder.get_weights()
     task, model_fn = {"dgi": pretrained.dgi, "dink": dink}, lambda _: encoder
 
