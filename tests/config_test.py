@@ -49,6 +49,7 @@ DEFAULTS = {
     "pretrain.candidates": (None, int),
     "pretrain.neighbour_loss_weight": (0.0, float),
     "pretrain.sparsity_loss_weight": (0.0, float),
+    "pretrain.alignment_loss_weight": (0.0, float),
     "pretrain.similarity_pairs": (4096, int),
     "pretrain.sparsity_threshold": (0.6, float),
     "pretrain.sparsity_temperature": (0.1, float),
@@ -310,7 +311,7 @@ BAD_FIELDS = (
     ("unknown_shrink", "finetune.shrink", "some",
      r"config.finetune.shrink must be one of \('all', 'assigned'\)"),
     ("nothing_pretrains", "pretrain.discrimination_loss_weight", 0.0,
-     "sparsity_loss_weight are all 0: nothing would train the encoder"),
+     "alignment_loss_weight are all 0: nothing would train the encoder"),
 )
 
 

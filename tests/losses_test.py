@@ -172,15 +172,20 @@ class WeightedMeanTest(testing_utils.TestCase):
     self.assertEqual(float(losses.weighted_mean(empty, tf.zeros([0]))), 0.0)
 
 
-def np_similarity_terms(states, edges, threshold=0.6, temperature=0.1):
-  """NS4GC's terms over every edge and every pair `i != j`, in float64."""
-  z = np.asarray(states, np.float64)
-  z = z / np.linalg.norm(z, axis=1, keepdims=True)
-  s = z @ z.T
+def np_similarity_terms(states, edges, threshold=0.6, temperature=0.1,
+                        second=None):
+  """NS4GC's terms over every node, edge and pair `i != j`, in float64."""
+  def unit(x):
+    x = np.asarray(x, np.float64)
+    return x / np.linalg.norm(x, axis=1, keepdims=True)
+  z = unit(states)
+  s = z @ (z if second is None else unit(second)).T
   n = len(z)
   off_diagonal = ~np.eye(n, dtype=bool)
   sigmoid = 1.0 / (1.0 + np.exp(-(s - threshold) / temperature))
-  return -s[edges[0], edges[1]].mean(), sigmoid[off_diagonal].mean()
+  alignment = 0.0 if second is None else -np.diag(s).mean()
+  return (alignment, -s[edges[0], edges[1]].mean(),
+          sigmoid[off_diagonal].mean())
 
 
 class NodeSimilarityTermsTest(testing_utils.TestCase):
@@ -220,19 +225,27 @@ class NodeSimilarityTermsTest(testing_utils.TestCase):
                         np_similarity_terms(self.states, self.edges),
                         atol=5e-3)
 
+  def test_alignment_and_similarities_across_two_views(self):
+    second = self.states + np.random.default_rng(1).normal(
+        size=self.states.shape).astype(np.float32)
+    got = self.terms(self.states, self.edges, second_states=second)
+    self.assertAllClose(got, np_similarity_terms(self.states, self.edges,
+                                                 second=second), atol=5e-3)
+    self.assertLess(got[0], -0.3)  # The two views of a node are alike.
+
   def test_nothing_to_draw_gives_zero(self):
     no_edges = np.zeros((2, 0), np.int64)
     self.assertEqual(self.terms(np.zeros((0, 5), np.float32), no_edges),
-                     [0.0, 0.0])
-    neighbour, sparsity = self.terms(self.states, no_edges)
-    self.assertEqual(neighbour, 0.0)
+                     [0.0, 0.0, 0.0])
+    alignment, neighbour, sparsity = self.terms(self.states, no_edges)
+    self.assertEqual((alignment, neighbour), (0.0, 0.0))
     self.assertGreater(sparsity, 0.0)
-    self.assertEqual(self.terms(self.states[:1], no_edges), [0.0, 0.0])
+    self.assertEqual(self.terms(self.states[:1], no_edges), [0.0, 0.0, 0.0])
 
   def test_gradients_pull_neighbours_together_and_push_pairs_apart(self):
     states = tf.Variable(self.states)
     with tf.GradientTape() as tape:
-      neighbour, sparsity = losses.node_similarity_terms(
+      _, neighbour, sparsity = losses.node_similarity_terms(
           states, self.edges[0], self.edges[1], num_pairs=4096, seed=2)
       total = neighbour + sparsity
     grads = tape.gradient(total, states)

@@ -407,7 +407,10 @@ class JointFinetuneTest(testing_utils.TestCase):
 class NodeSimilarityStagesTest(testing_utils.TestCase):
   """Pretraining with NS4GC's terms; k-means restarts chosen by inertia."""
 
-  def test_terms_train_the_encoder_and_inertia_chooses_restarts(self):
+  @testing_utils.parameterized.named_parameters(
+      ("one_view", 0.0), ("two_views_aligned", 1.0))
+  def test_terms_train_the_encoder_and_inertia_chooses_restarts(
+      self, alignment):
     graph = _graph()
 
     def pretrain(**changes):
@@ -422,7 +425,9 @@ class NodeSimilarityStagesTest(testing_utils.TestCase):
     config, run, prepared, pretrained = pretrain(**{
         "pretrain.neighbour_loss_weight": 1.0,
         "pretrain.sparsity_loss_weight": 1.0,
+        "pretrain.alignment_loss_weight": alignment,
         "kmeans.restarts_by": "inertia"})
+    self.assertEqual(pretrained.dgi.stacked_views, not alignment)
     # The same seed and views: only the terms can move the weights apart.
     self.assertNotAllClose(pretrained.weights[-1][0], plain.weights[-1][0])
     initialised = stages.initialise_centres(run, prepared, pretrained)

@@ -246,7 +246,7 @@ class NodeSimilarityTest(testing_utils.TestCase):
     gnn = dink.make_gcn_model_fn(hidden_units=8, seed=0)(views[0].spec)
     out = task.predict(*[gnn(v) for v in views])
     terms = out["node_similarity"].numpy()
-    self.assertEqual(terms.shape, (40, 2))
+    self.assertEqual(terms.shape, (40, 3))
     self.assertAllClose(terms, np.tile(terms[:1], (40, 1)))
     # The terms of the clean view's states (the first of stacked views).
     states = gnn(views[0]).node_sets["nodes"][tfgnn.HIDDEN_STATE].numpy()
@@ -255,12 +255,45 @@ class NodeSimilarityTest(testing_utils.TestCase):
     z = np_normalize(clean.astype(np.float64))
     sim = z @ z.T
     off_diagonal = ~np.eye(40, dtype=bool)
-    expected = [-sim[edges.source.numpy(), edges.target.numpy()].mean(),
+    expected = [0.0,
+                -sim[edges.source.numpy(), edges.target.numpy()].mean(),
                 (1 / (1 + np.exp(-(sim - 0.3) / 0.1)))[off_diagonal].mean()]
     self.assertAllClose(terms[0], expected, atol=5e-3)
     loss = task.losses()["node_similarity"](labels["node_similarity"],
                                             out["node_similarity"])
-    self.assertAllClose(loss, 2.0 * terms[0, 0] + 0.5 * terms[0, 1])
+    self.assertAllClose(loss, 2.0 * terms[0, 1] + 0.5 * terms[0, 2])
+
+  def test_second_view_is_aligned_with_the_first(self):
+    _, graph = testing_utils.small_graph(num_nodes=40)
+    task = dink.DeepGraphInfomaxTask(
+        "nodes", readout="all_nodes", seed=5,
+        augmentor=dink.DropFeatureColumns(rate=0.5, seed=1),
+        second_augmentor=dink.DropFeatureColumns(rate=0.5, seed=2),
+        alignment_loss_weight=3.0, similarity_pairs=200_000)
+    views, labels = task.preprocess(graph)
+    self.assertLen(views, 3)  # Clean, corrupted, second positive view.
+    first = views[0].node_sets["nodes"]["feat"].numpy()
+    second = views[2].node_sets["nodes"]["feat"].numpy()
+    self.assertFalse(np.array_equal(first == 0, second == 0))
+    gnn = dink.make_gcn_model_fn(hidden_units=8, seed=0)(views[0].spec)
+    outputs = [gnn(v) for v in views]
+    out = task.predict(*outputs)
+    terms = out["node_similarity"].numpy()
+    z1, z2 = (np_normalize(o.node_sets["nodes"][tfgnn.HIDDEN_STATE].numpy()
+                           .astype(np.float64)) for o in (outputs[0],
+                                                          outputs[2]))
+    edges = graph.edge_sets["edges"].adjacency
+    sim = z1 @ z2.T
+    self.assertAllClose(
+        terms[0, :2],
+        [-np.diag(sim).mean(),
+         -sim[edges.source.numpy(), edges.target.numpy()].mean()],
+        atol=5e-3)
+    loss = task.losses()["node_similarity"](labels["node_similarity"],
+                                            out["node_similarity"])
+    self.assertAllClose(loss, 3.0 * terms[0, 0])
+    with self.assertRaisesRegex(ValueError, "and the second view, got 2"):
+      task.predict(*outputs[:2])
     self.assertEqual(task.metrics()["node_similarity"], ())
 
   def test_without_weights_the_task_is_unchanged(self):
@@ -299,6 +332,13 @@ class NodeSimilarityTest(testing_utils.TestCase):
     with self.assertRaisesRegex(ValueError, "neighbour_loss_weight must be a "
                                 "finite number >= 0"):
       dink.DeepGraphInfomaxTask("nodes", neighbour_loss_weight=-1.0)
+    with self.assertRaisesRegex(ValueError, "pass second_augmentor="):
+      dink.DeepGraphInfomaxTask("nodes", alignment_loss_weight=1.0)
+    stacked = dink.DeepGraphInfomaxTask(
+        "nodes", stacked_views=True, alignment_loss_weight=1.0,
+        second_augmentor=dink.DropFeatureColumns(rate=0.2, seed=1))
+    with self.assertRaisesRegex(ValueError, "set stacked_views=False"):
+      stacked.preprocess(testing_utils.small_graph(num_nodes=20)[1])
     with self.assertRaisesRegex(ValueError, "num_pairs must be a positive"):
       dink.DeepGraphInfomaxTask("nodes", sparsity_loss_weight=1.0,
                                 similarity_pairs=0)
