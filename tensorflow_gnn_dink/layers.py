@@ -374,9 +374,7 @@ class NodeSimilarityTerms(tf.keras.layers.Layer):
     self._threshold = threshold
     self._temperature = temperature
     self._seed = seed
-    losses.node_similarity_terms(  # Checks the arguments now.
-        tf.zeros([0, 1]), tf.zeros([0], tf.int64), tf.zeros([0], tf.int64),
-        num_pairs=num_pairs, threshold=threshold, temperature=temperature)
+    losses.check_similarity_arguments(num_pairs, temperature)
 
   def get_config(self):
     return dict(super().get_config(), node_set_name=self._node_set_name,

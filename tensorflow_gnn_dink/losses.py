@@ -114,6 +114,15 @@ def shrink_loss(z: tf.Tensor,
                        sample_weight)
 
 
+def check_similarity_arguments(num_pairs: int, temperature: float) -> None:
+  """ValueError unless `num_pairs` is an int > 0 and `temperature` > 0."""
+  if not (isinstance(num_pairs, int) and not isinstance(num_pairs, bool) and
+          num_pairs > 0):
+    raise ValueError(f"num_pairs must be a positive int, got {num_pairs!r}.")
+  if not (isinstance(temperature, (int, float)) and temperature > 0):
+    raise ValueError(f"temperature must be > 0, got {temperature!r}.")
+
+
 def node_similarity_terms(states: tf.Tensor,
                           source: tf.Tensor,
                           target: tf.Tensor,
@@ -166,10 +175,7 @@ def node_similarity_terms(states: tf.Tensor,
     second_states: Optional `[num_nodes, dim]` states of a second view.
     seed: Optional op seed of the draws.
   """
-  if not (isinstance(num_pairs, int) and num_pairs > 0):
-    raise ValueError(f"num_pairs must be a positive int, got {num_pairs!r}.")
-  if not temperature > 0:
-    raise ValueError(f"temperature must be > 0, got {temperature!r}.")
+  check_similarity_arguments(num_pairs, temperature)
   states = tf.convert_to_tensor(states)
   dtype = states.dtype
   num_nodes = tf.shape(states, out_type=tf.int64)[0]

@@ -423,8 +423,8 @@ class DeepGraphInfomaxTask(contrastive_losses.ContrastiveLossTask):
         feature_name=feature_name, num_pairs=similarity_pairs,
         threshold=sparsity_threshold, temperature=sparsity_temperature,
         seed=seed)
-    layers.NodeSimilarityTerms(  # Checks the arguments now.
-        node_set_name, "", **self._similarity_kwargs)
+    losses_lib.check_similarity_arguments(similarity_pairs,
+                                          sparsity_temperature)
 
   @property
   def _similarity_weights(self) -> tuple[float, float, float]:
