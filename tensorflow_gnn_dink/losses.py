@@ -208,8 +208,9 @@ def node_similarity_terms(states: tf.Tensor,
       return x * tf.math.rsqrt(tf.maximum(
           tf.reduce_sum(tf.square(x), -1, keepdims=True), 1e-12))
 
-    first = unit(rows(tf.concat([s, i], axis=0)))  # The two ends of the
-    if second_states is None:  # edges and of the node pairs.
+    # The first and the second ends of the drawn edges and node pairs.
+    first = unit(rows(tf.concat([s, i], axis=0)))
+    if second_states is None:
       second = unit(rows(tf.concat([t, j], axis=0)))
       alignment = tf.zeros([], dtype)
     else:
