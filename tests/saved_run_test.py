@@ -1,6 +1,7 @@
 """A finished run used again: predict, evaluate and export from its model."""
 import testing_utils  # First: Keras 2 before TensorFlow.
 
+import json
 import os
 
 import numpy as np
@@ -90,6 +91,22 @@ class RestoreTest(testing_utils.TestCase):
       saved_run.load_config(empty)
     with self.assertRaisesRegex(ValueError, "is not a directory"):
       saved_run.load_config(os.path.join(empty, "nosuch"))
+
+  def test_a_run_from_before_a_field_existed_reads_its_default(self):
+    model_dir = self.create_tempdir().full_path
+    config = _config(seed=3)
+    record = config.to_dict()
+    del record["kmeans"]["restarts_by"]  # Added after such runs were made.
+    del record["pretrain"]["similarity_pairs"]
+    with open(os.path.join(model_dir, "run.json"), "w") as f:
+      json.dump({"config": record}, f)
+    for name in ("results.json", "checkpoint/model.index"):
+      os.makedirs(os.path.dirname(os.path.join(model_dir, name)),
+                  exist_ok=True)
+      open(os.path.join(model_dir, name), "w").close()
+    loaded = saved_run.load_config(model_dir)
+    self.assertEqual(config_lib.flatten(loaded), config_lib.flatten(config))
+    config_lib.validate(loaded)
 
 
 if __name__ == "__main__":

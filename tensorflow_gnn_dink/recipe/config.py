@@ -315,10 +315,10 @@ def validate(config: ml_collections.ConfigDict) -> None:
                "finetune.dilation_loss_weight", "finetune.shrink_loss_weight",
                "finetune.discrimination_loss_weight"):
     _check_number(config, name, low=0.0)
-  if not any(pretraining_losses(config)[name] for name in (
-      "dgi_loss_weight", "discrimination_loss_weight",
-      "neighbour_loss_weight", "sparsity_loss_weight",
-      "alignment_loss_weight")):
+  pt = config.pretrain
+  if not any((pt.dgi_loss_weight, pt.discrimination_loss_weight,
+              pt.neighbour_loss_weight, pt.sparsity_loss_weight,
+              pt.alignment_loss_weight)):
     raise ValueError(
         "config.pretrain.dgi_loss_weight, discrimination_loss_weight, "
         "neighbour_loss_weight, sparsity_loss_weight and "
@@ -329,7 +329,7 @@ def validate(config: ml_collections.ConfigDict) -> None:
     _check_number(config, "finetune.max_center_norm", low=0.0, positive=True)
   _checks.check_one_of(config.finetune.shrink, ("all", "assigned"),
                        "config.finetune.shrink")
-  _checks.check_one_of(config.kmeans.get("restarts_by", "modularity"),
+  _checks.check_one_of(config.kmeans.restarts_by,
                        ("modularity", "inertia"), "config.kmeans.restarts_by")
   _checks.check_one_of(config.model.encoder, ENCODERS, "config.model.encoder")
   _checks.check_one_of(config.synthetic.kind, ("csbm", "citation"),
@@ -386,9 +386,9 @@ def pretraining_losses(config: ml_collections.ConfigDict) -> dict[str, Any]:
   return dict(
       dgi_loss_weight=pt.dgi_loss_weight,
       discrimination_loss_weight=pt.discrimination_loss_weight,
-      neighbour_loss_weight=pt.get("neighbour_loss_weight", 0.0),
-      sparsity_loss_weight=pt.get("sparsity_loss_weight", 0.0),
-      alignment_loss_weight=pt.get("alignment_loss_weight", 0.0),
-      similarity_pairs=pt.get("similarity_pairs", 4096),
-      sparsity_threshold=pt.get("sparsity_threshold", 0.6),
-      sparsity_temperature=pt.get("sparsity_temperature", 0.1))
+      neighbour_loss_weight=pt.neighbour_loss_weight,
+      sparsity_loss_weight=pt.sparsity_loss_weight,
+      alignment_loss_weight=pt.alignment_loss_weight,
+      similarity_pairs=pt.similarity_pairs,
+      sparsity_threshold=pt.sparsity_threshold,
+      sparsity_temperature=pt.sparsity_temperature)

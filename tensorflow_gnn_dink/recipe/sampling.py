@@ -657,7 +657,7 @@ def cluster_samples(samples_dir: str, config: ml_collections.ConfigDict, *,
                                           seed=config.seed),
       second_augmentor=layers.DropFeatureColumns(
           pt.feature_drop_rate, seed=config.seed + 1)
-      if pt.get("alignment_loss_weight") else None)
+      if pt.alignment_loss_weight else None)
   train({"dgi": dgi}, pt, "pretrain")
   ft = config.finetune
   smoothing_edge_set = own[0] if own else None

@@ -18,6 +18,7 @@ import ml_collections
 import numpy as np
 import tensorflow as tf
 
+from tensorflow_gnn_dink.recipe import config as config_lib
 from tensorflow_gnn_dink.recipe import data
 from tensorflow_gnn_dink.recipe import evaluation
 from tensorflow_gnn_dink.recipe import heterogeneous
@@ -53,7 +54,11 @@ def load_config(model_dir: str) -> ml_collections.ConfigDict:
                                                     dict):
     raise ValueError(f"{model_dir}/{model_dir_lib.RUN_FILE} is not a run "
                      "record: train again there with --overwrite.")
-  return ml_collections.ConfigDict(record["config"])
+  # On the current defaults: a field added since the run was trained takes
+  # its default, which keeps the behaviour of the code that trained it.
+  config = config_lib.default_config()
+  config.update(record["config"])
+  return config
 
 
 def read_graph(config: ml_collections.ConfigDict,

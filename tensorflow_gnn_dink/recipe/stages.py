@@ -564,10 +564,9 @@ def pretraining_task(config: ml_collections.ConfigDict,
   """Dink-Net's discrimination task, as `pretrain` trains it."""
   pt = config.pretrain
   # A second positive view: three graphs, which the encoder takes one by one.
-  aligned = bool(pt.get("alignment_loss_weight"))
+  aligned = bool(pt.alignment_loss_weight)
   stacked = prepared.mode.stacks_views and not aligned
-  if (pt.get("neighbour_loss_weight") or pt.get("sparsity_loss_weight") or
-      aligned):
+  if pt.neighbour_loss_weight or pt.sparsity_loss_weight or aligned:
     try:
       layers.self_edge_set(prepared.mode.spec, prepared.node_set_name)
     except ValueError:
@@ -647,8 +646,8 @@ def initialise_centres(run: Run, prepared: Prepared,
     candidates = candidates[-1:]
   elif config.pretrain.get("candidates"):
     candidates = candidates[-config.pretrain.candidates:]
-  restarts_by_modularity = rule == "modularity" and config.kmeans.get(
-      "restarts_by", "modularity") == "modularity"
+  restarts_by_modularity = (rule == "modularity" and
+                            config.kmeans.restarts_by == "modularity")
   record_file = os.path.join(run.model_dir, "initialise_centres.npz")
   seconds = progress.Timings()
   if os.path.exists(record_file):  # Chosen before the run was interrupted.
