@@ -426,6 +426,15 @@ class DeepGraphInfomaxTask(contrastive_losses.ContrastiveLossTask):
     losses_lib.check_similarity_arguments(similarity_pairs,
                                           sparsity_temperature)
 
+  def scale_loss_weights(self, factor: float) -> None:
+    """Multiplies every loss weight by `factor` (a pipeline keeping this
+    task beside another at a lower weight; read when the model is built)."""
+    self.dgi_loss_weight *= factor
+    self.discrimination_loss_weight *= factor
+    self.neighbour_loss_weight *= factor
+    self.sparsity_loss_weight *= factor
+    self.alignment_loss_weight *= factor
+
   @property
   def _similarity_weights(self) -> tuple[float, float, float]:
     return (self.alignment_loss_weight, self.neighbour_loss_weight,

@@ -688,11 +688,7 @@ def cluster_samples(samples_dir: str, config: ml_collections.ConfigDict, *,
         **clustering_kwargs)
     task = {"dink": clustering}
     if not config_lib.frozen_encoder(config):
-      dgi.dgi_loss_weight *= ft.discrimination_loss_weight
-      dgi.discrimination_loss_weight *= ft.discrimination_loss_weight
-      dgi.neighbour_loss_weight *= ft.discrimination_loss_weight
-      dgi.sparsity_loss_weight *= ft.discrimination_loss_weight
-      dgi.alignment_loss_weight *= ft.discrimination_loss_weight
+      dgi.scale_loss_weights(ft.discrimination_loss_weight)
       task["dgi"] = dgi
     train(task, ft, "finetune")
     if not config_lib.frozen_encoder(config):

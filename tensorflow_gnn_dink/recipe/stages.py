@@ -753,11 +753,7 @@ def finetune(run: Run, prepared: Prepared, pretrained: Pretrained,
                             **_smoothing_kwargs(prepared))
     weight = config.finetune.discrimination_loss_weight
     pretrained.dgi.stacked_views = False  # Multi-task: the spec is shared.
-    pretrained.dgi.dgi_loss_weight *= weight
-    pretrained.dgi.discrimination_loss_weight *= weight
-    pretrained.dgi.neighbour_loss_weight *= weight
-    pretrained.dgi.sparsity_loss_weight *= weight
-    pretrained.dgi.alignment_loss_weight *= weight
+    pretrained.dgi.scale_loss_weights(weight)
     mode, initial_weights = prepared.mode, encoder.get_weights()
     task, model_fn = {"dgi": pretrained.dgi, "dink": dink}, lambda _: encoder
 
