@@ -82,6 +82,16 @@ def check_one_of(value: Any, allowed: Collection[Any], name: str) -> Any:
   return value
 
 
+# The GCN's activations (`encoders.make_gcn_model_fn`): PReLU (Dink-Net's)
+# or a Keras activation name ("linear": none, as NS4GC's).
+ACTIVATIONS = ("prelu", "linear", "relu", "selu", "elu", "tanh")
+
+
+def check_activation(activation: str, name: str = "activation") -> str:
+  """Returns `activation` if one of `ACTIVATIONS`; else ValueError."""
+  return check_one_of(activation, ACTIVATIONS, name)
+
+
 def check_node_set(node_set_names: Collection[str], node_set_name: str) -> None:
   """Raises ValueError if `node_set_name` is not among the graph's node sets."""
   if node_set_name not in node_set_names:

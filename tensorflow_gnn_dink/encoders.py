@@ -1,7 +1,8 @@
 """Encoders (base GNNs) for the runner's `model_fn`.
 
 Dink-Net's encoder is one GCN layer with a PReLU activation on a homogeneous
-graph with symmetric edges: `make_gcn_model_fn` builds it on the graph, and
+graph with symmetric edges (`activation="prelu"`; NS4GC's has none,
+`activation="linear"`): `make_gcn_model_fn` builds it on the graph, and
 `make_gcn_rows_model_fn` builds the same function, with the same weights, on
 precomputed rows of `A_hat X` (for batches of independent node rows). For
 graphs with many node and edge sets, `make_model_zoo_fn` builds an encoder
@@ -32,8 +33,9 @@ def make_gcn_model_fn(
     num_layers: int = 1,
     seed: int | None = None,
     input_width: int | None = None,
+    activation: str = "prelu",
 ) -> Callable[[tfgnn.GraphTensorSpec], tf.keras.Model]:
-  """Returns a `model_fn` building a GCN + PReLU encoder for `runner.run`.
+  """Returns a `model_fn` building a GCN encoder for `runner.run`.
 
   The model maps a GraphTensor with node feature `feature_name` to the same
   graph with node feature `tfgnn.HIDDEN_STATE` of size `hidden_units`, after
@@ -59,7 +61,11 @@ def make_gcn_model_fn(
     seed: Seed of the kernel initializers (None: random).
     input_width: The number of feature columns; required for a sparse
       feature.
+    activation: After each layer: "prelu" (Dink-Net's; slopes start at
+      0.25) or a Keras activation name ("linear": none, as NS4GC's); one of
+      `ACTIVATIONS`.
   """
+  make_activation = _activation_fn(activation)
 
   def model_fn(graph_spec: tfgnn.GraphTensorSpec) -> tf.keras.Model:
     _check_feature(graph_spec, node_set_name, feature_name, input_width)
@@ -69,9 +75,6 @@ def make_gcn_model_fn(
     for i in range(num_layers):
       initializer = tf.keras.initializers.GlorotUniform(
           seed=None if seed is None else seed + i)
-      prelu = layers.PReLU(
-          alpha_initializer=tf.keras.initializers.Constant(0.25),
-          name=f"prelu_{i}")
       # The activation is the NodeSetUpdate's next state (not a MapFeatures,
       # which is bound to the feature names it was built with): the model
       # takes graphs with and without `layers.NEGATIVE_VIEW_ROWS`.
@@ -82,7 +85,7 @@ def make_gcn_model_fn(
                   kernel_initializer=initializer,
                   node_feature=feature_name if i == 0 else tfgnn.HIDDEN_STATE,
                   input_width=input_width if i == 0 else None)},
-              next_state=_ActivatedNextState(prelu),
+              next_state=_ActivatedNextState(make_activation(i)),
               node_input_feature=None)},
           name=f"gcn_{i}")(graph)
     return tf.keras.Model(inputs, graph)
@@ -97,18 +100,21 @@ def make_gcn_rows_model_fn(
     hidden_units: int = 512,
     seed: int | None = None,
     input_width: int | None = None,
+    activation: str = "prelu",
 ) -> Callable[[tfgnn.GraphTensorSpec], tf.keras.Model]:
   """Returns a `model_fn` for a one-layer GCN trained on `A_hat X` rows.
 
-  The model is `PReLU(x W + b)` per node, for node features `feature_name`
+  The model is `activation(x W + b)` per node (default PReLU), for node features `feature_name`
   that already hold `A_hat X` (e.g. the recipe's
   `propagation.gcn_input_rows`), dense or held sparse (`sparse`; then give
   `input_width`): the same function, with the same weights in the same order
-  (kernel, bias, PReLU slopes), as one layer of `make_gcn_model_fn` on the
+  (kernel, bias, PReLU slopes), as one layer of `make_gcn_model_fn` (same
+  `activation`) on the
   graph itself, so `gcn_model.set_weights(rows_model.get_weights())` carries
   a model trained on rows over to the graph (and to serving). Edges, if any,
   are ignored.
   """
+  make_activation = _activation_fn(activation)
 
   def model_fn(graph_spec: tfgnn.GraphTensorSpec) -> tf.keras.Model:
     width = _check_feature(graph_spec, node_set_name, feature_name,
@@ -118,16 +124,12 @@ def make_gcn_rows_model_fn(
         hidden_units, feature_name=feature_name, input_width=width,
         kernel_initializer=tf.keras.initializers.GlorotUniform(seed=seed),
         name="gcn_0_dense")
-    prelu = layers.PReLU(
-        alpha_initializer=tf.keras.initializers.Constant(0.25),
-        name="prelu_0")
-
     graph = tfgnn.keras.layers.MapFeatures(
         node_sets_fn=lambda node_set, node_set_name: {
             tfgnn.HIDDEN_STATE: dense(node_set.features)},
         name="initial_states")(inputs)
     graph = tfgnn.keras.layers.MapFeatures(
-        node_sets_fn=_activate(node_set_name, prelu),
+        node_sets_fn=_activate(node_set_name, make_activation(0)),
         name="activation_0")(graph)
     return tf.keras.Model(inputs, graph)
 
@@ -267,6 +269,20 @@ def _check_feature(graph_spec: tfgnn.GraphTensorSpec, node_set_name: str,
     raise ValueError(f"Node feature {feature_name!r} of {node_set_name!r} "
                      "needs a static number of columns.")
   return width
+
+
+ACTIVATIONS = _checks.ACTIVATIONS
+
+
+def _activation_fn(activation: str) -> Callable[[int], tf.keras.layers.Layer]:
+  """The activation layer of layer `i`, for `activation` (checked now)."""
+  _checks.check_activation(activation)
+  if activation == "prelu":
+    return lambda i: layers.PReLU(
+        alpha_initializer=tf.keras.initializers.Constant(0.25),
+        name=f"prelu_{i}")
+  return lambda i: tf.keras.layers.Activation(activation,
+                                              name=f"{activation}_{i}")
 
 
 def _activate(target: str, activation: tf.keras.layers.Layer):

@@ -44,6 +44,37 @@ class GcnModelFnTest(testing_utils.TestCase):
     out = gcn(graph_tensor)
     self.assertAllClose(hidden_state(out), h, rtol=1e-4, atol=1e-4)
 
+  def test_other_activations_match_numpy(self):
+    graph, graph_tensor = testing_utils.small_graph(seed=3, num_nodes=40)
+    a_hat = testing_utils.np_normalized_adjacency(graph.edges, graph.num_nodes)
+    for activation, np_fn in (("linear", lambda x: x),
+                              ("relu", lambda x: np.maximum(x, 0.0)),
+                              ("tanh", np.tanh)):
+      gcn = dink.make_gcn_model_fn(hidden_units=5, num_layers=2, seed=0,
+                                   activation=activation)(graph_tensor.spec)
+      weights = random_weights(gcn, seed=2)
+      self.assertLen(weights, 4, msg=activation)  # No PReLU slopes.
+      gcn.set_weights(weights)
+      k0, b0, k1, b1 = [w.astype(np.float64) for w in weights]
+      h = np_fn(a_hat @ np_fn(a_hat @ graph.features @ k0 + b0) @ k1 + b1)
+      self.assertAllClose(hidden_state(gcn(graph_tensor)), h, rtol=1e-4,
+                          atol=1e-4, msg=activation)
+      rows = {"feat": a_hat @ graph.features}
+      row_graph = dink.NodeRowsDatasetProvider(
+          {k: v.astype(np.float32) for k, v in rows.items()}, 8).to_graph(
+              {k: tf.constant(v, tf.float32) for k, v in rows.items()})
+      rows_model = dink.make_gcn_rows_model_fn(
+          hidden_units=5, seed=0, activation=activation)(row_graph.spec)
+      rows_model.set_weights(weights[:2])
+      self.assertAllClose(hidden_state(rows_model(row_graph)),
+                          np_fn(rows["feat"] @ k0 + b0), rtol=1e-4, atol=1e-4)
+    with self.assertRaisesRegex(
+        ValueError, r"activation must be one of \('prelu', 'linear'.*"
+        r"got 'swish'"):
+      dink.make_gcn_model_fn(activation="swish")
+    with self.assertRaisesRegex(ValueError, "got 'swish'"):
+      dink.make_gcn_rows_model_fn(activation="swish")
+
   def test_seed_fixes_the_initial_weights(self):
     _, graph_tensor = testing_utils.small_graph(num_nodes=30)
     def weights(seed):

@@ -58,8 +58,10 @@ def default_config() -> ml_collections.ConfigDict:
   # (`encoders.MODEL_ZOO`: vanilla_mpnn, mt_albis, hgt, graph_sage) over
   # every node and edge set, with its own hyperparameters in `hparams`
   # (e.g. reduce_type="mean"; see `encoders.make_model_zoo_fn`).
+  # activation: the GCN's, after each layer (`encoders.ACTIVATIONS`):
+  # "prelu" (Dink-Net's) or "linear" (none, as NS4GC's).
   config.model = ml_collections.ConfigDict(dict(
-      encoder="auto", hidden_units=512, num_layers=1,
+      encoder="auto", hidden_units=512, num_layers=1, activation="prelu",
       hparams=ml_collections.ConfigDict()))
 
   # Embedding for clustering: L2-normalised h + A_hat^steps h.
@@ -175,6 +177,8 @@ FIELD_HELP = {
                      "vanilla_mpnn, mt_albis, hgt, graph_sage",
     "model.hidden_units": "encoder width",
     "model.num_layers": "GCN layers",
+    "model.activation": "the GCN's activation: 'prelu' (Dink-Net) or "
+                        "'linear' (none, NS4GC), relu, selu, elu, tanh",
     "embedding.propagation_steps": "hops p of the clustering embedding "
                                    "normalize(h + A^p h)",
     "pretrain.steps": "pretraining steps (discrimination task)",
@@ -332,6 +336,7 @@ def validate(config: ml_collections.ConfigDict) -> None:
   _checks.check_one_of(config.kmeans.restarts_by,
                        ("modularity", "inertia"), "config.kmeans.restarts_by")
   _checks.check_one_of(config.model.encoder, ENCODERS, "config.model.encoder")
+  _checks.check_activation(config.model.activation, "config.model.activation")
   _checks.check_one_of(config.synthetic.kind, ("csbm", "citation"),
                        "config.synthetic.kind")
   if config.get("fanouts") is not None:

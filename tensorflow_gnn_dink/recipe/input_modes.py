@@ -86,7 +86,7 @@ class InputMode(abc.ABC):
         node_set_name=NODE_SET, edge_set_name=EDGE_SET, feature_name=FEATURE,
         hidden_units=config.model.hidden_units,
         num_layers=config.model.num_layers, seed=config.seed,
-        input_width=input_width)
+        input_width=input_width, activation=config.model.activation)
 
   @abc.abstractmethod
   def build_encoder(self) -> tf.keras.Model:
@@ -377,7 +377,7 @@ class NodeRows(InputMode):
     self._rows_fn = encoders.make_gcn_rows_model_fn(
         node_set_name=NODE_SET, feature_name=FEATURE,
         hidden_units=config.model.hidden_units, seed=config.seed,
-        input_width=input_width)
+        input_width=input_width, activation=config.model.activation)
 
   def build_encoder(self) -> tf.keras.Model:
     return self._rows_fn(self.spec)

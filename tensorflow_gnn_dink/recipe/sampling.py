@@ -602,7 +602,8 @@ def cluster_samples(samples_dir: str, config: ml_collections.ConfigDict, *,
     encoder_fn = encoders.make_gcn_model_fn(
         node_set_name=node_set, edge_set_name=own[0], feature_name=FEATURE,
         hidden_units=config.model.hidden_units, num_layers=layers_needed,
-        seed=config.seed, input_width=input_width(samples_dir, node_set))
+        seed=config.seed, input_width=input_width(samples_dir, node_set),
+        activation=config.model.activation)
   else:  # Messages from the sampled neighbours towards the root.
     encoder_fn = encoders.make_model_zoo_fn(
         encoder_name, hidden_units=config.model.hidden_units,
