@@ -98,15 +98,39 @@ class RestoreTest(testing_utils.TestCase):
     record = config.to_dict()
     del record["kmeans"]["restarts_by"]  # Added after such runs were made.
     del record["pretrain"]["similarity_pairs"]
-    with open(os.path.join(model_dir, "run.json"), "w") as f:
-      json.dump({"config": record}, f)
-    for name in ("results.json", "checkpoint/model.index"):
-      os.makedirs(os.path.dirname(os.path.join(model_dir, name)),
-                  exist_ok=True)
-      open(os.path.join(model_dir, name), "w").close()
+    _write_run(model_dir, record)
     loaded = saved_run.load_config(model_dir)
     self.assertEqual(config_lib.flatten(loaded), config_lib.flatten(config))
     config_lib.validate(loaded)
+
+  def test_a_run_from_before_a_default_changed_keeps_its_behaviour(self):
+    """A field absent from an older run takes what that run did instead."""
+    model_dir = self.create_tempdir().full_path
+    config = _config(seed=3)
+    record = config.to_dict()
+    for name in config_lib.FORMER_DEFAULTS:
+      parent, _, leaf = name.rpartition(".")
+      del record[parent][leaf]
+    _write_run(model_dir, record)
+    loaded = config_lib.flatten(saved_run.load_config(model_dir))
+    self.assertEqual(loaded["model.activation"], "prelu")
+    self.assertEqual(loaded["kmeans.restarts_by"], "modularity")
+    for name, value in config_lib.FORMER_DEFAULTS.items():
+      self.assertEqual(loaded[name], value, msg=name)
+    # A field the run has is its own, whatever FORMER_DEFAULTS says.
+    record["model"]["activation"] = "tanh"
+    _write_run(model_dir, record)
+    self.assertEqual(
+        saved_run.load_config(model_dir).model.activation, "tanh")
+
+
+def _write_run(model_dir, record):
+  """The files of a finished run with config `record` (empty checkpoint)."""
+  with open(os.path.join(model_dir, "run.json"), "w") as f:
+    json.dump({"config": record}, f)
+  for name in ("results.json", "checkpoint/model.index"):
+    os.makedirs(os.path.dirname(os.path.join(model_dir, name)), exist_ok=True)
+    open(os.path.join(model_dir, name), "w").close()
 
 
 if __name__ == "__main__":

@@ -263,6 +263,42 @@ def flatten(config: Any, prefix: str = "") -> dict[str, Any]:
   return flat
 
 
+# What a run made before a field existed did in its place: the field's value
+# for a saved run whose config lacks it (`saved_config`), where the default
+# has changed since.
+FORMER_DEFAULTS = {
+    "model.activation": "prelu",
+    "pretrain.neighbour_loss_weight": 0.0,
+    "pretrain.sparsity_loss_weight": 0.0,
+    "pretrain.alignment_loss_weight": 0.0,
+    "kmeans.restarts_by": "modularity",
+}
+
+
+def saved_config(saved: Mapping[str, Any]) -> ml_collections.ConfigDict:
+  """The config of a run saved as `saved` (its `to_dict()`), completed.
+
+  A field the run's config lacks (it was added later) takes the value that
+  keeps the behaviour of the code that made the run: `FORMER_DEFAULTS`,
+  else its current default.
+  """
+  config = default_config()
+  config.update(saved)
+  for name, value in FORMER_DEFAULTS.items():
+    if not _has(saved, name):
+      parent, _, leaf = name.rpartition(".")
+      _value(config, parent)[leaf] = value
+  return config
+
+
+def _has(saved: Mapping[str, Any], name: str) -> bool:
+  for part in name.split("."):
+    if not isinstance(saved, Mapping) or part not in saved:
+      return False
+    saved = saved[part]
+  return True
+
+
 def _value(config: ml_collections.ConfigDict, name: str) -> Any:
   value: Any = config
   for part in name.split("."):

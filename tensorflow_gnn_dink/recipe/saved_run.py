@@ -54,11 +54,8 @@ def load_config(model_dir: str) -> ml_collections.ConfigDict:
                                                     dict):
     raise ValueError(f"{model_dir}/{model_dir_lib.RUN_FILE} is not a run "
                      "record: train again there with --overwrite.")
-  # On the current defaults: a field added since the run was trained takes
-  # its default, which keeps the behaviour of the code that trained it.
-  config = config_lib.default_config()
-  config.update(record["config"])
-  return config
+  # A field added since the run was trained keeps that code's behaviour.
+  return config_lib.saved_config(record["config"])
 
 
 def read_graph(config: ml_collections.ConfigDict,
