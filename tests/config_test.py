@@ -48,13 +48,13 @@ DEFAULTS = {
     "pretrain.dgi_loss_weight": (0.0, float),
     "pretrain.discrimination_loss_weight": (1.0, float),
     "pretrain.candidates": (None, int),
-    "pretrain.neighbour_loss_weight": (0.0, float),
-    "pretrain.sparsity_loss_weight": (0.0, float),
-    "pretrain.alignment_loss_weight": (0.0, float),
+    "pretrain.neighbour_loss_weight": (1.0, float),
+    "pretrain.sparsity_loss_weight": (1.0, float),
+    "pretrain.alignment_loss_weight": (1.0, float),
     "pretrain.similarity_pairs": (4096, int),
     "pretrain.sparsity_threshold": (0.6, float),
     "pretrain.sparsity_temperature": (0.1, float),
-    "kmeans.restarts_by": ("modularity", str),
+    "kmeans.restarts_by": ("inertia", str),
     "kmeans.n_init": (10, int),
     "kmeans.max_iter": (300, int),
     "kmeans.batch_size": (None, int),
@@ -114,6 +114,9 @@ OVERRIDES = {
         "finetune.steps": 100,
         "kmeans.n_init": 3,
         "kmeans.sample_size": 65536,
+        "pretrain.neighbour_loss_weight": 0.0,
+        "pretrain.sparsity_loss_weight": 0.0,
+        "pretrain.alignment_loss_weight": 0.0,
         "steps_per_epoch": 500,
         "pretrain.candidates": 1,
         "synthetic.num_nodes": 200_000,
@@ -313,8 +316,6 @@ BAD_FIELDS = (
      r"config.finetune.max_center_norm must be a number > 0.0"),
     ("unknown_shrink", "finetune.shrink", "some",
      r"config.finetune.shrink must be one of \('all', 'assigned'\)"),
-    ("nothing_pretrains", "pretrain.discrimination_loss_weight", 0.0,
-     "alignment_loss_weight are all 0: nothing would train the encoder"),
 )
 
 
@@ -323,6 +324,16 @@ class ValidateTest(testing_utils.TestCase):
   @parameterized.parameters(*_config_file_names())
   def test_shipped_configs_are_valid(self, name):
     config_lib.validate(_load_config_file(name))
+
+  def test_no_pretraining_loss_is_refused(self):
+    config = config_lib.default_config()
+    config.update_from_flattened_dict({
+        f"pretrain.{name}_loss_weight": 0.0 for name in (
+            "dgi", "discrimination", "neighbour", "sparsity", "alignment")})
+    with self.assertRaisesRegex(
+        ValueError, "alignment_loss_weight are all 0: nothing would train "
+        "the encoder"):
+      config_lib.validate(config)
 
   @parameterized.named_parameters(*BAD_FIELDS)
   def test_bad_field_is_refused(self, field, value, message):

@@ -202,6 +202,14 @@ class InputModesTest(testing_utils.TestCase):
     big = dict(num_nodes=10**9, num_edges=10**10, num_features=128)
     self.assertGreater(input_modes.full_graph_bytes(
         config, **big, feature_nonzeros=None), 10**12)
+    # A second positive view (alignment, the default) holds more.
+    for nonzeros in (None, 10**10):
+      self.assertGreater(
+          input_modes.full_graph_bytes(config, **big,
+                                       feature_nonzeros=nonzeros),
+          input_modes.full_graph_bytes(
+              _config(**{"pretrain.alignment_loss_weight": 0.0}), **big,
+              feature_nonzeros=nonzeros))
     with self.assertRaisesRegex(
         ValueError, r"needs about \d+.*GiB.*config.batch_size=8192.*"
         r"config.model.hidden_units.*feature_format='sparse'.*"

@@ -444,11 +444,19 @@ class NodeSimilarityStagesTest(testing_utils.TestCase):
   def test_node_rows_without_edges_are_refused_with_the_fix(self):
     config = _config(**{"batch_size": 64,
                         "pretrain.sparsity_loss_weight": 1.0})
-    prepared = stages.prepare(config, _graph())
-    with self.assertRaisesRegex(
-        ValueError, "alignment_loss_weight need the edges of each training "
-        "input, and steps of 64 node rows per replica carry none. Set them "
-        "to 0, or train on the whole graph"):
+    message = (
+        r"alignment_loss_weight \(NS4GC's terms, on by default\) need the "
+        r"edges of each training input, and steps of 64 node rows per "
+        r"replica carry none. Set them to 0 \(--config.pretrain."
+        r"neighbour_loss_weight=0 .*configs/large_graph.py does\), or train "
+        r"on the whole graph")
+    with self.assertRaisesRegex(ValueError, message):  # Before the rows.
+      stages.prepare(config, _graph())
+    prepared = stages.prepare(_config(**{
+        "batch_size": 64, **{f"pretrain.{name}_loss_weight": 0.0 for name in
+                             ("neighbour", "sparsity", "alignment")}}),
+                              _graph())
+    with self.assertRaisesRegex(ValueError, message):
       stages.pretraining_task(config, prepared)
 
 if __name__ == "__main__":

@@ -67,19 +67,21 @@ def default_config() -> ml_collections.ConfigDict:
   # Embedding for clustering: L2-normalised h + A_hat^steps h.
   config.embedding = ml_collections.ConfigDict(dict(propagation_steps=5))
 
-  # Stage 1: discrimination (clean vs. feature-dropped + row-shuffled graph).
+  # Stage 1: Dink-Net's discrimination (clean vs. feature-dropped +
+  # row-shuffled graph) and NS4GC's node similarity terms.
   # candidates: how many of the last epochs the selection embeds and
   # clusters (None: every epoch; each costs an embedding pass over all nodes).
-  # neighbour/sparsity_loss_weight: NS4GC's node similarity terms on
-  # `similarity_pairs` sampled edges and node pairs per step (0: Dink-Net's
-  # discrimination alone); alignment_loss_weight > 0 adds a second positive
-  # view (other dropped columns) and NS4GC's alignment of the two, the
-  # similarities then taken across the views; see `DeepGraphInfomaxTask`.
+  # neighbour/sparsity_loss_weight: NS4GC's terms on `similarity_pairs`
+  # sampled edges and node pairs per step; alignment_loss_weight > 0 adds a
+  # second positive view (other dropped columns) and NS4GC's alignment of
+  # the two, the similarities then taken across the views; see
+  # `DeepGraphInfomaxTask`. All three 0: Dink-Net's discrimination alone.
+  # The terms need the edges of each training input (not node rows).
   config.pretrain = ml_collections.ConfigDict(dict(
       steps=200, learning_rate=1e-3, feature_drop_rate=0.2,
       dgi_loss_weight=0.0, discrimination_loss_weight=1.0,
-      neighbour_loss_weight=0.0, sparsity_loss_weight=0.0,
-      alignment_loss_weight=0.0, similarity_pairs=4096, sparsity_threshold=0.6,
+      neighbour_loss_weight=1.0, sparsity_loss_weight=1.0,
+      alignment_loss_weight=1.0, similarity_pairs=4096, sparsity_threshold=0.6,
       sparsity_temperature=0.1,
       candidates=config_dict.placeholder(int)))
 
@@ -92,7 +94,7 @@ def default_config() -> ml_collections.ConfigDict:
   # partition's "modularity" or by k-means' own "inertia".
   config.kmeans = ml_collections.ConfigDict(dict(
       n_init=10, max_iter=300, batch_size=config_dict.placeholder(int),
-      sample_size=config_dict.placeholder(int), restarts_by="modularity"))
+      sample_size=config_dict.placeholder(int), restarts_by="inertia"))
 
   # Stage 3: fine-tune the centres with dilation + shrink, as Dink-Net's
   # official code does (embeddings detached; its discrimination weight 1e-10

@@ -471,12 +471,20 @@ def full_graph_bytes(config: ml_collections.ConfigDict, num_nodes: int,
                      num_edges: int, num_features: int,
                      feature_nonzeros: Optional[int]) -> int:
   """Estimated peak memory of full-graph training (`feature_nonzeros`: None
-  for dense features)."""
-  states = _STATES_PER_NODE * num_nodes * config.model.hidden_units * 4
+  for dense features).
+
+  Fitted with two views (clean and negative); a second positive view
+  (`config.pretrain.alignment_loss_weight`) adds half again of the states
+  and feature copies (scaled, not fitted).
+  """
+  views = 1.5 if config.pretrain.get("alignment_loss_weight") else 1.0
+  states = int(views * _STATES_PER_NODE * num_nodes
+               * config.model.hidden_units * 4)
   if feature_nonzeros is None:
-    features = _DENSE_FEATURE_COPIES * num_nodes * num_features * 4
+    features = int(views * _DENSE_FEATURE_COPIES * num_nodes
+                   * num_features * 4)
   else:
-    features = _COPIES_PER_NONZERO * feature_nonzeros * 12
+    features = int(views * _COPIES_PER_NONZERO * feature_nonzeros * 12)
   edges = _COPIES_PER_NONZERO * (num_edges + num_nodes) * 20
   return _BASELINE_BYTES + states + features + edges
 
