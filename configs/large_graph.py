@@ -18,12 +18,10 @@ from tensorflow_gnn_dink.recipe import config as config_lib
 
 def get_config():
   config = config_lib.default_config()
-  config.batch_size = 8192  # Node rows per replica and step.
-  # Node rows carry no edges: Dink-Net's discrimination alone (NS4GC's terms
-  # need each input's edges; on sampled subgraphs, config.fanouts, they run).
-  config.pretrain.neighbour_loss_weight = 0.0
-  config.pretrain.sparsity_loss_weight = 0.0
-  config.pretrain.alignment_loss_weight = 0.0
+  # Node rows per replica and step. They carry no edges: Dink-Net's
+  # discrimination alone (NS4GC's terms, config.pretrain.*_loss_weight=None,
+  # are off on such inputs).
+  config.batch_size = 8192
   config.model.hidden_units = 256
   config.pretrain.steps = 1000
   config.pretrain.learning_rate = 1e-3

@@ -96,8 +96,8 @@ class RestoreTest(testing_utils.TestCase):
     model_dir = self.create_tempdir().full_path
     config = _config(seed=3)
     record = config.to_dict()
-    del record["kmeans"]["restarts_by"]  # Added after such runs were made.
-    del record["pretrain"]["similarity_pairs"]
+    del record["pretrain"]["similarity_pairs"]  # Added after such runs.
+    del record["pretrain"]["sparsity_threshold"]
     _write_run(model_dir, record)
     loaded = saved_run.load_config(model_dir)
     self.assertEqual(config_lib.flatten(loaded), config_lib.flatten(config))

@@ -441,23 +441,36 @@ class NodeSimilarityStagesTest(testing_utils.TestCase):
     with self.assertRaisesRegex(ValueError, "config.kmeans.restarts_by"):
       stages.prepare(_config(**{"kmeans.restarts_by": "labels"}), graph)
 
-  def test_node_rows_without_edges_are_refused_with_the_fix(self):
+  def test_similarity_terms_are_on_where_the_inputs_have_edges(self):
+    """Left None (the default), NS4GC's terms are 1 on the whole graph and
+    0 on node rows; set on node rows, they are refused naming the fix."""
+    graph = _graph()
+    terms = ("neighbour", "sparsity", "alignment")
+    full = stages.pretraining_task(_config(), stages.prepare(_config(),
+                                                              graph))
+    rows_config = _config(batch_size=64)
+    rows = stages.pretraining_task(rows_config,
+                                   stages.prepare(rows_config, graph))
+    for term in terms:
+      self.assertEqual(getattr(full, f"{term}_loss_weight"), 1.0, msg=term)
+      self.assertEqual(getattr(rows, f"{term}_loss_weight"), 0.0, msg=term)
+    self.assertFalse(full.stacked_views)  # A second positive view.
     config = _config(**{"batch_size": 64,
                         "pretrain.sparsity_loss_weight": 1.0})
     message = (
-        r"alignment_loss_weight \(NS4GC's terms, on by default\) need the "
-        r"edges of each training input, and steps of 64 node rows per "
-        r"replica carry none. Set them to 0 \(--config.pretrain."
-        r"neighbour_loss_weight=0 .*configs/large_graph.py does\), or train "
-        r"on the whole graph")
+        r"alignment_loss_weight \(NS4GC's terms\) need the edges of each "
+        r"training input, and steps of 64 node rows per replica carry none. "
+        r"Leave them unset \(None: off on such inputs\) or 0, or train on "
+        r"the whole graph")
     with self.assertRaisesRegex(ValueError, message):  # Before the rows.
-      stages.prepare(config, _graph())
-    prepared = stages.prepare(_config(**{
-        "batch_size": 64, **{f"pretrain.{name}_loss_weight": 0.0 for name in
-                             ("neighbour", "sparsity", "alignment")}}),
-                              _graph())
+      stages.prepare(config, graph)
     with self.assertRaisesRegex(ValueError, message):
-      stages.pretraining_task(config, prepared)
+      stages.pretraining_task(config, stages.prepare(rows_config, graph))
+    nothing = _config(**{"batch_size": 64,
+                         "pretrain.discrimination_loss_weight": 0.0})
+    with self.assertRaisesRegex(
+        ValueError, "all 0 on inputs without edges: nothing would train"):
+      stages.pretraining_task(nothing, stages.prepare(nothing, graph))
 
 if __name__ == "__main__":
   testing_utils.main()

@@ -76,12 +76,16 @@ def default_config() -> ml_collections.ConfigDict:
   # second positive view (other dropped columns) and NS4GC's alignment of
   # the two, the similarities then taken across the views; see
   # `DeepGraphInfomaxTask`. All three 0: Dink-Net's discrimination alone.
-  # The terms need the edges of each training input (not node rows).
+  # The terms need the edges of each training input: None (their default)
+  # is 1 where the inputs carry the node set's edges (the whole graph,
+  # sampled subgraphs) and 0 where they do not (node rows).
   config.pretrain = ml_collections.ConfigDict(dict(
       steps=200, learning_rate=1e-3, feature_drop_rate=0.2,
       dgi_loss_weight=0.0, discrimination_loss_weight=1.0,
-      neighbour_loss_weight=1.0, sparsity_loss_weight=1.0,
-      alignment_loss_weight=1.0, similarity_pairs=4096, sparsity_threshold=0.6,
+      neighbour_loss_weight=config_dict.placeholder(float),
+      sparsity_loss_weight=config_dict.placeholder(float),
+      alignment_loss_weight=config_dict.placeholder(float),
+      similarity_pairs=4096, sparsity_threshold=0.6,
       sparsity_temperature=0.1,
       candidates=config_dict.placeholder(int)))
 
@@ -192,11 +196,14 @@ FIELD_HELP = {
     "pretrain.discrimination_loss_weight": "weight of Dink-Net's "
                                            "discrimination loss",
     "pretrain.neighbour_loss_weight": "weight of NS4GC's neighbour term "
-                                      "(neighbours made alike; 0: none)",
+                                      "(neighbours made alike; 0: none; "
+                                      "None: 1 on inputs with edges)",
     "pretrain.sparsity_loss_weight": "weight of NS4GC's sparsity term "
-                                     "(random pairs pushed apart; 0: none)",
+                                     "(random pairs pushed apart; 0: none; "
+                                     "None: 1 on inputs with edges)",
     "pretrain.alignment_loss_weight": "weight of NS4GC's alignment of two "
-                                      "positive views (0: one view)",
+                                      "positive views (0: one view; None: "
+                                      "1 on inputs with edges)",
     "pretrain.similarity_pairs": "edges and node pairs drawn per step for "
                                  "the node similarity terms",
     "pretrain.sparsity_threshold": "similarity above which random pairs are "
@@ -351,22 +358,13 @@ def validate(config: ml_collections.ConfigDict) -> None:
   _check_number(config, "pretrain.sparsity_threshold", low=-1.0, high=1.0)
   for name in ("pretrain.dgi_loss_weight",
                "pretrain.discrimination_loss_weight",
-               "pretrain.neighbour_loss_weight",
-               "pretrain.sparsity_loss_weight",
-               "pretrain.alignment_loss_weight",
                "finetune.dilation_loss_weight", "finetune.shrink_loss_weight",
                "finetune.discrimination_loss_weight"):
     _check_number(config, name, low=0.0)
-  pt = config.pretrain
-  if not any((pt.dgi_loss_weight, pt.discrimination_loss_weight,
-              pt.neighbour_loss_weight, pt.sparsity_loss_weight,
-              pt.alignment_loss_weight)):
-    raise ValueError(
-        "config.pretrain.dgi_loss_weight, discrimination_loss_weight, "
-        "neighbour_loss_weight, sparsity_loss_weight and "
-        "alignment_loss_weight are all 0: nothing "
-        "would train the encoder. Set one above 0 (Dink-Net: "
-        "discrimination_loss_weight=1).")
+  for term in SIMILARITY_TERMS:
+    if config.pretrain[f"{term}_loss_weight"] is not None:
+      _check_number(config, f"pretrain.{term}_loss_weight", low=0.0)
+  pretraining_losses(config)  # Refuses all weights 0.
   if config.finetune.max_center_norm is not None:
     _check_number(config, "finetune.max_center_norm", low=0.0, positive=True)
   _checks.check_one_of(config.finetune.shrink, ("all", "assigned"),
@@ -423,15 +421,60 @@ def encoder_name(config: ml_collections.ConfigDict, many: bool) -> str:
   return encoder
 
 
-def pretraining_losses(config: ml_collections.ConfigDict) -> dict[str, Any]:
-  """`DeepGraphInfomaxTask`'s loss arguments from `config.pretrain`."""
+# NS4GC's terms: `config.pretrain.{term}_loss_weight`.
+SIMILARITY_TERMS = ("neighbour", "sparsity", "alignment")
+
+
+def similarity_weights(config: ml_collections.ConfigDict, *,
+                       edges: bool = True) -> dict[str, float]:
+  """`{term: weight}` of NS4GC's terms for training inputs with (`edges`)
+  or without the node set's edges: a weight left None is 1.0 with edges and
+  0.0 without."""
+  weights = {}
+  for term in SIMILARITY_TERMS:
+    weight = config.pretrain[f"{term}_loss_weight"]
+    weights[term] = float(edges) if weight is None else float(weight)
+  return weights
+
+
+def check_terms_have_edges(config: ml_collections.ConfigDict,
+                           inputs: str) -> None:
+  """Refuses NS4GC's terms set above 0 (`config.pretrain`) for training
+  `inputs` (a description) that carry no edges."""
+  if any(config.pretrain[f"{term}_loss_weight"]
+         for term in SIMILARITY_TERMS):
+    raise ValueError(
+        f"config.pretrain.neighbour_loss_weight, sparsity_loss_weight and "
+        f"alignment_loss_weight (NS4GC's terms) need the edges of each "
+        f"training input, and {inputs} carry none. Leave them unset (None: "
+        "off on such inputs) or 0, or train on the whole graph (unset "
+        "config.batch_size) or on sampled subgraphs (config.fanouts).")
+
+
+def pretraining_losses(config: ml_collections.ConfigDict, *,
+                       edges: bool = True) -> dict[str, Any]:
+  """`DeepGraphInfomaxTask`'s loss arguments from `config.pretrain`, for
+  training inputs with (`edges`) or without the node set's edges
+  (`similarity_weights`).
+
+  Raises:
+    ValueError: every loss weight is 0.
+  """
   pt = config.pretrain
+  terms = similarity_weights(config, edges=edges)
+  if not any((pt.dgi_loss_weight, pt.discrimination_loss_weight,
+              *terms.values())):
+    raise ValueError(
+        "config.pretrain.dgi_loss_weight, discrimination_loss_weight, "
+        "neighbour_loss_weight, sparsity_loss_weight and "
+        "alignment_loss_weight are all 0"
+        + ("" if edges else " on inputs without edges") + ": nothing "
+        "would train the encoder. Set one above 0 (Dink-Net: "
+        "discrimination_loss_weight=1).")
   return dict(
       dgi_loss_weight=pt.dgi_loss_weight,
       discrimination_loss_weight=pt.discrimination_loss_weight,
-      neighbour_loss_weight=pt.neighbour_loss_weight,
-      sparsity_loss_weight=pt.sparsity_loss_weight,
-      alignment_loss_weight=pt.alignment_loss_weight,
+      **{f"{term}_loss_weight": weight for term, weight in terms.items()},
       similarity_pairs=pt.similarity_pairs,
       sparsity_threshold=pt.sparsity_threshold,
       sparsity_temperature=pt.sparsity_temperature)

@@ -477,7 +477,7 @@ def full_graph_bytes(config: ml_collections.ConfigDict, num_nodes: int,
   (`config.pretrain.alignment_loss_weight`) adds half again of the states
   and feature copies (scaled, not fitted).
   """
-  views = 1.5 if config.pretrain.get("alignment_loss_weight") else 1.0
+  views = 1.5 if config_lib.similarity_weights(config)["alignment"] else 1.0
   states = int(views * _STATES_PER_NODE * num_nodes
                * config.model.hidden_units * 4)
   if feature_nonzeros is None:
@@ -620,6 +620,8 @@ def _check_node_rows(config: ml_collections.ConfigDict, num_nodes: int) -> None:
   if not 1 <= config.batch_size <= num_nodes:  # Before any precomputation.
     raise ValueError(f"config.batch_size must be in [1, {num_nodes}] (the "
                      f"number of nodes) or None, got {config.batch_size}.")
+  config_lib.check_terms_have_edges(
+      config, f"steps of {config.batch_size} node rows per replica")
 
 
 def make(config: ml_collections.ConfigDict, graph_tensor: tfgnn.GraphTensor,

@@ -651,14 +651,17 @@ def cluster_samples(samples_dir: str, config: ml_collections.ConfigDict, *,
         f"replicas) in {facts['seconds'][stage]} s")
 
   pt = config.pretrain
+  if not own:
+    config_lib.check_terms_have_edges(
+        config, f"subgraphs without {node_set!r}-to-{node_set!r} edges")
+  losses = config_lib.pretraining_losses(config, edges=bool(own))
   dgi = tasks_lib.DeepGraphInfomaxTask(
-      node_set, seed=config.seed, svd_metrics=False,
-      **config_lib.pretraining_losses(config),
+      node_set, seed=config.seed, svd_metrics=False, **losses,
       augmentor=layers.DropFeatureColumns(pt.feature_drop_rate,
                                           seed=config.seed),
       second_augmentor=layers.DropFeatureColumns(
           pt.feature_drop_rate, seed=config.seed + 1)
-      if pt.alignment_loss_weight else None)
+      if losses["alignment_loss_weight"] else None)
   train({"dgi": dgi}, pt, "pretrain")
   ft = config.finetune
   smoothing_edge_set = own[0] if own else None

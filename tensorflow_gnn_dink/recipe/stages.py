@@ -223,10 +223,6 @@ def prepare(config: ml_collections.ConfigDict,
         f"{n_clusters}: every batch of node rows is clustered into K "
         f"clusters, so it needs at least K rows. Pass config.batch_size >= "
         f"{n_clusters}.")
-  encoder = config_lib.encoder_name(config, many=False)
-  if training and encoder == "gcn" and config.get("batch_size") is not None:
-    _check_no_similarity_terms(  # Before the rows are made.
-        config, f"steps of {config.batch_size} node rows per replica")
   if training:
     sparse_rows = sp.issparse(graph.features) and (
         config.get("batch_size") is not None)
@@ -240,6 +236,7 @@ def prepare(config: ml_collections.ConfigDict,
   graph_tensor = data.to_graph_tensor(graph, node_set_name=NODE_SET,
                                       edge_set_name=EDGE_SET,
                                       feature_name=input_modes.FEATURE)
+  encoder = config_lib.encoder_name(config, many=False)
   divisors = fanouts = None
   if encoder == "gcn":
     if config.get("fanouts") is not None:
@@ -562,34 +559,20 @@ def _fit(run: Run, stage: str, stage_config: ml_collections.ConfigDict, *,
   return snapshots.load()
 
 
-def _check_no_similarity_terms(config: ml_collections.ConfigDict,
-                               inputs: str) -> None:
-  """Refuses NS4GC's terms for training `inputs` that carry no edges."""
-  pt = config.pretrain
-  if pt.neighbour_loss_weight or pt.sparsity_loss_weight or (
-      pt.alignment_loss_weight):
-    raise ValueError(
-        f"config.pretrain.neighbour_loss_weight, sparsity_loss_weight and "
-        f"alignment_loss_weight (NS4GC's terms, on by default) need the "
-        f"edges of each training input, and {inputs} carry none. Set them "
-        "to 0 (--config.pretrain.neighbour_loss_weight=0 "
-        "--config.pretrain.sparsity_loss_weight=0 "
-        "--config.pretrain.alignment_loss_weight=0, as "
-        "configs/large_graph.py does), or train on the whole graph (unset "
-        "config.batch_size) or on sampled subgraphs (config.fanouts).")
-
-
 def pretraining_task(config: ml_collections.ConfigDict,
                      prepared: Prepared) -> tasks.DeepGraphInfomaxTask:
   """Dink-Net's discrimination task, as `pretrain` trains it."""
   pt = config.pretrain
-  # A second positive view: three graphs, which the encoder takes one by one.
-  aligned = bool(pt.alignment_loss_weight)
-  stacked = prepared.mode.stacks_views and not aligned
   try:
     layers.self_edge_set(prepared.mode.spec, prepared.node_set_name)
+    edges = True
   except ValueError:
-    _check_no_similarity_terms(config, prepared.mode.description)
+    config_lib.check_terms_have_edges(config, prepared.mode.description)
+    edges = False
+  losses = config_lib.pretraining_losses(config, edges=edges)
+  # A second positive view: three graphs, which the encoder takes one by one.
+  aligned = bool(losses["alignment_loss_weight"])
+  stacked = prepared.mode.stacks_views and not aligned
   return tasks.DeepGraphInfomaxTask(
       prepared.node_set_name, readout=prepared.mode.readout,
       augmentor=layers.DropFeatureColumns(
@@ -598,7 +581,7 @@ def pretraining_task(config: ml_collections.ConfigDict,
       stacked_views=stacked, seed=config.seed,
       second_augmentor=layers.DropFeatureColumns(
           rate=pt.feature_drop_rate, seed=config.seed + 1) if aligned else None,
-      svd_metrics=False, **config_lib.pretraining_losses(config))
+      svd_metrics=False, **losses)
 
 
 def pretrain(run: Run, prepared: Prepared) -> Pretrained:
