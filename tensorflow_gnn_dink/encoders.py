@@ -104,15 +104,14 @@ def make_gcn_rows_model_fn(
 ) -> Callable[[tfgnn.GraphTensorSpec], tf.keras.Model]:
   """Returns a `model_fn` for a one-layer GCN trained on `A_hat X` rows.
 
-  The model is `activation(x W + b)` per node (default PReLU), for node features `feature_name`
-  that already hold `A_hat X` (e.g. the recipe's
+  The model is `activation(x W + b)` per node (default PReLU), for node
+  features `feature_name` that already hold `A_hat X` (e.g. the recipe's
   `propagation.gcn_input_rows`), dense or held sparse (`sparse`; then give
   `input_width`): the same function, with the same weights in the same order
-  (kernel, bias, PReLU slopes), as one layer of `make_gcn_model_fn` (same
-  `activation`) on the
-  graph itself, so `gcn_model.set_weights(rows_model.get_weights())` carries
-  a model trained on rows over to the graph (and to serving). Edges, if any,
-  are ignored.
+  (kernel, bias, PReLU slopes), as one layer of `make_gcn_model_fn` with the
+  same `activation` on the graph itself, so
+  `gcn_model.set_weights(rows_model.get_weights())` carries a model trained
+  on rows over to the graph (and to serving). Edges, if any, are ignored.
   """
   make_activation = _activation_fn(activation)
 
