@@ -470,7 +470,7 @@ class NodeSimilarityStagesTest(testing_utils.TestCase):
                          "pretrain.discrimination_loss_weight": 0.0})
     with self.assertRaisesRegex(
         ValueError, "all 0 on inputs without edges: nothing would train"):
-      stages.pretraining_task(nothing, stages.prepare(nothing, graph))
+      stages.prepare(nothing, graph)  # Before the rows are made.
 
 if __name__ == "__main__":
   testing_utils.main()
