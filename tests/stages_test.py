@@ -469,7 +469,8 @@ class NodeSimilarityStagesTest(testing_utils.TestCase):
     nothing = _config(**{"batch_size": 64,
                          "pretrain.discrimination_loss_weight": 0.0})
     with self.assertRaisesRegex(
-        ValueError, "all 0 on inputs without edges: nothing would train"):
+        ValueError, r"all 0 \(NS4GC's terms are off by default on these "
+        r"inputs\): nothing would train"):
       stages.prepare(nothing, graph)  # Before the rows are made.
 
 if __name__ == "__main__":

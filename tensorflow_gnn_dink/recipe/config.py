@@ -76,9 +76,9 @@ def default_config() -> ml_collections.ConfigDict:
   # second positive view (other dropped columns) and NS4GC's alignment of
   # the two, the similarities then taken across the views; see
   # `DeepGraphInfomaxTask`. All three 0: Dink-Net's discrimination alone.
-  # The terms need the edges of each training input: None (their default)
-  # is 1 where the inputs carry the node set's edges (the whole graph,
-  # sampled subgraphs) and 0 where they do not (node rows).
+  # None (their default) is 1 in full-graph training (measured there) and
+  # 0 on node rows (no edges to draw from) and on sampled subgraphs (not
+  # measured there; set them above 0 to use them).
   config.pretrain = ml_collections.ConfigDict(dict(
       steps=200, learning_rate=1e-3, feature_drop_rate=0.2,
       dgi_loss_weight=0.0, discrimination_loss_weight=1.0,
@@ -197,13 +197,13 @@ FIELD_HELP = {
                                            "discrimination loss",
     "pretrain.neighbour_loss_weight": "weight of NS4GC's neighbour term "
                                       "(neighbours made alike; 0: none; "
-                                      "None: 1 on inputs with edges)",
+                                      "None: 1 on the whole graph)",
     "pretrain.sparsity_loss_weight": "weight of NS4GC's sparsity term "
                                      "(random pairs pushed apart; 0: none; "
-                                     "None: 1 on inputs with edges)",
+                                     "None: 1 on the whole graph)",
     "pretrain.alignment_loss_weight": "weight of NS4GC's alignment of two "
                                       "positive views (0: one view; None: "
-                                      "1 on inputs with edges)",
+                                      "1 on the whole graph)",
     "pretrain.similarity_pairs": "edges and node pairs drawn per step for "
                                  "the node similarity terms",
     "pretrain.sparsity_threshold": "similarity above which random pairs are "
@@ -426,14 +426,14 @@ SIMILARITY_TERMS = ("neighbour", "sparsity", "alignment")
 
 
 def similarity_weights(config: ml_collections.ConfigDict, *,
-                       edges: bool = True) -> dict[str, float]:
-  """`{term: weight}` of NS4GC's terms for training inputs with (`edges`)
-  or without the node set's edges: a weight left None is 1.0 with edges and
-  0.0 without."""
+                       on_by_default: bool = True) -> dict[str, float]:
+  """`{term: weight}` of NS4GC's terms: a weight left None is 1.0 where they
+  are `on_by_default` (full-graph training) and 0.0 elsewhere (node rows,
+  sampled subgraphs)."""
   weights = {}
   for term in SIMILARITY_TERMS:
     weight = config.pretrain[f"{term}_loss_weight"]
-    weights[term] = float(edges) if weight is None else float(weight)
+    weights[term] = float(on_by_default) if weight is None else float(weight)
   return weights
 
 
@@ -452,23 +452,23 @@ def check_terms_have_edges(config: ml_collections.ConfigDict,
 
 
 def pretraining_losses(config: ml_collections.ConfigDict, *,
-                       edges: bool = True) -> dict[str, Any]:
-  """`DeepGraphInfomaxTask`'s loss arguments from `config.pretrain`, for
-  training inputs with (`edges`) or without the node set's edges
-  (`similarity_weights`).
+                       on_by_default: bool = True) -> dict[str, Any]:
+  """`DeepGraphInfomaxTask`'s loss arguments from `config.pretrain`, NS4GC's
+  terms left None resolved by `similarity_weights(on_by_default=)`.
 
   Raises:
     ValueError: every loss weight is 0.
   """
   pt = config.pretrain
-  terms = similarity_weights(config, edges=edges)
+  terms = similarity_weights(config, on_by_default=on_by_default)
   if not any((pt.dgi_loss_weight, pt.discrimination_loss_weight,
               *terms.values())):
     raise ValueError(
         "config.pretrain.dgi_loss_weight, discrimination_loss_weight, "
         "neighbour_loss_weight, sparsity_loss_weight and "
         "alignment_loss_weight are all 0"
-        + ("" if edges else " on inputs without edges") + ": nothing "
+        + ("" if on_by_default else " (NS4GC's terms are off by default on "
+           "these inputs)") + ": nothing "
         "would train the encoder. Set one above 0 (Dink-Net: "
         "discrimination_loss_weight=1).")
   return dict(

@@ -622,7 +622,7 @@ def _check_node_rows(config: ml_collections.ConfigDict, num_nodes: int) -> None:
                      f"number of nodes) or None, got {config.batch_size}.")
   config_lib.check_terms_have_edges(
       config, f"steps of {config.batch_size} node rows per replica")
-  config_lib.pretraining_losses(config, edges=False)  # Some loss is left.
+  config_lib.pretraining_losses(config, on_by_default=False)  # Some loss.
 
 
 def make(config: ml_collections.ConfigDict, graph_tensor: tfgnn.GraphTensor,

@@ -569,7 +569,9 @@ def pretraining_task(config: ml_collections.ConfigDict,
   except ValueError:
     config_lib.check_terms_have_edges(config, prepared.mode.description)
     edges = False
-  losses = config_lib.pretraining_losses(config, edges=edges)
+  # On by default in full-graph training only (not on sampled subgraphs).
+  losses = config_lib.pretraining_losses(
+      config, on_by_default=edges and config.get("fanouts") is None)
   # A second positive view: three graphs, which the encoder takes one by one.
   aligned = bool(losses["alignment_loss_weight"])
   stacked = prepared.mode.stacks_views and not aligned
