@@ -421,7 +421,9 @@ class NodeSimilarityStagesTest(testing_utils.TestCase):
       prepared = stages.prepare(config, graph)
       return config, run, prepared, stages.pretrain(run, prepared)
 
-    *_, plain = pretrain()
+    *_, plain = pretrain(**{  # Dink-Net's discrimination alone.
+        f"pretrain.{term}_loss_weight": 0.0
+        for term in ("neighbour", "sparsity", "alignment")})
     config, run, prepared, pretrained = pretrain(**{
         "pretrain.neighbour_loss_weight": 1.0,
         "pretrain.sparsity_loss_weight": 1.0,
