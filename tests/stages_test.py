@@ -443,7 +443,7 @@ class NodeSimilarityStagesTest(testing_utils.TestCase):
     with self.assertRaisesRegex(ValueError, "config.kmeans.restarts_by"):
       stages.prepare(_config(**{"kmeans.restarts_by": "labels"}), graph)
 
-  def test_similarity_terms_are_on_where_the_inputs_have_edges(self):
+  def test_similarity_terms_are_on_in_full_graph_training_only(self):
     """Left None (the default), NS4GC's terms are 1 on the whole graph and
     0 on node rows; set on node rows, they are refused naming the fix."""
     graph = _graph()
