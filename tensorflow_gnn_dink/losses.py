@@ -11,6 +11,7 @@ from typing import Optional
 import tensorflow as tf
 
 from tensorflow_gnn_dink import geometry
+from tensorflow_gnn_dink import sparse
 
 
 def _centre_spread(cluster_centers: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
@@ -234,6 +235,11 @@ def node_similarity_terms(states: tf.Tensor,
             weighted_mean(tf.sigmoid((pair_cosine - threshold) / temperature),
                           pair_weight))
 
+  if sparse.in_xla_context():
+    # No branch on the node count: the gradient of a tf.cond around the
+    # gathers would need the states' shape as a compile-time constant, which
+    # makes XLA fold each batch in as a constant and compile every step anew.
+    # XLA's shapes are static, and a node set of 0 rows gathers nothing.
+    return terms()
   zero = tf.zeros([], dtype)
-  # Both branches have static shapes (XLA compiles both).
   return tf.cond(num_nodes > 0, terms, lambda: (zero, zero, zero))

@@ -654,9 +654,7 @@ def cluster_samples(samples_dir: str, config: ml_collections.ConfigDict, *,
   if not own:
     config_lib.check_terms_have_edges(
         config, f"subgraphs without {node_set!r}-to-{node_set!r} edges")
-  # NS4GC's terms stay off unless set: not measured on sampled subgraphs,
-  # and with a second positive view on padded batches under XLA the step
-  # crashed the process (a segmentation fault, 2026-12-07).
+  # NS4GC's terms stay off unless set: not measured on sampled subgraphs.
   losses = config_lib.pretraining_losses(config, on_by_default=False)
   dgi = tasks_lib.DeepGraphInfomaxTask(
       node_set, seed=config.seed, svd_metrics=False, **losses,
