@@ -33,6 +33,11 @@ SHRINKS = ("all", "assigned")
 # negative view of stacked views has node `i`'s input features replaced by
 # node `p[i]`'s (see `DeepGraphInfomaxTask(stacked_views=True)`).
 NEGATIVE_VIEW_ROWS = "negative_view_rows"
+# The prefix of a node set's features as a second positive view has them
+# (e.g. "second_view_feat" beside "feat"): stacked views then add that view's
+# states, third (see `DeepGraphInfomaxTask(stacked_views=True,
+# second_augmentor=...)`).
+SECOND_VIEW_PREFIX = "second_view_"
 # A float context feature, 1 for each real graph component (`mark_real_
 # components`). TF-GNN's padding (`tfgnn.pad_to_total_sizes`, the runner's
 # `train_padding`) fills the components it adds with 0, so batch-level
@@ -351,10 +356,11 @@ class DinkDiscriminationLogits(tf.keras.layers.Layer):
 class NodeSimilarityTerms(tf.keras.layers.Layer):
   """NS4GC's node similarity terms of a node set's states, per example.
 
-  `call(graph, examples, second_graph=None)` reads the node set's
-  `feature_name` (of the first view where the encoder stacks views,
-  `[num_nodes, 2, dim]`; of `second_graph` too, the encoder's output for a
-  second view of the same graph, if given) and the adjacency of
+  `call(graph, examples, second_graph=None, second_view=None)` reads the
+  node set's `feature_name` (of the first view where the encoder stacks
+  views, `[num_nodes, V, dim]`; of `second_graph` too, the encoder's output
+  for a second view of the same graph, if given, or of the stacked view
+  `second_view`) and the adjacency of
   `edge_set_name`, which must join the node set to itself, and returns
   `[num_examples, 3]`: the scalars (alignment, neighbour, sparsity) of
   `losses.node_similarity_terms` repeated on every row of `examples` (the
@@ -384,7 +390,8 @@ class NodeSimilarityTerms(tf.keras.layers.Layer):
                 seed=self._seed)
 
   def call(self, graph: tfgnn.GraphTensor, examples: tf.Tensor,
-           second_graph: Optional[tfgnn.GraphTensor] = None) -> tf.Tensor:
+           second_graph: Optional[tfgnn.GraphTensor] = None,
+           second_view: Optional[int] = None) -> tf.Tensor:
     _checks.check_edge_set(graph.edge_sets, self._edge_set_name)
     adjacency = graph.edge_sets[self._edge_set_name].adjacency
     ends = (adjacency.source_name, adjacency.target_name)
@@ -402,7 +409,8 @@ class NodeSimilarityTerms(tf.keras.layers.Layer):
         temperature=self._temperature,
         real=real_nodes(graph, self._node_set_name), seed=self._seed,
         # Stacked views: the first is the clean one.
-        view=0 if states.shape.rank == 3 else None, second_states=second)
+        view=0 if states.shape.rank == 3 else None, second_states=second,
+        second_view=second_view)
     return tf.broadcast_to(tf.stack(terms)[tf.newaxis],
                            [tf.shape(examples)[0], 3])
 
@@ -577,7 +585,11 @@ class ProjectedGCNConv(tf.keras.layers.Layer):
   its negative view, the graph with node `i`'s input features replaced by
   node `p[i]`'s. Since `(P X) W = P (X W)`, `X W` is computed once for both;
   an input `node_feature` of shape `[num_nodes, V, width]` (V stacked views,
-  e.g. a previous layer's output) gives `[num_nodes, V, units]`.
+  e.g. a previous layer's output) gives `[num_nodes, V, units]`. If the node
+  set also has the input feature as a second positive view has it
+  (`SECOND_VIEW_PREFIX + node_feature`, dense or held sparse), its states
+  come third: `[num_nodes, 3, units]`. All views share each propagation's
+  normalised adjacency, built once.
   """
 
   def __init__(self, units: int, *, activation: Any = None,
@@ -617,6 +629,12 @@ class ProjectedGCNConv(tf.keras.layers.Layer):
       views = [projected]
       if NEGATIVE_VIEW_ROWS in node_set.features:
         views.append(tf.gather(projected, node_set[NEGATIVE_VIEW_ROWS]))
+        second = SECOND_VIEW_PREFIX + self.node_feature
+        if sparse.has_feature(node_set.features, second):
+          views.append(sparse.matmul(
+              sparse.read(node_set.features, second, width=self.input_width,
+                          num_rows=node_set.total_size),
+              self._filter.kernel, is_row_major=True))
     outputs = []
     for projected in views:
       pooled = propagate(projected)

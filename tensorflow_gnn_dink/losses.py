@@ -134,18 +134,19 @@ def node_similarity_terms(states: tf.Tensor,
                           real: Optional[tf.Tensor] = None,
                           view: Optional[int] = None,
                           second_states: Optional[tf.Tensor] = None,
+                          second_view: Optional[int] = None,
                           seed: Optional[int] = None
                           ) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
   """NS4GC's alignment, neighbour and sparsity terms, on sampled pairs.
 
   With `z_i` node `i`'s state scaled to unit length, `z'_j` the same of
-  `second_states` (a second view of the same nodes; default: `states`
-  itself) and `s_ij = z_i . z'_j` (a cosine similarity), returns the
+  `second_states` or of the stacked view `second_view` (a second view of
+  the same nodes; default: `states` itself) and `s_ij = z_i . z'_j` (a cosine similarity), returns the
   scalars
 
     * alignment `= -mean s_ii` over the `num_pairs` nodes `i` drawn for
       the sparsity term: the two views of a node made alike (0 without
-      `second_states`);
+      a second view);
     * neighbour `= -mean s_st` over `num_pairs` edges `(s, t)` of `source`,
       `target` drawn uniformly with replacement: neighbours made alike;
     * sparsity `= mean sigmoid((s_ij - threshold) / temperature)` over
@@ -174,6 +175,9 @@ def node_similarity_terms(states: tf.Tensor,
     view: With stacked `states`, the index of the view to use (of
       `states`; `second_states` are `[num_nodes, dim]`).
     second_states: Optional `[num_nodes, dim]` states of a second view.
+    second_view: With stacked `states` (and `view`), instead of
+      `second_states`: the index of the stacked view that is the second
+      one (its rows are gathered from `states` as they are).
     seed: Optional op seed of the draws.
   """
   check_similarity_arguments(num_pairs, temperature)
@@ -182,6 +186,10 @@ def node_similarity_terms(states: tf.Tensor,
   num_nodes = tf.shape(states, out_type=tf.int64)[0]
   if second_states is not None:
     second_states = tf.convert_to_tensor(second_states, dtype)
+  if second_view is not None and (view is None or second_states is not None):
+    raise ValueError("second_view picks a view of stacked states: give it "
+                     "with view=..., and without second_states.")
+  two_views = second_states is not None or second_view is not None
   source = tf.cast(source, tf.int64)
   target = tf.cast(target, tf.int64)
   num_edges = tf.shape(source, out_type=tf.int64)[0]
@@ -201,9 +209,10 @@ def node_similarity_terms(states: tf.Tensor,
                    lambda: (tf.zeros_like(e), tf.zeros_like(e)))
     i, j = draw(num_nodes, 1), draw(num_nodes, 2)
 
-    def rows(nodes):  # Gathered: gradients touch the drawn rows only.
+    def rows(nodes, of_view=view):  # Gathered: gradients touch the
+      # drawn rows only.
       return tf.gather(states, nodes if view is None else
-                       nodes * views + view)
+                       nodes * views + of_view)
 
     def unit(x):  # As l2_normalize.
       return x * tf.math.rsqrt(tf.maximum(
@@ -211,11 +220,13 @@ def node_similarity_terms(states: tf.Tensor,
 
     # The first and the second ends of the drawn edges and node pairs.
     first = unit(rows(tf.concat([s, i], axis=0)))
-    if second_states is None:
+    if not two_views:
       second = unit(rows(tf.concat([t, j], axis=0)))
       alignment = tf.zeros([], dtype)
     else:
-      second = unit(tf.gather(second_states, tf.concat([t, j, i], axis=0)))
+      ends = tf.concat([t, j, i], axis=0)
+      second = unit(rows(ends, second_view) if second_states is None else
+                    tf.gather(second_states, ends))
       second, aligned = tf.split(second, [2 * num_pairs, num_pairs])
     cosine = tf.reduce_sum(first * second, axis=-1)
     edge_cosine, pair_cosine = tf.split(cosine, 2)
@@ -227,7 +238,7 @@ def node_similarity_terms(states: tf.Tensor,
       edge_weight *= tf.gather(real_nodes, s) * tf.gather(real_nodes, t)
       node_weight = tf.gather(real_nodes, i)
       pair_weight *= node_weight * tf.gather(real_nodes, j)
-    if second_states is not None:
+    if two_views:
       alignment = -weighted_mean(
           tf.reduce_sum(first[num_pairs:] * aligned, axis=-1), node_weight)
     return (0.0 + alignment,  # Not -0.0.

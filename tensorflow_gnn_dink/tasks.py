@@ -261,8 +261,15 @@ class DeepGraphInfomaxTask(contrastive_losses.ContrastiveLossTask):
   projection is most of a step). The same function is trained as with
   `corruptor=ShuffleNodeRows(...)` (one permutation for all features of the
   node set); the encoder must stack views (others are refused with a clear
-  error) and other node sets are not shuffled. The added feature changes the
-  graph's spec, which TF-GNN's runner allows in single-task training only:
+  error) and other node sets are not shuffled. With `second_augmentor`, the
+  graph also carries the node set's features as the second positive view
+  has them, named with `layers.SECOND_VIEW_PREFIX` (features the augmentor
+  left alone, such as a sparse feature's columns, are the same tensors),
+  and the encoder stacks three views, `[num_nodes, 3, dim]` (the GCN
+  projects the second view's features in the same call); the second
+  augmentor may change only that node set's features. The added features
+  change the graph's spec, which TF-GNN's runner allows in single-task
+  training only:
   for multi-task training, set `stacked_views = False` (the negative view is
   then made by `ShuffleNodeRows(seed=seed)`, the same distribution of views).
 
@@ -274,7 +281,8 @@ class DeepGraphInfomaxTask(contrastive_losses.ContrastiveLossTask):
   sampled pairs; they need the node set's edges to itself,
   `edge_set_name`, and read the whole node set's states, so sampled
   subgraphs contribute their sampled edges). With `second_augmentor`,
-  `preprocess` adds a third graph, a second positive view augmented
+  `preprocess` adds a third graph (or, stacked, a third view), a second
+  positive view augmented
   independently of the first (NS4GC's two views), and
   `alignment_loss_weight` weighs the agreement of each node's two views;
   the similarities are then taken across the views, as NS4GC does. An
@@ -355,8 +363,8 @@ class DeepGraphInfomaxTask(contrastive_losses.ContrastiveLossTask):
         needs `second_augmentor`.
       second_augmentor: Optional layer making a second positive view from
         the input graph, independently of `augmentor` (e.g.
-        `DropFeatureColumns` with another seed); needs
-        `stacked_views=False`.
+        `DropFeatureColumns` with another seed); with `stacked_views`, it
+        may change only the node set's features (see above).
       similarity_pairs: How many edges and node pairs each step draws for
         the node similarity terms (`losses.node_similarity_terms`).
       sparsity_threshold: The similarity above which random pairs are
@@ -454,14 +462,16 @@ class DeepGraphInfomaxTask(contrastive_losses.ContrastiveLossTask):
     """
     n = _num_examples(inputs, self._node_set_name, self._readout_mode)
     clean = inputs if self._augmentor is None else self._augmentor(inputs)
-    if self._second_augmentor is not None and self.stacked_views:
-      raise ValueError(
-          "DeepGraphInfomaxTask(second_augmentor=...) makes three views, "
-          "which the encoder takes one by one: set stacked_views=False.")
     if self.stacked_views:
       node_set = clean.node_sets[self._node_set_name]
+      second = {}
+      if self._second_augmentor is not None:  # Features that are the
+        # inputs' own (e.g. sparse columns) are the same tensors, not copies.
+        second = {layers.SECOND_VIEW_PREFIX + name: value for name, value in
+                  self._second_augmentor(inputs).node_sets[
+                      self._node_set_name].features.items()}
       x = (clean.replace_features(node_sets={self._node_set_name: {
-          **node_set.features,
+          **node_set.features, **second,
           layers.NEGATIVE_VIEW_ROWS: layers.random_permutation(
               node_set, seed=self._seed,
               real=layers.real_nodes(clean, self._node_set_name))}}),)
@@ -531,24 +541,29 @@ class DeepGraphInfomaxTask(contrastive_losses.ContrastiveLossTask):
           f"DeepGraphInfomaxTask(stacked_views=True) predicts from one graph "
           f"holding both views, got {len(args)}.")
     stacked = self._readout(args[0])
-    if stacked.shape.rank != 3 or stacked.shape[1] != 2:
+    views = 2 if self._second_augmentor is None else 3
+    if stacked.shape.rank != 3 or stacked.shape[1] != views:
+      second = ("" if views == 2 else
+                f" and {layers.SECOND_VIEW_PREFIX!r} + the input feature")
       raise ValueError(
           f"DeepGraphInfomaxTask(stacked_views=True) needs an encoder that "
-          f"stacks the two views ([num_nodes, 2, dim] {self._feature_name!r} "
-          f"of {self._node_set_name!r} for a graph with feature "
-          f"{layers.NEGATIVE_VIEW_ROWS!r}, as make_gcn_model_fn's GCN does); "
-          f"this one returned shape {stacked.shape}. Use stacked_views=False "
-          "with this encoder.")
-    clean, corrupted = tf.unstack(stacked, axis=1)  # Not slices: their
-    # gradients would be two zero-padded [batch, 2, dim] tensors.
+          f"stacks the {views} views ([num_nodes, {views}, dim] "
+          f"{self._feature_name!r} of {self._node_set_name!r} for a graph "
+          f"with feature {layers.NEGATIVE_VIEW_ROWS!r}{second}, as "
+          f"make_gcn_model_fn's GCN does); this one returned shape "
+          f"{stacked.shape}. Use stacked_views=False with this encoder.")
+    clean, corrupted = tf.unstack(stacked, axis=1)[:2]  # Not slices: their
+    # gradients would be zero-padded [batch, views, dim] tensors.
     clean = tf.keras.layers.Layer(name=self._representations_layer_name)(
         clean)
     return self._with_similarity(self._contrast(clean, corrupted, weights),
-                                 args[0], clean)
+                                 args[0], clean,
+                                 second_view=2 if views == 3 else None)
 
   def _with_similarity(self, outputs: dict[str, Any], graph: GraphTensor,
                        examples: tf.Tensor,
-                       second: Optional[GraphTensor] = None
+                       second: Optional[GraphTensor] = None,
+                       second_view: Optional[int] = None
                        ) -> dict[str, Any]:
     """`outputs` and, with a node similarity weight, `"node_similarity"`."""
     if not any(self._similarity_weights):
@@ -557,7 +572,8 @@ class DeepGraphInfomaxTask(contrastive_losses.ContrastiveLossTask):
                                          self._edge_set_name)
     terms = layers.NodeSimilarityTerms(
         self._node_set_name, edge_set_name, **self._similarity_kwargs,
-        name=f"{self._name}_similarity_terms")(graph, examples, second)
+        name=f"{self._name}_similarity_terms")(graph, examples, second,
+                                               second_view=second_view)
     return {**outputs, **_named({"node_similarity": terms}, self._name)}
 
   def _contrast(self, clean: tf.Tensor, corrupted: tf.Tensor,

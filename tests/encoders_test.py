@@ -131,7 +131,8 @@ class GcnModelFnTest(testing_utils.TestCase):
 
 
 class StackedViewsTest(testing_utils.TestCase):
-  """`make_gcn_model_fn` on a graph with `NEGATIVE_VIEW_ROWS`: both views."""
+  """`make_gcn_model_fn` on a graph with `NEGATIVE_VIEW_ROWS`: both views,
+  and a second positive view's features as a third."""
 
   def test_stacked_views_are_the_graph_and_its_row_shuffle(self):
     graph, dense = testing_utils.small_graph(seed=2, num_nodes=40)
@@ -157,6 +158,28 @@ class StackedViewsTest(testing_utils.TestCase):
                             rtol=1e-5, atol=1e-5)
         self.assertAllClose(stacked[:, 1], hidden_state(gcn(shuffled)),
                             rtol=1e-5, atol=1e-5)
+        # A second positive view's features (other columns dropped),
+        # given as SECOND_VIEW_PREFIX + "feat": its states come third.
+        x = dense.node_sets["nodes"]["feat"].numpy()
+        other = x * (np.arange(x.shape[1]) % 3 != 0)
+        other_features = (
+            {"feat": tf.constant(other)} if width is None else
+            dink.sparse.from_dense("feat", tf.constant(other)))
+        three = with_rows.replace_features(node_sets={"nodes": {
+            **with_rows.node_sets["nodes"].features,
+            **{dink.layers.SECOND_VIEW_PREFIX + k: v
+               for k, v in other_features.items()}}})
+        stacked = hidden_state(gcn(three))
+        self.assertEqual(stacked.shape, (graph.num_nodes, 3, 6))
+        self.assertAllClose(stacked[:, 0], hidden_state(gcn(graph_tensor)),
+                            rtol=1e-5, atol=1e-5)
+        self.assertAllClose(stacked[:, 1], hidden_state(gcn(shuffled)),
+                            rtol=1e-5, atol=1e-5)
+        self.assertAllClose(
+            stacked[:, 2],
+            hidden_state(gcn(graph_tensor.replace_features(
+                node_sets={"nodes": other_features}))),
+            rtol=1e-5, atol=1e-5)
 
 
 class GcnRowsModelFnTest(testing_utils.TestCase):

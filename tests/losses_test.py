@@ -237,6 +237,19 @@ class NodeSimilarityTermsTest(testing_utils.TestCase):
                                                  second=second), atol=5e-3)
     self.assertLess(got[0], -0.3)  # The two views of a node are alike.
 
+  def test_second_view_of_stacked_states(self):
+    second = self.states + np.random.default_rng(1).normal(
+        size=self.states.shape).astype(np.float32)
+    stacked = np.stack([self.states, np.ones_like(self.states), second],
+                       axis=1)
+    got = self.terms(stacked, self.edges, view=0, second_view=2)
+    self.assertAllClose(got, np_similarity_terms(self.states, self.edges,
+                                                 second=second), atol=5e-3)
+    for bad in (dict(second_view=2),  # No view: states are not stacked.
+                dict(view=0, second_view=2, second_states=second)):
+      with self.assertRaisesRegex(ValueError, "second_view picks a view"):
+        self.terms(stacked, self.edges, **bad)
+
   def test_nothing_to_draw_gives_zero(self):
     no_edges = np.zeros((2, 0), np.int64)
     self.assertEqual(self.terms(np.zeros((0, 5), np.float32), no_edges),

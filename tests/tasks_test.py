@@ -211,7 +211,7 @@ class StackedViewsTest(testing_utils.TestCase):
     (augmented,), _ = task.preprocess(graph)
     flat = testing_utils.identity_gnn(augmented.spec)(augmented)
     with self.assertRaisesRegex(
-        ValueError, r"needs an encoder that stacks the two views.*returned "
+        ValueError, r"needs an encoder that stacks the 2 views.*returned "
         r"shape \(30, 12\)\. Use stacked_views=False with this encoder"):
       task.predict(flat)
     with self.assertRaisesRegex(ValueError, "one graph holding both views, "
@@ -263,25 +263,35 @@ class NodeSimilarityTest(testing_utils.TestCase):
                                             out["node_similarity"])
     self.assertAllClose(loss, 2.0 * terms[0, 1] + 0.5 * terms[0, 2])
 
-  def test_second_view_is_aligned_with_the_first(self):
+  @parameterized.parameters(False, True)
+  def test_second_view_is_aligned_with_the_first(self, stacked):
     _, graph = testing_utils.small_graph(num_nodes=40)
     task = dink.DeepGraphInfomaxTask(
-        "nodes", readout="all_nodes", seed=5,
+        "nodes", readout="all_nodes", seed=5, stacked_views=stacked,
         augmentor=dink.DropFeatureColumns(rate=0.5, seed=1),
         second_augmentor=dink.DropFeatureColumns(rate=0.5, seed=2),
         alignment_loss_weight=3.0, similarity_pairs=200_000)
     views, labels = task.preprocess(graph)
-    self.assertLen(views, 3)  # Clean, corrupted, second positive view.
+    # Clean, corrupted, second positive view; stacked: one graph carrying
+    # the second view's features.
+    self.assertLen(views, 1 if stacked else 3)
     first = views[0].node_sets["nodes"]["feat"].numpy()
-    second = views[2].node_sets["nodes"]["feat"].numpy()
+    second = (views[0].node_sets["nodes"]["second_view_feat"] if stacked
+              else views[2].node_sets["nodes"]["feat"]).numpy()
     self.assertFalse(np.array_equal(first == 0, second == 0))
     gnn = dink.make_gcn_model_fn(hidden_units=8, seed=0)(views[0].spec)
     outputs = [gnn(v) for v in views]
     out = task.predict(*outputs)
     terms = out["node_similarity"].numpy()
-    z1, z2 = (np_normalize(o.node_sets["nodes"][tfgnn.HIDDEN_STATE].numpy()
-                           .astype(np.float64)) for o in (outputs[0],
-                                                          outputs[2]))
+    if stacked:
+      states = outputs[0].node_sets["nodes"][tfgnn.HIDDEN_STATE].numpy()
+      self.assertEqual(states.shape, (40, 3, 8))
+      z1, z2 = (np_normalize(states[:, v].astype(np.float64))
+                for v in (0, 2))
+    else:
+      z1, z2 = (np_normalize(o.node_sets["nodes"][tfgnn.HIDDEN_STATE]
+                             .numpy().astype(np.float64))
+                for o in (outputs[0], outputs[2]))
     edges = graph.edge_sets["edges"].adjacency
     sim = z1 @ z2.T
     self.assertAllClose(
@@ -292,8 +302,16 @@ class NodeSimilarityTest(testing_utils.TestCase):
     loss = task.losses()["node_similarity"](labels["node_similarity"],
                                             out["node_similarity"])
     self.assertAllClose(loss, 3.0 * terms[0, 0])
-    with self.assertRaisesRegex(ValueError, "and the second view, got 2"):
-      task.predict(*outputs[:2])
+    if stacked:  # An encoder that stacks two views, not three.
+      two = views[0].replace_features(node_sets={"nodes": {
+          k: v for k, v in views[0].node_sets["nodes"].features.items()
+          if k != "second_view_feat"}})
+      with self.assertRaisesRegex(ValueError, "stacks the 3 views .*"
+                                  "'second_view_' \\+ the input feature"):
+        task.predict(gnn(two))
+    else:
+      with self.assertRaisesRegex(ValueError, "and the second view, got 2"):
+        task.predict(*outputs[:2])
     self.assertEqual(task.metrics()["node_similarity"], ())
 
   def test_without_weights_the_task_is_unchanged(self):
@@ -334,11 +352,6 @@ class NodeSimilarityTest(testing_utils.TestCase):
       dink.DeepGraphInfomaxTask("nodes", neighbour_loss_weight=-1.0)
     with self.assertRaisesRegex(ValueError, "pass second_augmentor="):
       dink.DeepGraphInfomaxTask("nodes", alignment_loss_weight=1.0)
-    stacked = dink.DeepGraphInfomaxTask(
-        "nodes", stacked_views=True, alignment_loss_weight=1.0,
-        second_augmentor=dink.DropFeatureColumns(rate=0.2, seed=1))
-    with self.assertRaisesRegex(ValueError, "set stacked_views=False"):
-      stacked.preprocess(testing_utils.small_graph(num_nodes=20)[1])
     with self.assertRaisesRegex(ValueError, "num_pairs must be a positive"):
       dink.DeepGraphInfomaxTask("nodes", sparsity_loss_weight=1.0,
                                 similarity_pairs=0)

@@ -572,9 +572,9 @@ def pretraining_task(config: ml_collections.ConfigDict,
   # On by default in full-graph training only (not on sampled subgraphs).
   losses = config_lib.pretraining_losses(
       config, on_by_default=edges and config.get("fanouts") is None)
-  # A second positive view: three graphs, which the encoder takes one by one.
+  # With a second positive view, the GCN stacks three views in one call.
   aligned = bool(losses["alignment_loss_weight"])
-  stacked = prepared.mode.stacks_views and not aligned
+  stacked = prepared.mode.stacks_views
   return tasks.DeepGraphInfomaxTask(
       prepared.node_set_name, readout=prepared.mode.readout,
       augmentor=layers.DropFeatureColumns(
