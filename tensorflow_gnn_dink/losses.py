@@ -141,8 +141,8 @@ def node_similarity_terms(states: tf.Tensor,
 
   With `z_i` node `i`'s state scaled to unit length, `z'_j` the same of
   `second_states` or of the stacked view `second_view` (a second view of
-  the same nodes; default: `states` itself) and `s_ij = z_i . z'_j` (a cosine similarity), returns the
-  scalars
+  the same nodes; default: `states` itself) and `s_ij = z_i . z'_j` (a
+  cosine similarity), returns the scalars
 
     * alignment `= -mean s_ii` over the `num_pairs` nodes `i` drawn for
       the sparsity term: the two views of a node made alike (0 without

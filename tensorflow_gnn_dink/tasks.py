@@ -269,9 +269,9 @@ class DeepGraphInfomaxTask(contrastive_losses.ContrastiveLossTask):
   projects the second view's features in the same call); the second
   augmentor may change only that node set's features. The added features
   change the graph's spec, which TF-GNN's runner allows in single-task
-  training only:
-  for multi-task training, set `stacked_views = False` (the negative view is
-  then made by `ShuffleNodeRows(seed=seed)`, the same distribution of views).
+  training only: for multi-task training, set `stacked_views = False` (the
+  negative view is then made by `ShuffleNodeRows(seed=seed)`, the same
+  distribution of views).
 
   The two logit outputs carry binary cross-entropy losses weighted by
   `dgi_loss_weight` and `discrimination_loss_weight`, and the node
@@ -282,14 +282,13 @@ class DeepGraphInfomaxTask(contrastive_losses.ContrastiveLossTask):
   `edge_set_name`, and read the whole node set's states, so sampled
   subgraphs contribute their sampled edges). With `second_augmentor`,
   `preprocess` adds a third graph (or, stacked, a third view), a second
-  positive view augmented
-  independently of the first (NS4GC's two views), and
-  `alignment_loss_weight` weighs the agreement of each node's two views;
-  the similarities are then taken across the views, as NS4GC does. An
-  output whose weight
-  is 0 when the model is built is still computed and reported, but not
-  backpropagated (the same gradients, less work). All layer names carry the
-  task's `name`, so several such tasks can share a model.
+  positive view augmented independently of the first (NS4GC's two views),
+  and `alignment_loss_weight` weighs the agreement of each node's two
+  views; the similarities are then taken across the views, as NS4GC does.
+  An output whose weight is 0 when the model is built is still computed and
+  reported, but not backpropagated (the same gradients, less work). All
+  layer names carry the task's `name`, so several such tasks can share a
+  model.
 
   Example (Dink-Net's views and loss):
 
