@@ -429,7 +429,7 @@ class NodeSimilarityStagesTest(testing_utils.TestCase):
         "pretrain.sparsity_loss_weight": 1.0,
         "pretrain.alignment_loss_weight": alignment,
         "kmeans.restarts_by": "inertia"})
-    self.assertEqual(pretrained.dgi.stacked_views, not alignment)
+    self.assertTrue(pretrained.dgi.stacked_views)  # Two or three views.
     # The same seed and views: only the terms can move the weights apart.
     self.assertNotAllClose(pretrained.weights[-1][0], plain.weights[-1][0])
     initialised = stages.initialise_centres(run, prepared, pretrained)
@@ -456,7 +456,7 @@ class NodeSimilarityStagesTest(testing_utils.TestCase):
     for term in terms:
       self.assertEqual(getattr(full, f"{term}_loss_weight"), 1.0, msg=term)
       self.assertEqual(getattr(rows, f"{term}_loss_weight"), 0.0, msg=term)
-    self.assertFalse(full.stacked_views)  # A second positive view.
+    self.assertTrue(full.stacked_views)  # Three views, one encoder call.
     config = _config(**{"batch_size": 64,
                         "pretrain.sparsity_loss_weight": 1.0})
     message = (
