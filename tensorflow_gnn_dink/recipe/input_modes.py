@@ -62,7 +62,8 @@ class InputMode(abc.ABC):
     description: What one training step sees, for the log.
     provider: The `runner.DatasetProvider` of training.
     spec: The `GraphTensorSpec` of one training input (the runner's gtspec).
-    stacks_views: Whether pretraining computes both views in one encoder
+    stacks_views: Whether pretraining computes its views (clean, negative
+      and, with NS4GC's alignment, a second positive one) in one encoder
       call (`DeepGraphInfomaxTask(stacked_views=True)`, the negative view
       being `corruptor`'s row shuffle) instead of one call per view.
     readout: The pretraining task's readout of a training input:
@@ -194,7 +195,8 @@ class FullGraph(InputMode):
   """Every step sees the whole graph."""
 
   description = "full-graph steps"
-  stacks_views = True  # The GCN projects the features once for both views.
+  stacks_views = True  # The GCN projects the features once for both
+  # the clean and the negative view.
 
   def __init__(self, config: ml_collections.ConfigDict,
                graph_tensor: tfgnn.GraphTensor, input_width: int):
