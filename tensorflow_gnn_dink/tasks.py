@@ -523,8 +523,8 @@ class DeepGraphInfomaxTask(contrastive_losses.ContrastiveLossTask):
       _check_graph_names(graph, self._node_set_name, self._feature_name)
     weights = layers.real_examples(args[0], self._node_set_name,
                                    self._readout_mode)
+    views = 2 if self._second_augmentor is None else 3  # With a second one.
     if not self.stacked_views:
-      views = 2 if self._second_augmentor is None else 3
       if len(args) != views:
         raise ValueError(
             f"DeepGraphInfomaxTask predicts from the clean and the corrupted "
@@ -540,7 +540,6 @@ class DeepGraphInfomaxTask(contrastive_losses.ContrastiveLossTask):
           f"DeepGraphInfomaxTask(stacked_views=True) predicts from one graph "
           f"holding both views, got {len(args)}.")
     stacked = self._readout(args[0])
-    views = 2 if self._second_augmentor is None else 3
     if stacked.shape.rank != 3 or stacked.shape[1] != views:
       second = ("" if views == 2 else
                 f" and {layers.SECOND_VIEW_PREFIX!r} + the input feature")

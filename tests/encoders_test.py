@@ -152,12 +152,6 @@ class StackedViewsTest(testing_utils.TestCase):
             **features, dink.layers.NEGATIVE_VIEW_ROWS: tf.constant(perm)}})
         shuffled = graph_tensor.replace_features(node_sets={"nodes": {
             k: tf.gather(v, perm) for k, v in features.items()}})
-        stacked = hidden_state(gcn(with_rows))
-        self.assertEqual(stacked.shape, (graph.num_nodes, 2, 6))
-        self.assertAllClose(stacked[:, 0], hidden_state(gcn(graph_tensor)),
-                            rtol=1e-5, atol=1e-5)
-        self.assertAllClose(stacked[:, 1], hidden_state(gcn(shuffled)),
-                            rtol=1e-5, atol=1e-5)
         # A second positive view's features (other columns dropped),
         # given as SECOND_VIEW_PREFIX + "feat": its states come third.
         x = dense.node_sets["nodes"]["feat"].numpy()
@@ -169,17 +163,16 @@ class StackedViewsTest(testing_utils.TestCase):
             **with_rows.node_sets["nodes"].features,
             **{dink.layers.SECOND_VIEW_PREFIX + k: v
                for k, v in other_features.items()}}})
-        stacked = hidden_state(gcn(three))
-        self.assertEqual(stacked.shape, (graph.num_nodes, 3, 6))
-        self.assertAllClose(stacked[:, 0], hidden_state(gcn(graph_tensor)),
-                            rtol=1e-5, atol=1e-5)
-        self.assertAllClose(stacked[:, 1], hidden_state(gcn(shuffled)),
-                            rtol=1e-5, atol=1e-5)
-        self.assertAllClose(
-            stacked[:, 2],
-            hidden_state(gcn(graph_tensor.replace_features(
-                node_sets={"nodes": other_features}))),
-            rtol=1e-5, atol=1e-5)
+        expected = [hidden_state(gcn(g)) for g in (
+            graph_tensor, shuffled,
+            graph_tensor.replace_features(
+                node_sets={"nodes": other_features}))]
+        for inputs, num_views in ((with_rows, 2), (three, 3)):
+          stacked = hidden_state(gcn(inputs))
+          self.assertEqual(stacked.shape, (graph.num_nodes, num_views, 6))
+          for view in range(num_views):
+            self.assertAllClose(stacked[:, view], expected[view],
+                                rtol=1e-5, atol=1e-5)
 
 
 class GcnRowsModelFnTest(testing_utils.TestCase):
