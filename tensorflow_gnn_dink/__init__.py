@@ -42,6 +42,7 @@ MultiHopSmoothing = layers.MultiHopSmoothing
 ClusteringEmbedding = layers.ClusteringEmbedding
 NormalizeFeatureRows = layers.NormalizeFeatureRows
 DropFeatureColumns = layers.DropFeatureColumns
+DropEdges = layers.DropEdges
 ShuffleNodeRows = layers.ShuffleNodeRows
 ReplaceFeature = layers.ReplaceFeature
 mark_real_components = layers.mark_real_components

@@ -38,6 +38,11 @@ NEGATIVE_VIEW_ROWS = "negative_view_rows"
 # states, third (see `DeepGraphInfomaxTask(stacked_views=True,
 # second_augmentor=...)`).
 SECOND_VIEW_PREFIX = "second_view_"
+# A float edge feature, 1.0 for each edge a view keeps and 0.0 for each it
+# drops (`DropEdges`): `ProjectedGCNConv` propagates over the kept edges
+# (as `GCNConv(edge_weight_feature_name=KEPT_EDGES)` would), and over
+# `SECOND_VIEW_PREFIX + KEPT_EDGES` for a stacked second view.
+KEPT_EDGES = "kept_edges"
 # A float context feature, 1 for each real graph component (`mark_real_
 # components`). TF-GNN's padding (`tfgnn.pad_to_total_sizes`, the runner's
 # `train_padding`) fills the components it adds with 0, so batch-level
@@ -473,7 +478,8 @@ class DeepGraphInfomaxLogits(tf.keras.layers.Layer):
 def gcn_propagation(graph: tfgnn.GraphTensor, edge_set_name: str, *,
                     add_self_loops: bool = True,
                     dtype: tf.DType = tf.float32,
-                    reuse_matrix: bool = False
+                    reuse_matrix: bool = False,
+                    edge_weight: Optional[tf.Tensor] = None
                     ) -> Callable[[tf.Tensor], tf.Tensor]:
   """Returns `x -> A_hat x`, the GCN's propagation over one edge set.
 
@@ -481,7 +487,11 @@ def gcn_propagation(graph: tfgnn.GraphTensor, edge_set_name: str, *,
   `A` and degrees of at least 1), where `A[t, s]` counts the edges `s -> t`
   of `edge_set_name` and the degrees are those of `A + I`: the propagation of
   TF-GNN's `GCNConv(degree_normalization="in_out")`, which for the symmetric
-  edges of an undirected graph is `D^-1/2 (A + I) D^-1/2`. The edge set must
+  edges of an undirected graph is `D^-1/2 (A + I) D^-1/2`. With
+  `edge_weight`, `A[t, s]` sums the weights of the edges `s -> t` and the
+  degrees are weighted too, as `GCNConv(edge_weight_feature_name=...)` has
+  them: a 0/1 weight (`DropEdges`) is the GCN of the graph without the
+  edges weighted 0, in the same static shapes. The edge set must
   join one node set to itself. Each call is one sparse-dense product
   (`sparse.matmul`): memory grows with edges + nodes x width, never with
   edges x width. Edges sorted by target (as the recipe stores them) save a
@@ -495,6 +505,8 @@ def gcn_propagation(graph: tfgnn.GraphTensor, edge_set_name: str, *,
     reuse_matrix: Build the CSR matrix of `A_hat` once, here, for many eager
       calls (`sparse.product_by`: the same numbers, not differentiable)
       instead of in every call (the default, as a layer's `call` needs).
+    edge_weight: Optional `[num_edges]` weights of the edges (e.g. the edge
+      set's `KEPT_EDGES`); None: 1 for every edge.
   """
   _checks.check_edge_set(graph.edge_sets, edge_set_name)
   adjacency = graph.edge_sets[edge_set_name].adjacency
@@ -506,9 +518,10 @@ def gcn_propagation(graph: tfgnn.GraphTensor, edge_set_name: str, *,
   target = tf.cast(adjacency.target, tf.int64)
   num_nodes = tf.cast(graph.node_sets[adjacency.target_name].total_size,
                       tf.int64)
-  ones = tf.ones_like(target, dtype=dtype)
-  in_degree = tf.math.unsorted_segment_sum(ones, target, num_nodes)
-  out_degree = tf.math.unsorted_segment_sum(ones, source, num_nodes)
+  weights = (tf.ones_like(target, dtype=dtype) if edge_weight is None else
+             tf.cast(tf.reshape(edge_weight, tf.shape(target)), dtype))
+  in_degree = tf.math.unsorted_segment_sum(weights, target, num_nodes)
+  out_degree = tf.math.unsorted_segment_sum(weights, source, num_nodes)
   if add_self_loops:
     in_scale, out_scale = (tf.math.rsqrt(in_degree + 1.0),
                            tf.math.rsqrt(out_degree + 1.0))
@@ -517,7 +530,9 @@ def gcn_propagation(graph: tfgnn.GraphTensor, edge_set_name: str, *,
                            tf.math.rsqrt(tf.maximum(out_degree, 1.0)))
   a_hat = sparse.row_major(tf.sparse.SparseTensor(
       indices=tf.stack([target, source], axis=1),
-      values=tf.gather(in_scale, target) * tf.gather(out_scale, source),
+      values=(tf.gather(in_scale, target) * tf.gather(out_scale, source)
+              if edge_weight is None else weights * tf.gather(
+                  in_scale, target) * tf.gather(out_scale, source)),
       dense_shape=tf.stack([num_nodes, num_nodes])))
   if add_self_loops and sparse.in_xla_context():  # Edges in any order.
     diagonal = (in_scale * out_scale)[:, None]
@@ -587,9 +602,16 @@ class ProjectedGCNConv(tf.keras.layers.Layer):
   an input `node_feature` of shape `[num_nodes, V, width]` (V stacked views,
   e.g. a previous layer's output) gives `[num_nodes, V, units]`. If the node
   set also has the input feature as a second positive view has it
-  (`SECOND_VIEW_PREFIX + node_feature`, dense or held sparse), its states
-  come third: `[num_nodes, 3, units]`. All views share each propagation's
-  normalised adjacency, built once.
+  (`SECOND_VIEW_PREFIX + node_feature`, dense or held sparse), or the edge
+  set has the edges it keeps (`SECOND_VIEW_PREFIX + KEPT_EDGES`), its
+  states come third: `[num_nodes, 3, units]`, projected from its own
+  features if it has them (else the first view's projection is reused) and
+  propagated over its own edges if it has them. The other views share each
+  propagation's normalised adjacency, built once.
+
+  Dropped edges: if the edge set has the float feature `KEPT_EDGES` (0/1 per
+  edge, `DropEdges`), the GCN propagates over the kept edges only (weighted
+  degrees, as `GCNConv(edge_weight_feature_name=KEPT_EDGES)`).
   """
 
   def __init__(self, units: int, *, activation: Any = None,
@@ -612,10 +634,19 @@ class ProjectedGCNConv(tf.keras.layers.Layer):
 
   def call(self, graph: tfgnn.GraphTensor, *,
            edge_set_name: str) -> tf.Tensor:
-    propagate = gcn_propagation(graph, edge_set_name,
-                                add_self_loops=self.add_self_loops)
+    _checks.check_edge_set(graph.edge_sets, edge_set_name)
+    edge_features = graph.edge_sets[edge_set_name].features
+
+    def propagation(kept_edges: str) -> Callable[[tf.Tensor], tf.Tensor]:
+      return gcn_propagation(graph, edge_set_name,
+                             add_self_loops=self.add_self_loops,
+                             edge_weight=edge_features.get(kept_edges))
+
+    propagate = propagation(KEPT_EDGES)
     node_set_name = graph.edge_sets[edge_set_name].adjacency.target_name
     node_set = graph.node_sets[node_set_name]
+    second = SECOND_VIEW_PREFIX + self.node_feature
+    second_edges = SECOND_VIEW_PREFIX + KEPT_EDGES in edge_features
     x = sparse.read(node_set.features, self.node_feature,
                     width=self.input_width, num_rows=node_set.total_size)
     if not self._filter.built:
@@ -629,14 +660,18 @@ class ProjectedGCNConv(tf.keras.layers.Layer):
       views = [projected]
       if NEGATIVE_VIEW_ROWS in node_set.features:
         views.append(tf.gather(projected, node_set[NEGATIVE_VIEW_ROWS]))
-        second = SECOND_VIEW_PREFIX + self.node_feature
         if sparse.has_feature(node_set.features, second):
           views.append(sparse.matmul(
               sparse.read(node_set.features, second, width=self.input_width,
                           num_rows=node_set.total_size),
               self._filter.kernel, is_row_major=True))
+        elif second_edges:  # The first view's features, other edges.
+          views.append(projected)
+    propagations = [propagate] * len(views)
+    if len(views) == 3 and second_edges:
+      propagations[2] = propagation(SECOND_VIEW_PREFIX + KEPT_EDGES)
     outputs = []
-    for projected in views:
+    for projected, propagate in zip(views, propagations):
       pooled = propagate(projected)
       if self.use_bias:
         pooled += self._filter.bias
@@ -949,6 +984,48 @@ class DropFeatureColumns(tf.keras.layers.Layer):
     return graph.replace_features(node_sets={
         name: self._drop(node_set.features)
         for name, node_set in graph.node_sets.items()})
+
+  def get_config(self):
+    return dict(rate=self.rate, seed=self.seed, **super().get_config())
+
+
+@tf.keras.utils.register_keras_serializable(package=_PACKAGE)
+class DropEdges(tf.keras.layers.Layer):
+  """Drops a random `rate` fraction of the edges (GRACE's and NS4GC's views).
+
+  GraphTensor -> GraphTensor. Nothing is removed: every edge set gets the
+  float edge feature `KEPT_EDGES`, 1.0 for each edge kept and 0.0 for each
+  dropped, drawn independently per edge (the two directions of an undirected
+  edge too, as PyG's `dropout_edge`), multiplied into a `KEPT_EDGES` the
+  edge set already has. `ProjectedGCNConv` (`make_gcn_model_fn`'s GCN) then
+  propagates over the kept edges; encoders that ignore the feature see every
+  edge. Shapes stay as they were: TPU-safe, and padding is untouched. Used
+  as `DeepGraphInfomaxTask(second_augmentor=DropEdges(0.3), ...)`, it makes
+  a second positive view with other edges.
+  """
+
+  def __init__(self, rate: float = 0.2, *, seed: Optional[int] = None,
+               **kwargs):
+    super().__init__(**kwargs)
+    if not 0.0 <= rate <= 1.0:
+      raise ValueError(f"Edge drop rate must be in [0, 1], got {rate}.")
+    self.rate = float(rate)
+    self.seed = seed
+
+  def _kept(self, edge_set: tfgnn.EdgeSet) -> tf.Tensor:
+    kept = tf.cast(tf.random.uniform(
+        tf.reshape(edge_set.total_size, [1]), seed=self.seed) >= self.rate,
+                   tf.float32)
+    if KEPT_EDGES in edge_set.features:
+      kept *= tf.cast(edge_set[KEPT_EDGES], tf.float32)
+    return kept
+
+  def call(self, graph: tfgnn.GraphTensor) -> tfgnn.GraphTensor:
+    if self.rate == 0.0:
+      return graph
+    return graph.replace_features(edge_sets={
+        name: {**edge_set.features, KEPT_EDGES: self._kept(edge_set)}
+        for name, edge_set in graph.edge_sets.items()})
 
   def get_config(self):
     return dict(rate=self.rate, seed=self.seed, **super().get_config())

@@ -34,9 +34,12 @@ from tensorflow_gnn_dink import _checks
 from tensorflow_gnn_dink import layers
 from tensorflow_gnn_dink import losses as losses_lib
 from tensorflow_gnn_dink import metrics
+from tensorflow_gnn_dink import sparse
 
 GraphTensor = tfgnn.GraphTensor
 READOUTS = _checks.READOUTS
+# What `DeepGraphInfomaxTask`'s second augmentor is applied to.
+SECOND_VIEW_SOURCES = ("inputs", "clean")
 
 
 def _unique_name(base: str) -> str:
@@ -120,6 +123,23 @@ class _WeightedMeanLoss(tf.keras.losses.Loss):
         sample_weight = tf.convert_to_tensor(sample_weight)
         _check_weights(self.name, values, sample_weight)
       return losses_lib.weighted_mean(values, sample_weight)
+
+
+def _second_view_features(second: Mapping[str, tfgnn.Field],
+                          clean: Mapping[str, tfgnn.Field]
+                          ) -> dict[str, tfgnn.Field]:
+  """The features of a second view that are not the clean view's own
+  tensors, named with `layers.SECOND_VIEW_PREFIX`; a feature held sparse
+  comes whole (columns and values) if either part changed."""
+  changed = {name for name, value in second.items()
+             if value is not clean.get(name)}
+  for name in list(changed):
+    for suffix, other in ((sparse.VALUES_SUFFIX, sparse.COLUMNS_SUFFIX),
+                          (sparse.COLUMNS_SUFFIX, sparse.VALUES_SUFFIX)):
+      if name.endswith(suffix) and name[:-len(suffix)] + other in second:
+        changed.add(name[:-len(suffix)] + other)
+  return {layers.SECOND_VIEW_PREFIX + name: second[name]
+          for name in sorted(changed)}
 
 
 def _check_weights(name: str, values: tf.Tensor,
@@ -262,12 +282,15 @@ class DeepGraphInfomaxTask(contrastive_losses.ContrastiveLossTask):
   `corruptor=ShuffleNodeRows(...)` (one permutation for all features of the
   node set); the encoder must stack views (others are refused with a clear
   error) and other node sets are not shuffled. With `second_augmentor`, the
-  graph also carries the node set's features as the second positive view
-  has them, named with `layers.SECOND_VIEW_PREFIX` (features the augmentor
-  left alone, such as a sparse feature's columns, are the same tensors),
-  and the encoder stacks three views, `[num_nodes, 3, dim]` (the GCN
-  projects the second view's features in the same call); the second
-  augmentor may change only that node set's features. The added features
+  graph also carries the features in which the second positive view
+  differs from the clean one (of the node set, e.g. other dropped columns,
+  and of edge sets, e.g. `layers.KEPT_EDGES` from `layers.DropEdges`),
+  named with `layers.SECOND_VIEW_PREFIX`, and the encoder stacks three
+  views, `[num_nodes, 3, dim]` (the GCN projects the second view's
+  features, or reuses the first projection if they are the clean view's,
+  and propagates over the second view's edges, in the same call); the
+  second augmentor may change features only, not the graph's structure
+  nor other node sets. The added features
   change the graph's spec, which TF-GNN's runner allows in single-task
   training only: for multi-task training, set `stacked_views = False` (the
   negative view is then made by `ShuffleNodeRows(seed=seed)`, the same
@@ -319,6 +342,7 @@ class DeepGraphInfomaxTask(contrastive_losses.ContrastiveLossTask):
                sparsity_loss_weight: float = 0.0,
                alignment_loss_weight: float = 0.0,
                second_augmentor: Optional[tf.keras.layers.Layer] = None,
+               second_view_from: str = "inputs",
                similarity_pairs: int = 4096,
                sparsity_threshold: float = 0.6,
                sparsity_temperature: float = 0.1,
@@ -362,8 +386,15 @@ class DeepGraphInfomaxTask(contrastive_losses.ContrastiveLossTask):
         needs `second_augmentor`.
       second_augmentor: Optional layer making a second positive view from
         the input graph, independently of `augmentor` (e.g.
-        `DropFeatureColumns` with another seed); with `stacked_views`, it
-        may change only the node set's features (see above).
+        `DropFeatureColumns` with another seed, or `DropEdges`); with
+        `stacked_views`, it may change only features, of the node set and
+        of edge sets (see above).
+      second_view_from: What `second_augmentor` is applied to: `"inputs"`
+        (the input graph: two independently augmented views, NS4GC's) or
+        `"clean"` (the clean view, augmented by `augmentor`: the second
+        view differs from the first only by what `second_augmentor`
+        changes; e.g. with `DropEdges` stacked, the GCN reuses the first
+        view's projection).
       similarity_pairs: How many edges and node pairs each step draws for
         the node similarity terms (`losses.node_similarity_terms`).
       sparsity_threshold: The similarity above which random pairs are
@@ -425,6 +456,11 @@ class DeepGraphInfomaxTask(contrastive_losses.ContrastiveLossTask):
           "second_augmentor=... (e.g. DropFeatureColumns(rate, seed=...) "
           "with another seed than the augmentor's).")
     self._second_augmentor = second_augmentor
+    if second_view_from not in SECOND_VIEW_SOURCES:
+      raise ValueError(
+          f"second_view_from must be one of {SECOND_VIEW_SOURCES}, got "
+          f"{second_view_from!r}.")
+    self._second_view_from = second_view_from
     self._edge_set_name = edge_set_name
     self._similarity_kwargs = dict(
         feature_name=feature_name, num_pairs=similarity_pairs,
@@ -461,23 +497,30 @@ class DeepGraphInfomaxTask(contrastive_losses.ContrastiveLossTask):
     """
     n = _num_examples(inputs, self._node_set_name, self._readout_mode)
     clean = inputs if self._augmentor is None else self._augmentor(inputs)
+    second = None
+    if self._second_augmentor is not None:
+      second = self._second_augmentor(
+          inputs if self._second_view_from == "inputs" else clean)
     if self.stacked_views:
       node_set = clean.node_sets[self._node_set_name]
-      second = {}
-      if self._second_augmentor is not None:  # Features that are the
-        # inputs' own (e.g. sparse columns) are the same tensors, not copies.
-        second = {layers.SECOND_VIEW_PREFIX + name: value for name, value in
-                  self._second_augmentor(inputs).node_sets[
-                      self._node_set_name].features.items()}
+      edge_sets = {}
+      if second is not None:
+        edge_sets = {name: {**edge_set.features, **_second_view_features(
+            second.edge_sets[name].features, edge_set.features)}
+                     for name, edge_set in clean.edge_sets.items()}
       x = (clean.replace_features(node_sets={self._node_set_name: {
-          **node_set.features, **second,
+          **node_set.features,
+          **({} if second is None else _second_view_features(
+              second.node_sets[self._node_set_name].features,
+              node_set.features)),
           layers.NEGATIVE_VIEW_ROWS: layers.random_permutation(
               node_set, seed=self._seed,
-              real=layers.real_nodes(clean, self._node_set_name))}}),)
+              real=layers.real_nodes(clean, self._node_set_name))}},
+                                  edge_sets=edge_sets),)
     else:
       x = (clean, self._corruptor(clean))
-      if self._second_augmentor is not None:
-        x += (self._second_augmentor(inputs),)
+      if second is not None:
+        x += (second,)
     y = {
         "predictions": _pseudo_labels(n, (0, 1)),
         "representations": _empty_labels(n),
@@ -542,7 +585,8 @@ class DeepGraphInfomaxTask(contrastive_losses.ContrastiveLossTask):
     stacked = self._readout(args[0])
     if stacked.shape.rank != 3 or stacked.shape[1] != views:
       second = ("" if views == 2 else
-                f" and {layers.SECOND_VIEW_PREFIX!r} + the input feature")
+                f" and {layers.SECOND_VIEW_PREFIX!r} + the input feature "
+                f"(or edge feature {layers.KEPT_EDGES!r})")
       raise ValueError(
           f"DeepGraphInfomaxTask(stacked_views=True) needs an encoder that "
           f"stacks the {views} views ([num_nodes, {views}, dim] "

@@ -5,11 +5,14 @@ The GCN on the graph is checked against numpy, and the GCN on precomputed
 """
 import testing_utils  # pylint: disable=g-bad-import-order  (must be first)
 
+import dataclasses
+
 import numpy as np
 import tensorflow as tf
 import tensorflow_gnn as tfgnn
 
 import tensorflow_gnn_dink as dink
+from tensorflow_gnn_dink.recipe import data
 from tensorflow_gnn_dink.recipe import propagation
 
 
@@ -173,6 +176,62 @@ class StackedViewsTest(testing_utils.TestCase):
           for view in range(num_views):
             self.assertAllClose(stacked[:, view], expected[view],
                                 rtol=1e-5, atol=1e-5)
+
+
+  def test_dropped_edges_are_the_graph_without_them(self):
+    """`KEPT_EDGES` (every view) and a stacked second view's own."""
+    graph, graph_tensor = testing_utils.small_graph(seed=3, num_nodes=40)
+    rng = np.random.default_rng(1)
+    kept, second_kept = (rng.random(graph.edges.shape[1]) >= 0.3
+                         for _ in range(2))
+    perm = rng.permutation(graph.num_nodes)
+    x = graph.features
+    other = x * (np.arange(x.shape[1]) % 3 != 0)
+
+    def with_edges(keep, features=x):
+      return data.to_graph_tensor(dataclasses.replace(
+          graph, edges=graph.edges[:, keep], features=features))
+
+    def kept_edges(g, **features):
+      return g.replace_features(edge_sets={"edges": {
+          name: tf.constant(value, tf.float32)
+          for name, value in features.items()}})
+
+    for num_layers in (1, 2):
+      gcn = dink.make_gcn_model_fn(hidden_units=6, num_layers=num_layers,
+                                   seed=0)(graph_tensor.spec)
+      weights = random_weights(gcn, seed=num_layers)
+
+      def expected(g):
+        model = dink.make_gcn_model_fn(hidden_units=6, num_layers=num_layers,
+                                       seed=0)(g.spec)
+        model.set_weights(weights)
+        return hidden_state(model(g))
+
+      gcn.set_weights(weights)
+      dropped = kept_edges(graph_tensor, kept_edges=kept)
+      self.assertAllClose(hidden_state(gcn(dropped)), expected(
+          with_edges(kept)), rtol=1e-5, atol=1e-5)
+      self.assertNotAllClose(hidden_state(gcn(dropped)),
+                             hidden_state(gcn(graph_tensor)), atol=1e-2)
+      # Stacked: clean and negative over the kept edges, the second view
+      # over its own kept edges, from the clean features or its own.
+      stacked = dropped.replace_features(node_sets={"nodes": {
+          "feat": tf.constant(x),
+          dink.layers.NEGATIVE_VIEW_ROWS: tf.constant(perm)}}, edge_sets={
+              "edges": {"kept_edges": tf.constant(kept, tf.float32),
+                        "second_view_kept_edges": tf.constant(
+                            second_kept, tf.float32)}})
+      own = stacked.replace_features(node_sets={"nodes": {
+          **stacked.node_sets["nodes"].features,
+          "second_view_feat": tf.constant(other)}})
+      for inputs, second_features in ((stacked, x), (own, other)):
+        states = hidden_state(gcn(inputs))
+        self.assertEqual(states.shape, (graph.num_nodes, 3, 6))
+        for view, want in enumerate((
+            expected(with_edges(kept)), expected(with_edges(kept, x[perm])),
+            expected(with_edges(second_kept, second_features)))):
+          self.assertAllClose(states[:, view], want, rtol=1e-5, atol=1e-5)
 
 
 class GcnRowsModelFnTest(testing_utils.TestCase):

@@ -11,9 +11,9 @@
 * `MultiHopSmoothing` and `ClusteringEmbedding`: `normalize(h + A_hat^p h)`
   against a dense numpy `A_hat`, edges in any order, several components,
   readouts, and their argument errors.
-* `NormalizeFeatureRows`, `DropFeatureColumns`, `ShuffleNodeRows`,
-  `ReplaceFeature` and `make_readout`: the feature-processing layers and
-  views, on dense features and on sparse ones (`sparse`), whose results must
+* `NormalizeFeatureRows`, `DropFeatureColumns`, `DropEdges`,
+  `ShuffleNodeRows`, `ReplaceFeature` and `make_readout`: the
+  feature-processing layers and views, on dense features and on sparse ones (`sparse`), whose results must
   equal the dense ones.
 """
 import testing_utils  # pylint: disable=g-bad-import-order
@@ -586,12 +586,25 @@ class ProjectedGCNConvTest(testing_utils.TestCase):
                 ("nodes", tf.constant(src, tf.int64)),
                 ("nodes", tf.constant(dst, tf.int64))))})
 
-  @parameterized.parameters((True, None, False), (True, "relu", False),
-                            (False, None, False), (True, "relu", True))
+  @parameterized.parameters((True, None, False, None),
+                            (True, "relu", False, None),
+                            (False, None, False, None),
+                            (True, "relu", True, None),
+                            (True, None, False, "kept"),
+                            (False, "relu", True, "weights"))
   def test_equals_tfgnn_gcnconv_values_and_gradients(self, self_loops,
-                                                     activation, sparse):
+                                                     activation, sparse,
+                                                     edge_weights):
     from tensorflow_gnn.models.gcn import gcn_conv  # pylint: disable=g-import-not-at-top
     graph = self._directed_graph()
+    if edge_weights:  # `KEPT_EDGES`: 0/1 from `DropEdges`, or any weights.
+      graph = layers.DropEdges(0.4, seed=3)(graph)
+      kept = graph.edge_sets["edges"][layers.KEPT_EDGES]
+      self.assertBetween(float(tf.reduce_mean(kept)), 0.3, 0.9)
+      if edge_weights == "weights":
+        graph = graph.replace_features(edge_sets={"edges": {
+            layers.KEPT_EDGES: tf.random.stateless_uniform(
+                tf.shape(kept), seed=(1, 2), maxval=2.0)}})
     ours_graph = graph
     if sparse:  # Mostly zeros, as bag-of-words features are, held sparse.
       x = graph.node_sets["nodes"][tfgnn.HIDDEN_STATE]
@@ -603,8 +616,9 @@ class ProjectedGCNConvTest(testing_utils.TestCase):
     ours = layers.ProjectedGCNConv(4, activation=activation,
                                    add_self_loops=self_loops,
                                    input_width=5 if sparse else None)
-    theirs = gcn_conv.GCNConv(4, activation=activation,
-                              add_self_loops=self_loops)
+    theirs = gcn_conv.GCNConv(
+        4, activation=activation, add_self_loops=self_loops,
+        edge_weight_feature_name=layers.KEPT_EDGES if edge_weights else None)
     theirs(graph, edge_set_name="edges")
     ours(ours_graph, edge_set_name="edges")
     weights = [np.random.default_rng(1).normal(size=w.shape)
@@ -646,6 +660,19 @@ class ProjectedGCNConvTest(testing_utils.TestCase):
     x = np.random.default_rng(0).normal(size=(6, 4))
     propagate = layers.gcn_propagation(graph, "edges", dtype=tf.float64)
     self.assertAllClose(propagate(tf.constant(x)), a_hat @ x, rtol=1e-6)
+
+  def test_weighted_propagation_is_the_same_under_xla(self):
+    graph = layers.DropEdges(0.3, seed=1)(self._directed_graph())
+    x = tf.constant(np.random.default_rng(2).normal(size=(15, 3)), tf.float32)
+
+    def propagate(graph, x):
+      return layers.gcn_propagation(graph, "edges", edge_weight=graph.edge_sets[
+          "edges"][layers.KEPT_EDGES])(x)
+
+    eager = propagate(graph, x)
+    self.assertNotAllClose(eager, layers.gcn_propagation(graph, "edges")(x))
+    self.assertAllClose(tf.function(propagate, jit_compile=True)(graph, x),
+                        eager, rtol=1e-5, atol=1e-6)
 
   def test_diagonal_entries_keep_the_entries_ordered_by_row(self):
     rng = np.random.default_rng(1)
@@ -949,6 +976,35 @@ class ViewsTest(testing_utils.TestCase):
                         np.zeros_like(before))
     with self.assertRaisesRegex(ValueError, r"\[0, 1\]"):
       layers.DropFeatureColumns(rate=1.5)(graph)
+
+  def test_drop_edges_marks_kept_edges_in_static_shapes(self):
+    graph = testing_utils.rooted_batch(num_graphs=40)
+    num_edges = int(graph.edge_sets["edges"].total_size)
+    out = layers.DropEdges(rate=0.3, seed=4)(graph)
+    kept = out.edge_sets["edges"][layers.KEPT_EDGES].numpy()
+    self.assertEqual(kept.shape, (num_edges,))
+    self.assertSetEqual(set(kept.tolist()), {0.0, 1.0})
+    self.assertBetween(1.0 - kept.mean(), 0.15, 0.45)
+    # Nothing else changes: the same edges, sizes and node features.
+    self.assertAllEqual(out.edge_sets["edges"].adjacency.source,
+                        graph.edge_sets["edges"].adjacency.source)
+    self.assertAllEqual(out.node_sets["nodes"]["feat"],
+                        graph.node_sets["nodes"]["feat"])
+    self.assertEqual(out.edge_sets["edges"].spec.total_size,
+                     graph.edge_sets["edges"].spec.total_size)
+    # Dropping again drops among the kept edges only.
+    again = layers.DropEdges(rate=0.5, seed=5)(out).edge_sets["edges"][
+        layers.KEPT_EDGES].numpy()
+    self.assertTrue(np.all(again <= kept))
+    self.assertLess(again.sum(), kept.sum())
+    self.assertIs(layers.DropEdges(rate=0.0)(graph), graph)
+    self.assertAllEqual(layers.DropEdges(rate=1.0)(graph).edge_sets["edges"][
+        layers.KEPT_EDGES], np.zeros(num_edges))
+    with self.assertRaisesRegex(ValueError, r"Edge drop rate .*\[0, 1\]"):
+      layers.DropEdges(rate=-0.1)
+    clone = layers.DropEdges.from_config(
+        layers.DropEdges(rate=0.3, seed=2).get_config())
+    self.assertEqual((clone.rate, clone.seed), (0.3, 2))
 
   def _sparse_graph(self):
     """Nodes with a dense feature `x` and the same values held sparse."""

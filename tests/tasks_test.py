@@ -314,6 +314,45 @@ class NodeSimilarityTest(testing_utils.TestCase):
         task.predict(*outputs[:2])
     self.assertEqual(task.metrics()["node_similarity"], ())
 
+  @parameterized.parameters(("clean", False), ("clean", True),
+                            ("inputs", True))
+  def test_second_view_with_dropped_edges(self, source, stacked):
+    _, graph = testing_utils.small_graph(num_nodes=40)
+    task = dink.DeepGraphInfomaxTask(
+        "nodes", readout="all_nodes", seed=5, stacked_views=stacked,
+        augmentor=dink.DropFeatureColumns(rate=0.5, seed=1),
+        second_augmentor=dink.DropEdges(rate=0.4, seed=2),
+        second_view_from=source, alignment_loss_weight=1.0)
+    views, _ = task.preprocess(graph)
+    first = views[0].node_sets["nodes"]
+    if stacked:
+      self.assertLen(views, 1)
+      self.assertNotIn("kept_edges", views[0].edge_sets["edges"].features)
+      kept = views[0].edge_sets["edges"]["second_view_kept_edges"]
+      # From the clean view: its columns, nothing to project again; from
+      # the inputs: the input's columns.
+      second = first.features.get("second_view_feat", first["feat"])
+      self.assertEqual("second_view_feat" in first.features,
+                       source == "inputs")
+    else:
+      self.assertLen(views, 3)
+      kept = views[2].edge_sets["edges"]["kept_edges"]
+      second = views[2].node_sets["nodes"]["feat"]
+    self.assertAllEqual(second, first["feat"] if source == "clean" else
+                        graph.node_sets["nodes"]["feat"])
+    self.assertBetween(1.0 - float(tf.reduce_mean(kept)), 0.2, 0.6)
+    gnn = dink.make_gcn_model_fn(hidden_units=8, seed=0)(views[0].spec)
+    outputs = [gnn(v) for v in views]
+    out = task.predict(*outputs)
+    self.assertAllEqual(tf.math.is_finite(out["node_similarity"]),
+                        tf.ones_like(out["node_similarity"], tf.bool))
+    if stacked:
+      states = outputs[0].node_sets["nodes"][tfgnn.HIDDEN_STATE]
+      self.assertNotAllClose(states[:, 0], states[:, 2], atol=1e-3)
+    with self.assertRaisesRegex(ValueError, "second_view_from must be one "
+                                "of .*'inputs', 'clean'.*got 'input'"):
+      dink.DeepGraphInfomaxTask("nodes", second_view_from="input")
+
   def test_without_weights_the_task_is_unchanged(self):
     task = dink.DeepGraphInfomaxTask("nodes", readout="all_nodes")
     _, graph = testing_utils.small_graph(num_nodes=20)
