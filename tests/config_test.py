@@ -54,6 +54,8 @@ DEFAULTS = {
     "pretrain.similarity_pairs": (4096, int),
     "pretrain.sparsity_threshold": (0.6, float),
     "pretrain.sparsity_temperature": (0.1, float),
+    "pretrain.second_view": ("columns", str),
+    "pretrain.edge_drop_rate": (0.3, float),
     "kmeans.restarts_by": ("inertia", str),
     "kmeans.n_init": (10, int),
     "kmeans.max_iter": (300, int),
@@ -311,6 +313,11 @@ BAD_FIELDS = (
      r"config.model.activation must be one of \('prelu', 'linear'"),
     ("zero_center_norm", "finetune.max_center_norm", 0.0,
      r"config.finetune.max_center_norm must be a number > 0.0"),
+    ("drop_every_edge", "pretrain.edge_drop_rate", 1.0,
+     r"config.pretrain.edge_drop_rate must be a number >= 0.0 and < 1.0"),
+    ("unknown_second_view", "pretrain.second_view", "nodes",
+     r"config.pretrain.second_view must be one of \('columns', 'edges', "
+     r"'columns_and_edges'\), got 'nodes'"),
     ("unknown_shrink", "finetune.shrink", "some",
      r"config.finetune.shrink must be one of \('all', 'assigned'\)"),
 )
@@ -321,6 +328,20 @@ class ValidateTest(testing_utils.TestCase):
   @parameterized.parameters(*_config_file_names())
   def test_shipped_configs_are_valid(self, name):
     config_lib.validate(_load_config_file(name))
+
+  def test_second_view_dropping_edges_needs_an_encoder_over_kept_edges(self):
+    config = config_lib.default_config()
+    config_lib.check_second_view(config, drops_edges=False, inputs="rows")
+    for second_view in ("edges", "columns_and_edges"):
+      config.pretrain.second_view = second_view
+      config_lib.check_second_view(config, drops_edges=True, inputs="graph")
+      with self.assertRaisesRegex(
+          ValueError, f"config.pretrain.second_view='{second_view}' drops "
+          "edges, which only the GCN on the whole graph propagates over, "
+          "not the encoder of sampled subgraphs. Set config.pretrain."
+          "second_view='columns'"):
+        config_lib.check_second_view(config, drops_edges=False,
+                                     inputs="sampled subgraphs")
 
   def test_no_pretraining_loss_is_refused(self):
     config = config_lib.default_config()

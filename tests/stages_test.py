@@ -408,9 +408,11 @@ class NodeSimilarityStagesTest(testing_utils.TestCase):
   """Pretraining with NS4GC's terms; k-means restarts chosen by inertia."""
 
   @testing_utils.parameterized.named_parameters(
-      ("one_view", 0.0), ("two_views_aligned", 1.0))
+      ("one_view", 0.0, "columns"), ("two_views_aligned", 1.0, "columns"),
+      ("dropped_edges_aligned", 1.0, "edges"),
+      ("columns_and_edges_aligned", 1.0, "columns_and_edges"))
   def test_terms_train_the_encoder_and_inertia_chooses_restarts(
-      self, alignment):
+      self, alignment, second_view):
     graph = _graph()
 
     def pretrain(**changes):
@@ -428,8 +430,15 @@ class NodeSimilarityStagesTest(testing_utils.TestCase):
         "pretrain.neighbour_loss_weight": 1.0,
         "pretrain.sparsity_loss_weight": 1.0,
         "pretrain.alignment_loss_weight": alignment,
+        "pretrain.second_view": second_view,
         "kmeans.restarts_by": "inertia"})
     self.assertTrue(pretrained.dgi.stacked_views)  # Two or three views.
+    if alignment:  # The second view's edges, columns or both on the graph.
+      (view,), _ = pretrained.dgi.preprocess(prepared.graph_tensor)
+      self.assertEqual(
+          ("second_view_kept_edges" in view.edge_sets["edges"].features,
+           "second_view_feat" in view.node_sets["nodes"].features),
+          (second_view != "columns", second_view != "edges"))
     # The same seed and views: only the terms can move the weights apart.
     self.assertNotAllClose(pretrained.weights[-1][0], plain.weights[-1][0])
     initialised = stages.initialise_centres(run, prepared, pretrained)

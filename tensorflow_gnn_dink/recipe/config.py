@@ -76,6 +76,11 @@ def default_config() -> ml_collections.ConfigDict:
   # second positive view (other dropped columns) and NS4GC's alignment of
   # the two, the similarities then taken across the views; see
   # `DeepGraphInfomaxTask`. All three 0: Dink-Net's discrimination alone.
+  # second_view: how the second view differs from the inputs ("columns":
+  # other columns dropped, NS4GC's feature view; "columns_and_edges": and
+  # `edge_drop_rate` of the edges, NS4GC's two augmentations) or from the
+  # clean view ("edges": its columns, `edge_drop_rate` of the edges dropped;
+  # the GCN reuses the clean view's projection).
   # None (their default) is 1 in full-graph training (measured there) and
   # 0 on node rows (no edges to draw from) and on sampled subgraphs (not
   # measured there; set them above 0 to use them).
@@ -86,7 +91,7 @@ def default_config() -> ml_collections.ConfigDict:
       sparsity_loss_weight=config_dict.placeholder(float),
       alignment_loss_weight=config_dict.placeholder(float),
       similarity_pairs=4096, sparsity_threshold=0.6,
-      sparsity_temperature=0.1,
+      sparsity_temperature=0.1, second_view="columns", edge_drop_rate=0.3,
       candidates=config_dict.placeholder(int)))
 
   # Stage 2: k-means++ initialisation of the centres. batch_size: None for
@@ -204,6 +209,11 @@ FIELD_HELP = {
     "pretrain.alignment_loss_weight": "weight of NS4GC's alignment of two "
                                       "positive views (0: one view; None: "
                                       "1 on the whole graph)",
+    "pretrain.second_view": "the aligned second view: 'columns' (other "
+                            "columns dropped), 'edges' (the clean view, "
+                            "edges dropped), 'columns_and_edges'",
+    "pretrain.edge_drop_rate": "edges dropped in the second view (with "
+                               "second_view 'edges' or 'columns_and_edges')",
     "pretrain.similarity_pairs": "edges and node pairs drawn per step for "
                                  "the node similarity terms",
     "pretrain.sparsity_threshold": "similarity above which random pairs are "
@@ -355,6 +365,9 @@ def validate(config: ml_collections.ConfigDict) -> None:
                "finetune.temperature", "pretrain.sparsity_temperature"):
     _check_number(config, name, low=0.0, positive=True)
   _check_number(config, "pretrain.feature_drop_rate", low=0.0, high=1.0)
+  _check_number(config, "pretrain.edge_drop_rate", low=0.0, high=1.0)
+  _checks.check_one_of(config.pretrain.second_view, SECOND_VIEWS,
+                       "config.pretrain.second_view")
   _check_number(config, "pretrain.sparsity_threshold", low=-1.0, high=1.0)
   for name in ("pretrain.dgi_loss_weight",
                "pretrain.discrimination_loss_weight",
@@ -421,6 +434,8 @@ def encoder_name(config: ml_collections.ConfigDict, many: bool) -> str:
   return encoder
 
 
+# What the aligned second view changes: `config.pretrain.second_view`.
+SECOND_VIEWS = ("columns", "edges", "columns_and_edges")
 # NS4GC's terms: `config.pretrain.{term}_loss_weight`.
 SIMILARITY_TERMS = ("neighbour", "sparsity", "alignment")
 
@@ -449,6 +464,19 @@ def check_terms_have_edges(config: ml_collections.ConfigDict,
         f"training input, and {inputs} carry none. Leave them unset (None: "
         "off on such inputs) or 0, or train on the whole graph (unset "
         "config.batch_size) or on sampled subgraphs (config.fanouts).")
+
+
+def check_second_view(config: ml_collections.ConfigDict, *,
+                      drops_edges: bool, inputs: str) -> None:
+  """Refuses an aligned second view that drops edges
+  (`config.pretrain.second_view`) where the encoder of the training `inputs`
+  (a description) does not propagate over the kept edges (`drops_edges`)."""
+  if config.pretrain.second_view != "columns" and not drops_edges:
+    raise ValueError(
+        f"config.pretrain.second_view={config.pretrain.second_view!r} drops "
+        f"edges, which only the GCN on the whole graph propagates over, not "
+        f"the encoder of {inputs}. Set config.pretrain.second_view="
+        f"'columns' (or alignment_loss_weight=0).")
 
 
 def pretraining_losses(config: ml_collections.ConfigDict, *,

@@ -66,6 +66,8 @@ class InputMode(abc.ABC):
       and, with NS4GC's alignment, a second positive one) in one encoder
       call (`DeepGraphInfomaxTask(stacked_views=True)`, the negative view
       being `corruptor`'s row shuffle) instead of one call per view.
+    drops_edges: Whether the encoder propagates over the edges a view
+      keeps (`layers.KEPT_EDGES`, from `layers.DropEdges`), as the GCN does.
     readout: The pretraining task's readout of a training input:
       `"all_nodes"`, or `"first_node"` (the roots of sampled subgraphs).
     examples_per_replica: How many of the provider's elements one replica's
@@ -73,6 +75,7 @@ class InputMode(abc.ABC):
   """
   description: str
   stacks_views: bool = False
+  drops_edges: bool = False
   readout: str = "all_nodes"
   examples_per_replica: int = 1
   provider: runner.DatasetProvider
@@ -197,6 +200,7 @@ class FullGraph(InputMode):
   description = "full-graph steps"
   stacks_views = True  # The GCN projects the features once for both
   # the clean and the negative view.
+  drops_edges = True
 
   def __init__(self, config: ml_collections.ConfigDict,
                graph_tensor: tfgnn.GraphTensor, input_width: int):

@@ -572,18 +572,29 @@ def pretraining_task(config: ml_collections.ConfigDict,
   # On by default in full-graph training only (not on sampled subgraphs).
   losses = config_lib.pretraining_losses(
       config, on_by_default=edges and config.get("fanouts") is None)
-  # With a second positive view, the GCN stacks three views in one call.
-  aligned = bool(losses["alignment_loss_weight"])
   stacked = prepared.mode.stacks_views
+  second = {}
+  if losses["alignment_loss_weight"]:  # A second positive view.
+    config_lib.check_second_view(config, drops_edges=prepared.mode.drops_edges,
+                                 inputs=prepared.mode.description)
+    drops = []
+    if pt.second_view != "edges":
+      drops.append(layers.DropFeatureColumns(rate=pt.feature_drop_rate,
+                                             seed=config.seed + 1))
+    if pt.second_view != "columns":
+      drops.append(layers.DropEdges(rate=pt.edge_drop_rate,
+                                    seed=config.seed + 2))
+    second = dict(
+        second_augmentor=drops[0] if len(drops) == 1 else
+        tf.keras.Sequential(drops),
+        second_view_from="clean" if pt.second_view == "edges" else "inputs")
   return tasks.DeepGraphInfomaxTask(
       prepared.node_set_name, readout=prepared.mode.readout,
       augmentor=layers.DropFeatureColumns(
           rate=config.pretrain.feature_drop_rate, seed=config.seed),
       corruptor=None if stacked else prepared.mode.corruptor(config.seed),
-      stacked_views=stacked, seed=config.seed,
-      second_augmentor=layers.DropFeatureColumns(
-          rate=pt.feature_drop_rate, seed=config.seed + 1) if aligned else None,
-      svd_metrics=False, **losses)
+      stacked_views=stacked, seed=config.seed, svd_metrics=False,
+      **second, **losses)
 
 
 def pretrain(run: Run, prepared: Prepared) -> Pretrained:
