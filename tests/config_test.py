@@ -54,7 +54,7 @@ DEFAULTS = {
     "pretrain.similarity_pairs": (4096, int),
     "pretrain.sparsity_threshold": (0.6, float),
     "pretrain.sparsity_temperature": (0.1, float),
-    "pretrain.second_view": ("columns", str),
+    "pretrain.second_view": (None, str),
     "pretrain.edge_drop_rate": (0.3, float),
     "kmeans.restarts_by": ("inertia", str),
     "kmeans.n_init": (10, int),
@@ -331,17 +331,22 @@ class ValidateTest(testing_utils.TestCase):
 
   def test_second_view_dropping_edges_needs_an_encoder_over_kept_edges(self):
     config = config_lib.default_config()
-    config_lib.check_second_view(config, drops_edges=False, inputs="rows")
-    for second_view in ("edges", "columns_and_edges"):
-      config.pretrain.second_view = second_view
-      config_lib.check_second_view(config, drops_edges=True, inputs="graph")
+    self.assertEqual(  # None: edges too where the encoder drops them.
+        [config_lib.second_view(config, drops_edges=d, inputs="graph")
+         for d in (True, False)], ["columns_and_edges", "columns"])
+    for view in config_lib.SECOND_VIEWS:
+      config.pretrain.second_view = view
+      self.assertEqual(config_lib.second_view(config, drops_edges=True,
+                                              inputs="graph"), view)
+      if view == "columns":
+        continue
       with self.assertRaisesRegex(
-          ValueError, f"config.pretrain.second_view='{second_view}' drops "
-          "edges, which only the GCN on the whole graph propagates over, "
-          "not the encoder of sampled subgraphs. Set config.pretrain."
-          "second_view='columns'"):
-        config_lib.check_second_view(config, drops_edges=False,
-                                     inputs="sampled subgraphs")
+          ValueError, f"config.pretrain.second_view='{view}' drops edges, "
+          "which only the GCN on the whole graph propagates over, not the "
+          "encoder of sampled subgraphs. Set config.pretrain.second_view="
+          "'columns'"):
+        config_lib.second_view(config, drops_edges=False,
+                               inputs="sampled subgraphs")
 
   def test_no_pretraining_loss_is_refused(self):
     config = config_lib.default_config()

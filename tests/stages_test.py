@@ -410,7 +410,7 @@ class NodeSimilarityStagesTest(testing_utils.TestCase):
   @testing_utils.parameterized.named_parameters(
       ("one_view", 0.0, "columns"), ("two_views_aligned", 1.0, "columns"),
       ("dropped_edges_aligned", 1.0, "edges"),
-      ("columns_and_edges_aligned", 1.0, "columns_and_edges"))
+      ("default_second_view_aligned", 1.0, None))  # Columns and edges.
   def test_terms_train_the_encoder_and_inertia_chooses_restarts(
       self, alignment, second_view):
     graph = _graph()

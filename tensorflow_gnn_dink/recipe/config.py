@@ -80,7 +80,9 @@ def default_config() -> ml_collections.ConfigDict:
   # other columns dropped, NS4GC's feature view; "columns_and_edges": and
   # `edge_drop_rate` of the edges, NS4GC's two augmentations) or from the
   # clean view ("edges": its columns, `edge_drop_rate` of the edges dropped;
-  # the GCN reuses the clean view's projection).
+  # the GCN reuses the clean view's projection). None (the default):
+  # "columns_and_edges" for the GCN on the whole graph, "columns" for
+  # encoders that do not propagate over kept edges (`second_view`).
   # None (their default) is 1 in full-graph training (measured there) and
   # 0 on node rows (no edges to draw from) and on sampled subgraphs (not
   # measured there; set them above 0 to use them).
@@ -91,7 +93,8 @@ def default_config() -> ml_collections.ConfigDict:
       sparsity_loss_weight=config_dict.placeholder(float),
       alignment_loss_weight=config_dict.placeholder(float),
       similarity_pairs=4096, sparsity_threshold=0.6,
-      sparsity_temperature=0.1, second_view="columns", edge_drop_rate=0.3,
+      sparsity_temperature=0.1, second_view=config_dict.placeholder(str),
+      edge_drop_rate=0.3,
       candidates=config_dict.placeholder(int)))
 
   # Stage 2: k-means++ initialisation of the centres. batch_size: None for
@@ -211,7 +214,8 @@ FIELD_HELP = {
                                       "1 on the whole graph)",
     "pretrain.second_view": "the aligned second view: 'columns' (other "
                             "columns dropped), 'edges' (the clean view, "
-                            "edges dropped), 'columns_and_edges'",
+                            "edges dropped), 'columns_and_edges' (default "
+                            "None: both where the GCN drops edges)",
     "pretrain.edge_drop_rate": "edges dropped in the second view (with "
                                "second_view 'edges' or 'columns_and_edges')",
     "pretrain.similarity_pairs": "edges and node pairs drawn per step for "
@@ -366,8 +370,9 @@ def validate(config: ml_collections.ConfigDict) -> None:
     _check_number(config, name, low=0.0, positive=True)
   _check_number(config, "pretrain.feature_drop_rate", low=0.0, high=1.0)
   _check_number(config, "pretrain.edge_drop_rate", low=0.0, high=1.0)
-  _checks.check_one_of(config.pretrain.second_view, SECOND_VIEWS,
-                       "config.pretrain.second_view")
+  if config.pretrain.second_view is not None:
+    _checks.check_one_of(config.pretrain.second_view, SECOND_VIEWS,
+                         "config.pretrain.second_view")
   _check_number(config, "pretrain.sparsity_threshold", low=-1.0, high=1.0)
   for name in ("pretrain.dgi_loss_weight",
                "pretrain.discrimination_loss_weight",
@@ -466,17 +471,22 @@ def check_terms_have_edges(config: ml_collections.ConfigDict,
         "config.batch_size) or on sampled subgraphs (config.fanouts).")
 
 
-def check_second_view(config: ml_collections.ConfigDict, *,
-                      drops_edges: bool, inputs: str) -> None:
-  """Refuses an aligned second view that drops edges
-  (`config.pretrain.second_view`) where the encoder of the training `inputs`
-  (a description) does not propagate over the kept edges (`drops_edges`)."""
-  if config.pretrain.second_view != "columns" and not drops_edges:
+def second_view(config: ml_collections.ConfigDict, *, drops_edges: bool,
+                inputs: str) -> str:
+  """`config.pretrain.second_view`, None resolved: `"columns_and_edges"`
+  where the encoder propagates over the edges a view keeps (`drops_edges`),
+  `"columns"` elsewhere. Refuses a view that drops edges where the encoder
+  of the training `inputs` (a description) does not."""
+  view = config.pretrain.second_view
+  if view is None:
+    return "columns_and_edges" if drops_edges else "columns"
+  if view != "columns" and not drops_edges:
     raise ValueError(
-        f"config.pretrain.second_view={config.pretrain.second_view!r} drops "
-        f"edges, which only the GCN on the whole graph propagates over, not "
-        f"the encoder of {inputs}. Set config.pretrain.second_view="
-        f"'columns' (or alignment_loss_weight=0).")
+        f"config.pretrain.second_view={view!r} drops edges, which only the "
+        f"GCN on the whole graph propagates over, not the encoder of "
+        f"{inputs}. Set config.pretrain.second_view='columns' (or leave it "
+        f"None, or set alignment_loss_weight=0).")
+  return view
 
 
 def pretraining_losses(config: ml_collections.ConfigDict, *,

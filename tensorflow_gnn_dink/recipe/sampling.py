@@ -657,8 +657,8 @@ def cluster_samples(samples_dir: str, config: ml_collections.ConfigDict, *,
   # NS4GC's terms stay off unless set: not measured on sampled subgraphs.
   losses = config_lib.pretraining_losses(config, on_by_default=False)
   if losses["alignment_loss_weight"]:
-    config_lib.check_second_view(config, drops_edges=False,
-                                 inputs="sampled subgraphs")
+    config_lib.second_view(config, drops_edges=False,
+                           inputs="sampled subgraphs")  # Columns only.
   dgi = tasks_lib.DeepGraphInfomaxTask(
       node_set, seed=config.seed, svd_metrics=False, **losses,
       augmentor=layers.DropFeatureColumns(pt.feature_drop_rate,

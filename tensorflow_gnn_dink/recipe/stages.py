@@ -575,19 +575,20 @@ def pretraining_task(config: ml_collections.ConfigDict,
   stacked = prepared.mode.stacks_views
   second = {}
   if losses["alignment_loss_weight"]:  # A second positive view.
-    config_lib.check_second_view(config, drops_edges=prepared.mode.drops_edges,
-                                 inputs=prepared.mode.description)
+    view = config_lib.second_view(config,
+                                  drops_edges=prepared.mode.drops_edges,
+                                  inputs=prepared.mode.description)
     drops = []
-    if pt.second_view != "edges":
+    if view != "edges":
       drops.append(layers.DropFeatureColumns(rate=pt.feature_drop_rate,
                                              seed=config.seed + 1))
-    if pt.second_view != "columns":
+    if view != "columns":
       drops.append(layers.DropEdges(rate=pt.edge_drop_rate,
                                     seed=config.seed + 2))
     second = dict(
         second_augmentor=drops[0] if len(drops) == 1 else
         tf.keras.Sequential(drops),
-        second_view_from="clean" if pt.second_view == "edges" else "inputs")
+        second_view_from="clean" if view == "edges" else "inputs")
   return tasks.DeepGraphInfomaxTask(
       prepared.node_set_name, readout=prepared.mode.readout,
       augmentor=layers.DropFeatureColumns(
