@@ -73,9 +73,12 @@ def default_config() -> ml_collections.ConfigDict:
   # clusters (None: every epoch; each costs an embedding pass over all nodes).
   # neighbour/sparsity_loss_weight: NS4GC's terms on `similarity_pairs`
   # sampled edges and node pairs per step; alignment_loss_weight > 0 adds a
-  # second positive view (other dropped columns) and NS4GC's alignment of
+  # second positive view (`second_view`) and NS4GC's alignment of
   # the two, the similarities then taken across the views; see
   # `DeepGraphInfomaxTask`. All three 0: Dink-Net's discrimination alone.
+  # None (their default) is 1 in full-graph training (measured there) and
+  # 0 on node rows (no edges to draw from) and on sampled subgraphs (not
+  # measured there; set them above 0 to use them).
   # second_view: how the second view differs from the inputs ("columns":
   # other columns dropped, NS4GC's feature view; "columns_and_edges": and
   # `edge_drop_rate` of the edges, NS4GC's two augmentations) or from the
@@ -83,9 +86,6 @@ def default_config() -> ml_collections.ConfigDict:
   # the GCN reuses the clean view's projection). None (the default):
   # "columns_and_edges" for the GCN on the whole graph, "columns" for
   # encoders that do not propagate over kept edges (`second_view`).
-  # None (their default) is 1 in full-graph training (measured there) and
-  # 0 on node rows (no edges to draw from) and on sampled subgraphs (not
-  # measured there; set them above 0 to use them).
   config.pretrain = ml_collections.ConfigDict(dict(
       steps=200, learning_rate=1e-3, feature_drop_rate=0.2,
       dgi_loss_weight=0.0, discrimination_loss_weight=1.0,
