@@ -13,8 +13,8 @@
   readouts, and their argument errors.
 * `NormalizeFeatureRows`, `DropFeatureColumns`, `DropEdges`,
   `ShuffleNodeRows`, `ReplaceFeature` and `make_readout`: the
-  feature-processing layers and views, on dense features and on sparse ones (`sparse`), whose results must
-  equal the dense ones.
+  feature-processing layers and views, on dense features and on sparse
+  ones (`sparse`), whose results must equal the dense ones.
 """
 import testing_utils  # pylint: disable=g-bad-import-order
 
