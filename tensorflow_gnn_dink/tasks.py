@@ -455,12 +455,14 @@ class DeepGraphInfomaxTask(contrastive_losses.ContrastiveLossTask):
           "alignment_loss_weight > 0 aligns two positive views: pass "
           "second_augmentor=... (e.g. DropFeatureColumns(rate, seed=...) "
           "with another seed than the augmentor's).")
-    self._second_augmentor = second_augmentor
+    # Public, as `stacked_views`: multi-task training needs a second view
+    # that keeps the spec (e.g. columns dropped, not edges).
+    self.second_augmentor = second_augmentor
     if second_view_from not in SECOND_VIEW_SOURCES:
       raise ValueError(
           f"second_view_from must be one of {SECOND_VIEW_SOURCES}, got "
           f"{second_view_from!r}.")
-    self._second_view_from = second_view_from
+    self.second_view_from = second_view_from
     self._edge_set_name = edge_set_name
     self._similarity_kwargs = dict(
         feature_name=feature_name, num_pairs=similarity_pairs,
@@ -498,9 +500,9 @@ class DeepGraphInfomaxTask(contrastive_losses.ContrastiveLossTask):
     n = _num_examples(inputs, self._node_set_name, self._readout_mode)
     clean = inputs if self._augmentor is None else self._augmentor(inputs)
     second = None
-    if self._second_augmentor is not None:
-      second = self._second_augmentor(
-          inputs if self._second_view_from == "inputs" else clean)
+    if self.second_augmentor is not None:
+      second = self.second_augmentor(
+          inputs if self.second_view_from == "inputs" else clean)
     if self.stacked_views:
       node_set = clean.node_sets[self._node_set_name]
       edge_sets = {}
@@ -566,7 +568,7 @@ class DeepGraphInfomaxTask(contrastive_losses.ContrastiveLossTask):
       _check_graph_names(graph, self._node_set_name, self._feature_name)
     weights = layers.real_examples(args[0], self._node_set_name,
                                    self._readout_mode)
-    views = 2 if self._second_augmentor is None else 3  # With a second one.
+    views = 2 if self.second_augmentor is None else 3  # With a second one.
     if not self.stacked_views:
       if len(args) != views:
         raise ValueError(

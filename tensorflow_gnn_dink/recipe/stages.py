@@ -764,7 +764,11 @@ def finetune(run: Run, prepared: Prepared, pretrained: Pretrained,
     dink = _clustering_task(config, prepared, initialised.cluster_centers,
                             **_smoothing_kwargs(prepared))
     weight = config.finetune.discrimination_loss_weight
-    pretrained.dgi.stacked_views = False  # Multi-task: the spec is shared.
+    pretrained.dgi.stacked_views = False  # Multi-task: the spec is shared,
+    if pretrained.dgi.second_augmentor is not None:  # so no dropped edges.
+      pretrained.dgi.second_augmentor = layers.DropFeatureColumns(
+          rate=config.pretrain.feature_drop_rate, seed=config.seed + 1)
+      pretrained.dgi.second_view_from = "inputs"
     pretrained.dgi.scale_loss_weights(weight)
     mode, initial_weights = prepared.mode, encoder.get_weights()
     task, model_fn = {"dgi": pretrained.dgi, "dink": dink}, lambda _: encoder
