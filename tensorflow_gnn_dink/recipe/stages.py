@@ -559,10 +559,27 @@ def _fit(run: Run, stage: str, stage_config: ml_collections.ConfigDict, *,
   return snapshots.load()
 
 
+def _second_view(config: ml_collections.ConfigDict,
+                 view: str) -> dict[str, Any]:
+  """`DeepGraphInfomaxTask`'s `second_augmentor` and `second_view_from` for
+  the second view `view` (one of `config_lib.SECOND_VIEWS`)."""
+  pt = config.pretrain
+  drops = []
+  if view != "edges":
+    drops.append(layers.DropFeatureColumns(rate=pt.feature_drop_rate,
+                                           seed=config.seed + 1))
+  if view != "columns":
+    drops.append(layers.DropEdges(rate=pt.edge_drop_rate,
+                                  seed=config.seed + 2))
+  return dict(
+      second_augmentor=drops[0] if len(drops) == 1 else
+      tf.keras.Sequential(drops),
+      second_view_from="clean" if view == "edges" else "inputs")
+
+
 def pretraining_task(config: ml_collections.ConfigDict,
                      prepared: Prepared) -> tasks.DeepGraphInfomaxTask:
   """Dink-Net's discrimination task, as `pretrain` trains it."""
-  pt = config.pretrain
   try:
     layers.self_edge_set(prepared.mode.spec, prepared.node_set_name)
     edges = True
@@ -575,20 +592,9 @@ def pretraining_task(config: ml_collections.ConfigDict,
   stacked = prepared.mode.stacks_views
   second = {}
   if losses["alignment_loss_weight"]:  # A second positive view.
-    view = config_lib.second_view(config,
-                                  drops_edges=prepared.mode.drops_edges,
-                                  inputs=prepared.mode.description)
-    drops = []
-    if view != "edges":
-      drops.append(layers.DropFeatureColumns(rate=pt.feature_drop_rate,
-                                             seed=config.seed + 1))
-    if view != "columns":
-      drops.append(layers.DropEdges(rate=pt.edge_drop_rate,
-                                    seed=config.seed + 2))
-    second = dict(
-        second_augmentor=drops[0] if len(drops) == 1 else
-        tf.keras.Sequential(drops),
-        second_view_from="clean" if view == "edges" else "inputs")
+    second = _second_view(config, config_lib.second_view(
+        config, drops_edges=prepared.mode.drops_edges,
+        inputs=prepared.mode.description))
   return tasks.DeepGraphInfomaxTask(
       prepared.node_set_name, readout=prepared.mode.readout,
       augmentor=layers.DropFeatureColumns(
@@ -766,9 +772,8 @@ def finetune(run: Run, prepared: Prepared, pretrained: Pretrained,
     weight = config.finetune.discrimination_loss_weight
     pretrained.dgi.stacked_views = False  # Multi-task: the spec is shared,
     if pretrained.dgi.second_augmentor is not None:  # so no dropped edges.
-      pretrained.dgi.second_augmentor = layers.DropFeatureColumns(
-          rate=config.pretrain.feature_drop_rate, seed=config.seed + 1)
-      pretrained.dgi.second_view_from = "inputs"
+      for name, value in _second_view(config, "columns").items():
+        setattr(pretrained.dgi, name, value)
     pretrained.dgi.scale_loss_weights(weight)
     mode, initial_weights = prepared.mode, encoder.get_weights()
     task, model_fn = {"dgi": pretrained.dgi, "dink": dink}, lambda _: encoder
