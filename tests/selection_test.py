@@ -63,6 +63,21 @@ class BestByModularityTest(testing_utils.TestCase):
     self.assertEqual(choice.history[1][1], choice.history[2][1])
     self.assertEqual(choice.index, 1)
 
+  def test_margin_keeps_the_first_unless_a_gain_exceeds_it(self):
+    # SPLIT_Q - SHIFTED_Q is the gain of the best over the first candidate.
+    gain = SPLIT_Q - SHIFTED_Q
+    for margin, expected in ((0.0, 1), (gain - 1e-6, 1), (gain + 1e-6, 0)):
+      cluster_ids_of, asked = _chooser([SHIFTED, SPLIT, ONE])
+      choice = selection.best_by_modularity(TRIANGLES, [0, 10, 20],
+                                            cluster_ids_of, margin=margin)
+      self.assertEqual(choice.index, expected, margin)
+      self.assertEqual(asked, [0, 1, 2])  # The record is whole either way.
+    # The last rule ignores the margin.
+    choice = selection.best_by_modularity(TRIANGLES, [0, 10, 20],
+                                          _chooser([SHIFTED, SPLIT, ONE])[0],
+                                          rule="last", margin=1.0)
+    self.assertEqual(choice.index, 2)
+
   def test_rule_last_keeps_the_last_candidate(self):
     cluster_ids_of, asked = _chooser([SPLIT, SHIFTED, ONE])
     choice = selection.best_by_modularity(TRIANGLES, [5, 6, 7],

@@ -51,7 +51,8 @@ class Choice:
 def best_by_modularity(edges: np.ndarray,
                        steps: Sequence[float],
                        cluster_ids_of: Callable[[int], np.ndarray],
-                       rule: str = "modularity") -> Choice:
+                       rule: str = "modularity",
+                       margin: float = 0.0) -> Choice:
   """Scores candidates by the modularity of their partitions and chooses one.
 
   Args:
@@ -60,6 +61,10 @@ def best_by_modularity(edges: np.ndarray,
     cluster_ids_of: Returns the `[num_nodes]` cluster ids of candidate `i`.
     rule: `"modularity"`: the highest modularity (the first on ties);
       `"last"`: the last candidate.
+    margin: With `"modularity"`, the best candidate replaces the first (the
+      incumbent, e.g. k-means' own centres before a fine-tune) only if its
+      modularity exceeds the first's by more than `margin`; 0 keeps the
+      highest.
 
   Returns:
     The `Choice`.
@@ -69,7 +74,9 @@ def best_by_modularity(edges: np.ndarray,
              for i, step in enumerate(steps)]
   if rule == "last":
     return Choice(len(history) - 1, history)
-  return Choice(int(np.argmax([q for _, q in history])), history)
+  scores = [q for _, q in history]
+  best = int(np.argmax(scores))
+  return Choice(best if scores[best] - scores[0] > margin else 0, history)
 
 
 def kmeans(z: np.ndarray, n_clusters: int, *, seed: int, n_init: int = 10,

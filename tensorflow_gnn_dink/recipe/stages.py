@@ -802,7 +802,7 @@ def finetune(run: Run, prepared: Prepared, pretrained: Pretrained,
     choice = selection.best_by_modularity(
         prepared.graph.edges, [0, *steps],
         lambda i: assign(embedding_of(i), states[i]["cluster_centers"]),
-        config.selection)
+        config.selection, margin=config.finetune.modularity_margin)
     _files.write_json_atomically(choice_file, dataclasses.asdict(choice))
   run.log(f"[dink] fine-tune: kept step {choice.step} of "
           f"{steps[-1]} ({_rule_note(config.selection)})")
